@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from vla_edge.sim.scenario import build_world, sample_episode
+from vla_edge.sim.tasks import Task
+from vla_edge.sim.world import APERTURE_EMPTY, APERTURE_HOLDING, APERTURE_OPEN, SimConfig
+
+
+def _world(seed=3):
+    cfg = SimConfig(recovery_fraction=0.0)
+    return build_world(sample_episode(seed, cfg), cfg)
+
+
+def test_velocity_is_clipped_and_scaled():
+    w = _world()
+    start = w.gripper_pos.copy()
+    w.step(np.array([5.0, 0.0, -1.0]))
+    assert w.gripper_pos[0] - start[0] == pytest.approx(w.config.max_speed * w.config.dt_s)
+    assert w.gripper_vel[0] == pytest.approx(w.config.max_speed)
+
+
+def test_gripper_stays_in_workspace():
+    w = _world()
+    for _ in range(500):
+        w.step(np.array([-1.0, -1.0, -1.0]))
+    assert np.all(w.gripper_pos >= w.config.workspace_margin - 1e-12)
+
+
+def test_grasp_carry_and_place_gives_success():
+    w = _world()
+    task = Task('tea_bag', 'mug')
+    w.gripper_pos = w.items['tea_bag'].pos.copy()
+    w.step(np.array([0.0, 0.0, 1.0]))
+    assert w.held == 'tea_bag' and w.aperture == APERTURE_HOLDING
+    w.gripper_pos = w.items['mug'].pos.copy()
+    w.step(np.array([0.0, 0.0, 1.0]))
+    assert np.allclose(w.items['tea_bag'].pos, w.gripper_pos)
+    assert not w.is_success(task)   # still held
+    w.step(np.array([0.0, 0.0, -1.0]))
+    assert w.items['tea_bag'].inside == 'mug' and w.aperture == APERTURE_OPEN
+    assert w.is_success(task)
+    assert not w.is_success(Task('tea_bag', 'bowl'))
+
+
+def test_closing_far_from_objects_grasps_nothing():
+    w = _world()
+    w.gripper_pos = np.array([0.5, 0.5])
+    for item in w.items.values():
+        item.pos = np.array([0.9, 0.9])
+    w.step(np.array([0.0, 0.0, 1.0]))
+    assert w.held is None and w.aperture == APERTURE_EMPTY
+
+
+def test_dropping_outside_a_container_is_not_success():
+    w = _world()
+    w.gripper_pos = w.items['red_block'].pos.copy()
+    w.step(np.array([0.0, 0.0, 1.0]))
+    w.gripper_pos = np.array([0.02, 0.02]) + w.config.workspace_margin
+    w.step(np.array([0.0, 0.0, -1.0]))
+    assert w.items['red_block'].inside is None
+    assert not w.is_success(Task('red_block', 'mug'))
+
+
+@pytest.mark.parametrize('bad', [[np.nan, 0, 0], [0, np.inf, 0], [0, 0], 'x'])
+def test_bad_actions_are_rejected(bad):
+    w = _world()
+    with pytest.raises((ValueError, TypeError)):
+        w.step(np.asarray(bad, dtype=object) if bad == 'x' else np.asarray(bad, dtype=float))
+
+
+@pytest.mark.parametrize('kwargs', [dict(image_size=8), dict(control_rate_hz=0.0),
+                                    dict(recovery_fraction=1.5), dict(min_distractors=3,
+                                                                      max_distractors=1)])
+def test_bad_config_is_rejected(kwargs):
+    with pytest.raises(ValueError):
+        SimConfig(**kwargs)

@@ -1,0 +1,46 @@
+import json
+import subprocess
+import sys
+
+from vla_edge.cli import main
+
+REQUIRED = {'success_rate': float, 'mean_time_to_completion_s': (float, type(None)),
+            'stalled_ticks': int, 'episodes': int, 'mode': str}
+
+
+def test_eval_writes_the_documented_json(tmp_path):
+    out = tmp_path / 'eval.json'
+    assert main(['eval', '--episodes', '3', '--mode', 'async', '--latency-ms', '20',
+                 '--json', str(out)]) == 0
+    data = json.loads(out.read_text())
+    for key, typ in REQUIRED.items():
+        assert isinstance(data[key], typ), key
+    assert data['mode'] == 'async' and data['episodes'] == 3
+    assert len(data['per_episode']) == 3
+
+
+def test_eval_refuses_training_seeds(capsys):
+    assert main(['eval', '--episodes', '5', '--seed-offset', '10']) == 2
+    assert 'overlap the training seeds' in capsys.readouterr().err
+
+
+def test_eval_reports_a_missing_model_clearly(tmp_path, capsys):
+    assert main(['eval', '--model', str(tmp_path / 'none'), '--episodes', '1']) == 2
+    err = capsys.readouterr().err
+    assert 'does not exist' in err and 'Traceback' not in err
+
+
+def test_demo_runs_all_four_evaluations(tmp_path):
+    out = tmp_path / 'demo.json'
+    assert main(['demo', '--episodes', '2', '--latency-ms', '20', '--json', str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert set(data) == {'sync', 'async', 'heldout_phrasing', 'swapped_object'}
+    assert data['heldout_phrasing']['phrasing'] == 'heldout'
+    assert data['swapped_object']['swap_object'] is True
+
+
+def test_console_script_help_lists_the_verbs():
+    out = subprocess.run([sys.executable, '-m', 'vla_edge.cli', '--help'], capture_output=True,
+                         text=True, check=True).stdout
+    for verb in ('demo', 'eval', 'train', 'export', 'bench'):
+        assert verb in out

@@ -1,0 +1,1 @@
+"""vla_edge: onboard Vision-Language-Action policies for ROS 2."""

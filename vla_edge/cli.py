@@ -1,0 +1,220 @@
+"""The `vla-edge` command: one verb per task; each verb calls into the packages."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from pathlib import Path
+
+from vla_edge.core.errors import VlaEdgeError
+from vla_edge.core.model_dir import default_model_dir
+
+
+def _session_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument('--model', type=Path, default=None,
+                   help='model folder (default: $VLA_EDGE_MODEL_DIR or models/reference)')
+    p.add_argument('--providers', nargs='+', default=['CPUExecutionProvider'],
+                   help='ONNX Runtime execution providers in order of preference '
+                        '(default: CPUExecutionProvider)')
+    p.add_argument('--threads', type=int, default=1,
+                   help='intra-op threads per ONNX session (default: 1; 0 = let ORT choose)')
+
+
+def _runtime(args: argparse.Namespace):
+    from vla_edge.core.onnx_session import SessionOptions
+    from vla_edge.core.runtime import PolicyRuntime
+
+    return PolicyRuntime(args.model or default_model_dir(),
+                         SessionOptions(tuple(args.providers), args.threads))
+
+
+def _write_json(path: Path | None, data: dict) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_finite(data), indent=2, default=str))
+    print(f'wrote {path}')
+
+
+def _finite(o):
+    """NaN/inf become null: strict JSON readers reject them."""
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    return o
+
+
+def _eval_config(args: argparse.Namespace, mode: str, **overrides):
+    from vla_edge.sim.closed_loop import EvalConfig
+
+    kw = dict(mode=mode, episodes=args.episodes, seed_offset=args.seed_offset,
+              latency_s=None if args.latency_ms is None else args.latency_ms / 1e3)
+    kw.update(overrides)
+    return EvalConfig(**kw)
+
+
+def _check_held_out(runtime, seed_offset: int, episodes: int) -> None:
+    lo, hi = runtime.manifest.raw.get('training', {}).get('training_seed_range', [0, 0])
+    if seed_offset < hi and seed_offset + episodes > lo:
+        raise VlaEdgeError(f'seeds {seed_offset}..{seed_offset + episodes - 1} overlap the '
+                           f'training seeds {lo}..{hi - 1}: evaluation must use held-out seeds '
+                           f'(e.g. --seed-offset 1000000)')
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from vla_edge.sim.closed_loop import RuntimePolicy, evaluate
+    from vla_edge.tools.eval_report import describe
+
+    rt = _runtime(args)
+    _check_held_out(rt, args.seed_offset, args.episodes)
+    cfg = _eval_config(args, args.mode, phrasing=args.phrasing, swap_object=args.swap_object)
+    report = evaluate(RuntimePolicy(rt), cfg)
+    print(describe(report))
+    _write_json(args.json, report.to_dict())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from vla_edge.sim.closed_loop import RuntimePolicy, evaluate
+    from vla_edge.tools.eval_report import describe, summary_dict
+
+    rt = _runtime(args)
+    _check_held_out(rt, args.seed_offset, args.episodes)
+    policy = RuntimePolicy(rt)
+    runs = {
+        'sync': _eval_config(args, 'sync'),
+        'async': _eval_config(args, 'async'),
+        'heldout_phrasing': _eval_config(args, 'sync', phrasing='heldout'),
+        'swapped_object': _eval_config(args, 'sync', swap_object=True),
+    }
+    print(f'vla_edge demo: model {rt.manifest.name!r}, {args.episodes} held-out episodes per run '
+          f'(seeds from {args.seed_offset}), virtual clock, latency '
+          f'{"measured" if args.latency_ms is None else f"{args.latency_ms} ms"}')
+    reports = {name: evaluate(policy, cfg) for name, cfg in runs.items()}
+    print()
+    for name, report in reports.items():
+        print(describe(report, name))
+    _write_json(args.json, {name: summary_dict(r) for name, r in reports.items()})
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from vla_edge.reference.export import export_policy
+    from vla_edge.reference.train import TrainConfig, train
+
+    cfg = TrainConfig(episodes=args.episodes, steps=args.steps, batch_size=args.batch_size,
+                      seed=args.seed)
+    checkpoint = train(cfg, args.out)
+    print(f'checkpoint: {checkpoint}')
+    if args.export_to:
+        print(f'exported: {export_policy(checkpoint, args.export_to)}')
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from vla_edge.reference.export import export_policy
+
+    path = export_policy(args.checkpoint, args.out, args.denoising_steps, args.control_rate_hz)
+    print(f'wrote {path}')
+    return 0
+
+
+def cmd_export_instruction_encoder(args: argparse.Namespace) -> int:
+    from vla_edge.reference.export import regenerate_instruction_encoder
+
+    print(f'wrote {regenerate_instruction_encoder(args.model_dir)} (sha256 matches the manifest)')
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from vla_edge.core.onnx_session import SessionOptions
+    from vla_edge.tools.stage_bench import bench_stages, describe
+
+    result = bench_stages(str(args.model or default_model_dir()), args.repeats,
+                          options=SessionOptions(tuple(args.providers), args.threads))
+    print(describe(result))
+    _write_json(args.json, result)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='vla-edge', description=__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('-v', '--verbose', action='store_true', help='log at INFO level')
+    sub = parser.add_subparsers(dest='verb', required=True, metavar='VERB')
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    def eval_args(p: argparse.ArgumentParser, episodes: int) -> None:
+        _session_args(p)
+        p.add_argument('--episodes', type=int, default=episodes, help='episodes per run')
+        p.add_argument('--seed-offset', type=int, default=1_000_000,
+                       help='first episode seed (held out: training uses seeds from 0)')
+        p.add_argument('--latency-ms', type=float, default=None,
+                       help='give every inference this latency instead of its measured time')
+        p.add_argument('--json', type=Path, default=None, help='write the report as JSON here')
+
+    p = sub.add_parser('demo', formatter_class=fmt,
+                       help='evaluate the default model: sync, async, held-out phrasing, '
+                            'swapped object')
+    eval_args(p, 100)
+    p.set_defaults(func=cmd_demo, json=Path('out/demo.json'))
+
+    p = sub.add_parser('eval', formatter_class=fmt, help='closed-loop sim evaluation (no ROS)')
+    eval_args(p, 100)
+    p.add_argument('--mode', choices=['sync', 'async'], default='sync')
+    p.add_argument('--phrasing', choices=['canonical', 'train', 'heldout'], default='canonical',
+                   help='instruction wording: canonical, training phrasings, or held-out ones')
+    p.add_argument('--swap-object', action='store_true',
+                   help='same scenes, but ask for a different object than the seed chose')
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser('train', formatter_class=fmt,
+                       help='behaviour-clone the reference policy on sim demonstrations (CPU)')
+    p.add_argument('--episodes', type=int, default=1000, help='expert episodes (seeds 0..N-1)')
+    p.add_argument('--steps', type=int, default=4000, help='optimizer steps')
+    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--out', type=Path, default=Path('out/train'), help='checkpoint folder')
+    p.add_argument('--export-to', type=Path, default=None, help='also export a model folder here')
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser('export', formatter_class=fmt,
+                       help='export a checkpoint to a model folder (ONNX per stage + manifest)')
+    p.add_argument('checkpoint', type=Path)
+    p.add_argument('--out', type=Path, required=True)
+    p.add_argument('--denoising-steps', type=int, default=10)
+    p.add_argument('--control-rate-hz', type=float, default=50.0)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser('export-instruction-encoder', formatter_class=fmt,
+                       help="regenerate a model folder's instruction encoder ONNX and check its "
+                            'sha256 (run by make setup)')
+    p.add_argument('model_dir', type=Path)
+    p.set_defaults(func=cmd_export_instruction_encoder)
+
+    p = sub.add_parser('bench', formatter_class=fmt, help='per-stage ONNX latency on this machine')
+    _session_args(p)
+    p.add_argument('--repeats', type=int, default=200)
+    p.add_argument('--json', type=Path, default=None)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format='[%(levelname)s] %(name)s: %(message)s')
+    try:
+        return args.func(args)
+    except (VlaEdgeError, ValueError) as exc:
+        print(f'vla-edge {args.verb}: error: {exc}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

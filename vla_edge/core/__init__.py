@@ -1,0 +1,1 @@
+"""Logic with no rclpy: model runtime, scheduling, latency, checks."""

@@ -1,0 +1,42 @@
+"""Inference latency as the scheduler should see it: a high percentile over a recent window.
+
+A mean under-estimates the tail (chunks arrive late), a max is poisoned forever by one cold
+start; a windowed percentile that also skips the first calls (graph optimisation, cache warm-up)
+is neither.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+
+class LatencyTracker:
+    """Recent latencies; `estimate_s` is their configured percentile."""
+
+    def __init__(self, window: int = 50, percentile: float = 95.0, discard_first: int = 1):
+        if window < 1:
+            raise ValueError(f'latency window must be >= 1, got {window}')
+        if not 0.0 < percentile <= 100.0:
+            raise ValueError(f'latency percentile must be in (0, 100], got {percentile}')
+        if discard_first < 0:
+            raise ValueError(f'discard_first must be >= 0, got {discard_first}')
+        self.percentile = percentile
+        self.samples: deque[float] = deque(maxlen=window)
+        self._to_discard = discard_first
+        self.count = 0
+
+    def add(self, seconds: float) -> None:
+        if not np.isfinite(seconds) or seconds < 0:
+            raise ValueError(f'latency must be a finite, non-negative number, got {seconds}')
+        self.count += 1
+        if self._to_discard > 0:
+            self._to_discard -= 1
+            return
+        self.samples.append(float(seconds))
+
+    def estimate_s(self, default: float = 0.0) -> float:
+        """The configured percentile of the window, or `default` before any sample counts."""
+        if not self.samples:
+            return default
+        return float(np.percentile(np.fromiter(self.samples, float), self.percentile))

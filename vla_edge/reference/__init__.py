@@ -1,0 +1,1 @@
+"""The reference VLA policy: torch model, demonstrations, training, ONNX export (extras)."""

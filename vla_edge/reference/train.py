@@ -1,0 +1,140 @@
+"""Behaviour cloning of the reference policy with a flow-matching loss, CPU only, seeded.
+
+Flow convention used everywhere in this package: x_tau = (1 - tau) * noise + tau * actions, with tau
+from 0 (pure noise) to 1 (data); the expert predicts the velocity (actions - noise).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vla_edge.reference.dataset import Demonstrations, collect_demonstrations
+from vla_edge.reference.model import PolicyConfig, ReferencePolicy
+from vla_edge.reference.text_embedding import SentenceTransformerEmbedder
+from vla_edge.sim.tasks import all_tasks, train_instructions
+
+INSTRUCTION_NOISE_STD = 0.015   # per-dimension noise on the unit embedding: paraphrase robustness
+
+
+@dataclass
+class TrainConfig:
+    """Defaults are exactly what produced the shipped reference model."""
+
+    episodes: int = 1000
+    first_seed: int = 0
+    stride: int = 2
+    steps: int = 4000
+    batch_size: int = 64
+    flow_samples: int = 2          # flow times drawn per observation (the expert is cheap)
+    lr: float = 6e-4
+    weight_decay: float = 1e-4
+    warmup_steps: int = 200
+    aux_weight: float = 0.5
+    seed: int = 0
+    threads: int = 2
+    checkpoint_every: int = 500
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+
+def normalization_stats(demos: Demonstrations) -> dict[str, list[float]]:
+    flat = demos.chunks.reshape(-1, demos.chunks.shape[-1])
+    return {
+        'state_mean': demos.states.mean(0).tolist(),
+        'state_std': np.maximum(demos.states.std(0), 1e-3).tolist(),
+        'action_mean': flat.mean(0).tolist(),
+        'action_std': np.maximum(flat.std(0), 1e-3).tolist(),
+    }
+
+
+def _lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def save_checkpoint(path: Path, model: ReferencePolicy, stats: dict, meta: dict) -> None:
+    """Plain tensors, lists and numbers only: loadable with torch.load(weights_only=True)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({'state_dict': model.state_dict(), 'config': model.cfg.to_dict(),
+                'stats': stats, 'meta': meta}, path)
+
+
+def load_checkpoint(path: Path) -> tuple[ReferencePolicy, dict, dict]:
+    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    model = ReferencePolicy(PolicyConfig(**ckpt['config']))
+    model.load_state_dict(ckpt['state_dict'])
+    model.eval()
+    return model, ckpt['stats'], ckpt['meta']
+
+
+def train(cfg: TrainConfig, out_dir: Path) -> Path:
+    """Collect demonstrations, train, and write `out_dir/policy.pt`. Returns its path."""
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    demos = collect_demonstrations(cfg.episodes, cfg.first_seed, cfg.stride,
+                                   cfg.policy.chunk_length)
+    stats = normalization_stats(demos)
+    embedder = SentenceTransformerEmbedder()
+    task_embeddings = [embedder.encode(train_instructions(t)) for t in all_tasks()]
+
+    state_mean, state_std = (np.array(stats[k], np.float32) for k in ('state_mean', 'state_std'))
+    act_mean, act_std = (np.array(stats[k], np.float32) for k in ('action_mean', 'action_std'))
+    states = (demos.states - state_mean) / state_std
+    chunks = (demos.chunks - act_mean) / act_std
+    targets = demos.targets * 2.0 - 1.0
+
+    model = ReferencePolicy(cfg.policy)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    meta = {'train': {k: v for k, v in cfg.__dict__.items() if k != 'policy'},
+            'training_seed_range': [cfg.first_seed, cfg.first_seed + cfg.episodes],
+            'samples': len(demos)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = (out_dir / 'train_log.jsonl').open('w')
+    k = cfg.flow_samples
+    started = time.time()
+    bar = tqdm(range(cfg.steps), desc='training', unit='step')
+    for step in bar:
+        idx = rng.integers(len(demos), size=cfg.batch_size)
+        emb = np.stack([task_embeddings[t][rng.integers(len(task_embeddings[t]))]
+                        for t in demos.task_ids[idx]])
+        emb = emb + rng.normal(0, INSTRUCTION_NOISE_STD, size=emb.shape)
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        image = torch.from_numpy(demos.images[idx])
+        kv, context = model.prefix(image, torch.from_numpy(emb.astype(np.float32)),
+                                   torch.from_numpy(states[idx]))
+        actions = torch.from_numpy(chunks[idx]).repeat(k, 1, 1)
+        noise = torch.randn_like(actions)
+        tau = torch.rand(actions.shape[0])
+        x_tau = (1 - tau[:, None, None]) * noise + tau[:, None, None] * actions
+        flow_loss = torch.mean((model.expert(kv.repeat(1, 1, k, 1, 1), x_tau, tau)
+                                - (actions - noise)) ** 2)
+        aux_loss = torch.mean((model.aux_head(context[:, 0]) - torch.from_numpy(targets[idx])) ** 2)
+        loss = flow_loss + cfg.aux_weight * aux_loss
+        for group in opt.param_groups:
+            group['lr'] = _lr_at(step, cfg)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 25 == 0:
+            bar.set_postfix(flow=f'{flow_loss.item():.4f}', aux=f'{aux_loss.item():.4f}')
+            log.write(json.dumps({'step': step, 'flow_loss': flow_loss.item(),
+                                  'aux_loss': aux_loss.item(), 'lr': _lr_at(step, cfg),
+                                  'elapsed_s': time.time() - started}) + '\n')
+            log.flush()
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+            model.eval()
+            save_checkpoint(out_dir / 'policy.pt', model, stats, {**meta, 'steps_done': step + 1})
+            model.train()
+    log.close()
+    return out_dir / 'policy.pt'

@@ -1,0 +1,205 @@
+"""Closed-loop evaluation of a chunking policy in the sim, on a virtual clock (no ROS).
+
+Time advances in control ticks. Each inference takes its measured wall time (or a given latency),
+rounded up to whole ticks; meanwhile the robot keeps executing whatever is queued, or holds still
+and counts a stalled tick when nothing is. Two modes:
+- `sync`: infer only when the queue is empty; the robot waits for every chunk (the baseline).
+- `async`: infer when the queue is about to run out, early by the tracked p95 latency, so the next
+  chunk lands before the current one ends; actions that are already in the past on arrival are
+  dropped.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from vla_edge.core.action_queue import ActionQueue
+from vla_edge.core.latency import LatencyTracker
+from vla_edge.core.runtime import PolicyRuntime
+from vla_edge.sim.env import Observation, TeaTableEnv
+from vla_edge.sim.expert import expert_chunk
+from vla_edge.sim.world import SimConfig
+
+MODES = ('sync', 'async')
+DEFAULT_SEED_OFFSET = 1_000_000   # far above any training seed range
+
+
+class ChunkPolicy(Protocol):
+    """Anything that turns an observation into an action chunk."""
+
+    def plan(self, obs: Observation, seed: int) -> tuple[np.ndarray, dict[str, float]]:
+        """Return (chunk (H, A), per-stage latency in seconds) for this observation."""
+
+
+class RuntimePolicy:
+    """The ONNX runtime as a ChunkPolicy; latency = measured wall time of the stages it ran."""
+
+    def __init__(self, runtime: PolicyRuntime):
+        self.runtime = runtime
+
+    def plan(self, obs: Observation, seed: int) -> tuple[np.ndarray, dict[str, float]]:
+        visual = self.runtime.encode_image(obs.image, obs.time_s)
+        chunk = self.runtime.plan_chunk(visual, obs.instruction, obs.state, seed=seed)
+        return chunk.actions, {k: v for k, v in chunk.stage_latency_s.items()
+                               if k != 'instruction_encoder'}
+
+
+class ExpertPolicy:
+    """The scripted expert as a ChunkPolicy (open-loop chunks): a ceiling and a test double."""
+
+    def __init__(self, env: TeaTableEnv, chunk_length: int = 50):
+        self.env, self.chunk_length = env, chunk_length
+
+    def plan(self, obs: Observation, seed: int) -> tuple[np.ndarray, dict[str, float]]:
+        t0 = time.perf_counter()
+        chunk = expert_chunk(self.env.world, self.env.task, self.chunk_length)
+        return chunk, {'expert': time.perf_counter() - t0}
+
+
+@dataclass
+class EvalConfig:
+    """One evaluation run: mode, seeds, instruction wording, latency source."""
+
+    mode: str = 'sync'
+    episodes: int = 100
+    seed_offset: int = DEFAULT_SEED_OFFSET
+    phrasing: str = 'canonical'      # canonical | train | heldout
+    swap_object: bool = False
+    latency_s: float | None = None   # None: each inference takes its measured wall time
+    trigger_margin_ticks: int = 2
+    latency_percentile: float = 95.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f'mode must be one of {MODES}, got {self.mode!r}')
+        if self.episodes < 1:
+            raise ValueError(f'episodes must be >= 1, got {self.episodes}')
+        if self.latency_s is not None and not 0.0 <= self.latency_s < 60.0:
+            raise ValueError(f'latency_s must be in [0, 60), got {self.latency_s}')
+
+
+@dataclass
+class EpisodeResult:
+    """Outcome and timing of one episode."""
+
+    seed: int
+    success: bool
+    time_s: float
+    stalled_ticks: int
+    startup_wait_ticks: int
+    chunks: int
+    dropped_actions: int
+    instruction: str
+    start: str
+
+
+@dataclass
+class EvalReport:
+    """Aggregates over a run; the keys of `to_dict` are a stable interface."""
+
+    mode: str
+    episodes: int
+    success_rate: float
+    mean_time_to_completion_s: float
+    stalled_ticks: int
+    startup_wait_ticks: int
+    dropped_actions: int
+    latency_ms: dict[str, dict[str, float]]
+    latency_source: str
+    phrasing: str
+    swap_object: bool
+    seed_offset: int
+    control_rate_hz: float
+    per_episode: list[EpisodeResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_episode(env: TeaTableEnv, policy: ChunkPolicy, seed: int, cfg: EvalConfig,
+                tracker: LatencyTracker, stage_log: dict[str, list[float]]) -> EpisodeResult:
+    env.reset(seed, phrasing=cfg.phrasing, swap_object=cfg.swap_object)
+    dt = env.config.dt_s
+    queue = ActionQueue()
+    pending: tuple[int, np.ndarray] | None = None   # (ready tick, chunk)
+    moved_since_obs = 0   # ticks executed from the queue while the pending chunk was computed
+    tick = stalled = startup = chunks = dropped = 0
+    while not env.success and not env.timed_out:
+        if pending is not None and pending[0] <= tick:
+            # Only ticks the robot moved through make actions stale; while it held still (starved,
+            # or sync mode) the observation is still current and the chunk plays from its start.
+            dropped += queue.install(pending[1], tick - moved_since_obs, tick)
+            pending = None
+        if pending is None and _should_trigger(cfg, queue, tick, tracker, dt):
+            chunk, stage_s = policy.plan(env.observe(), seed * 1000 + chunks)
+            for stage, s in stage_s.items():
+                stage_log.setdefault(stage, []).append(s)
+            latency = cfg.latency_s if cfg.latency_s is not None else sum(stage_s.values())
+            tracker.add(latency)
+            pending = (tick + max(1, math.ceil(latency / dt - 1e-9)), chunk)
+            moved_since_obs = 0
+            chunks += 1
+        action = queue.action_at(tick)
+        if action is None:
+            # Waiting for the episode's first chunk is start-up, not the loop starving mid-task.
+            if chunks > 1 or pending is None:
+                stalled += 1
+            else:
+                startup += 1
+            action = _hold(env)
+        else:
+            moved_since_obs += 1
+        env.step(action)
+        tick += 1
+    return EpisodeResult(seed=seed, success=env.success, time_s=env.world.time_s,
+                         stalled_ticks=stalled, startup_wait_ticks=startup, chunks=chunks,
+                         dropped_actions=dropped,
+                         instruction=env.instruction, start=env.episode.start)
+
+
+def _should_trigger(cfg: EvalConfig, queue: ActionQueue, tick: int, tracker: LatencyTracker,
+                    dt: float) -> bool:
+    remaining = queue.remaining(tick)
+    if cfg.mode == 'sync':
+        return remaining == 0
+    lead_ticks = math.ceil(tracker.estimate_s() / dt) + cfg.trigger_margin_ticks
+    return remaining <= lead_ticks
+
+
+def _hold(env: TeaTableEnv) -> np.ndarray:
+    """Safe command while starved: stand still, keep the gripper as it is."""
+    return np.array([0.0, 0.0, 1.0 if env.world.gripper_closed else -1.0])
+
+
+def evaluate(policy: ChunkPolicy, cfg: EvalConfig, env: TeaTableEnv | None = None,
+             progress: bool = True) -> EvalReport:
+    env = env or TeaTableEnv(SimConfig())
+    tracker = LatencyTracker(percentile=cfg.latency_percentile)
+    stage_log: dict[str, list[float]] = {}
+    results = []
+    seeds = range(cfg.seed_offset, cfg.seed_offset + cfg.episodes)
+    # Warm-up call, as a robot makes at start-up: its cold-start latency is what the tracker drops.
+    _, warm = policy.plan(env.reset(seeds[0], phrasing=cfg.phrasing), 0)
+    tracker.add(cfg.latency_s if cfg.latency_s is not None else sum(warm.values()))
+    desc = f'eval {cfg.mode}' + (' (swapped object)' if cfg.swap_object else '') + \
+        (f' ({cfg.phrasing} phrasing)' if cfg.phrasing != 'canonical' else '')
+    for seed in tqdm(seeds, desc=desc, unit='episode', disable=not progress):
+        results.append(run_episode(env, policy, seed, cfg, tracker, stage_log))
+    done = [r.time_s for r in results if r.success]
+    return EvalReport(
+        mode=cfg.mode, episodes=len(results),
+        success_rate=sum(r.success for r in results) / len(results),
+        mean_time_to_completion_s=float(np.mean(done)) if done else float('nan'),
+        stalled_ticks=sum(r.stalled_ticks for r in results),
+        startup_wait_ticks=sum(r.startup_wait_ticks for r in results),
+        dropped_actions=sum(r.dropped_actions for r in results),
+        latency_ms={k: {'p50': float(np.percentile(v, 50) * 1e3),
+                        'p95': float(np.percentile(v, 95) * 1e3)} for k, v in stage_log.items()},
+        latency_source='measured' if cfg.latency_s is None else f'given {cfg.latency_s * 1e3:g} ms',
+        phrasing=cfg.phrasing, swap_object=cfg.swap_object, seed_offset=cfg.seed_offset,
+        control_rate_hz=env.config.control_rate_hz, per_episode=results)

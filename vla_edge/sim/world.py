@@ -1,0 +1,149 @@
+"""The tabletop's physical state and its dynamics, with no rendering.
+
+Kept separate from the renderer so that it is cheap to copy: the scripted expert rolls a copy
+forward to label whole action chunks. Coordinates are table units: the table is the unit square
+seen from above, x to the right, y down (image convention).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vla_edge.sim.tasks import CONTAINERS, Task
+
+# Gripper aperture as reported in the robot state: a real parallel gripper's width tells whether it
+# closed on something.
+APERTURE_OPEN = 1.0
+APERTURE_HOLDING = 0.4
+APERTURE_EMPTY = 0.0
+
+STATE_NAMES = ('x', 'y', 'aperture', 'vx', 'vy')
+ACTION_NAMES = ('vx', 'vy', 'grip')
+STATE_DIM = len(STATE_NAMES)
+ACTION_DIM = len(ACTION_NAMES)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything about the simulated task that is not random per episode."""
+
+    image_size: int = 128
+    control_rate_hz: float = 50.0
+    max_speed: float = 0.6          # table units / s at |action| = 1
+    grasp_radius: float = 0.05      # gripper centre to object centre, to pick it up
+    place_radius: float = 0.06      # object to container centre, to land inside
+    time_limit_s: float = 10.0
+    recovery_fraction: float = 0.2  # episodes that start from a perturbed or failed state
+    min_distractors: int = 1
+    max_distractors: int = 3
+    workspace_margin: float = 0.03
+
+    def __post_init__(self) -> None:
+        if not 32 <= self.image_size <= 1024:
+            raise ValueError(f'image_size={self.image_size} must be in [32, 1024]')
+        if not 1.0 <= self.control_rate_hz <= 1000.0:
+            raise ValueError(f'control_rate_hz={self.control_rate_hz} must be in [1, 1000]')
+        if not 0.0 <= self.recovery_fraction <= 1.0:
+            raise ValueError(f'recovery_fraction={self.recovery_fraction} must be in [0, 1]')
+        if not 0 <= self.min_distractors <= self.max_distractors <= 3:
+            raise ValueError('need 0 <= min_distractors <= max_distractors <= 3')
+
+    @property
+    def dt_s(self) -> float:
+        return 1.0 / self.control_rate_hz
+
+    @property
+    def max_steps(self) -> int:
+        return int(round(self.time_limit_s * self.control_rate_hz))
+
+
+@dataclass
+class Item:
+    """An object on the table. `inside` names the container it rests in, if any."""
+
+    name: str
+    pos: np.ndarray
+    inside: str | None = None
+
+
+@dataclass
+class World:
+    """Gripper + items. `step` applies one control action of duration dt."""
+
+    config: SimConfig
+    items: dict[str, Item]
+    gripper_pos: np.ndarray
+    gripper_vel: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    aperture: float = APERTURE_OPEN
+    held: str | None = None
+    steps: int = 0
+
+    @property
+    def time_s(self) -> float:
+        return self.steps * self.config.dt_s
+
+    @property
+    def gripper_closed(self) -> bool:
+        return self.aperture < APERTURE_OPEN
+
+    def state(self) -> np.ndarray:
+        """Robot state as a robot would report it: position, aperture, velocity."""
+        return np.array([self.gripper_pos[0], self.gripper_pos[1], self.aperture,
+                         self.gripper_vel[0], self.gripper_vel[1]], dtype=np.float32)
+
+    def copy(self) -> World:
+        return copy.deepcopy(self)
+
+    def step(self, action: np.ndarray) -> None:
+        """Execute one action [vx, vy, grip] (each in [-1, 1]; grip > 0 means close)."""
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        if a.shape != (3,) or not np.all(np.isfinite(a)):
+            raise ValueError(f'action must be 3 finite numbers [vx, vy, grip], got {action!r}')
+        cfg = self.config
+        vel = np.clip(a[:2], -1.0, 1.0) * cfg.max_speed
+        lo, hi = cfg.workspace_margin, 1.0 - cfg.workspace_margin
+        new_pos = np.clip(self.gripper_pos + vel * cfg.dt_s, lo, hi)
+        self.gripper_vel = (new_pos - self.gripper_pos) / cfg.dt_s
+        self.gripper_pos = new_pos
+        if a[2] > 0.0 and not self.gripper_closed:
+            self._close()
+        elif a[2] <= 0.0 and self.gripper_closed:
+            self._open()
+        if self.held is not None:
+            self.items[self.held].pos = self.gripper_pos.copy()
+        self.steps += 1
+
+    def _close(self) -> None:
+        best, best_d = None, self.config.grasp_radius
+        for item in self.items.values():
+            if item.name in CONTAINERS:
+                continue
+            d = float(np.linalg.norm(item.pos - self.gripper_pos))
+            if d <= best_d:
+                best, best_d = item, d
+        if best is None:
+            self.aperture = APERTURE_EMPTY
+            return
+        best.inside = None
+        self.held = best.name
+        self.aperture = APERTURE_HOLDING
+
+    def _open(self) -> None:
+        self.aperture = APERTURE_OPEN
+        if self.held is None:
+            return
+        item = self.items[self.held]
+        self.held = None
+        item.pos = self.gripper_pos.copy()
+        for name in CONTAINERS:
+            container = self.items[name]
+            if np.linalg.norm(container.pos - item.pos) <= self.config.place_radius:
+                item.inside = name
+                item.pos = container.pos.copy()
+                return
+
+    def is_success(self, task: Task) -> bool:
+        item = self.items[task.object_name]
+        return self.held != task.object_name and item.inside == task.container_name

@@ -1,0 +1,1 @@
+"""Command-line helpers: reports and benchmarks behind the `vla-edge` verbs."""
