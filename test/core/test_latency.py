@@ -31,6 +31,14 @@ def test_default_before_samples():
     assert LatencyTracker().estimate_s(default=0.3) == 0.3
 
 
+def test_cold_start_stands_in_until_a_real_sample_arrives():
+    t = LatencyTracker(discard_first=1)
+    t.add(0.5)
+    assert t.estimate_s() == 0.5     # conservative, better early than starving
+    t.add(0.01)
+    assert t.estimate_s() == pytest.approx(0.01)
+
+
 @pytest.mark.parametrize('kwargs', [dict(window=0), dict(percentile=0), dict(percentile=101),
                                     dict(discard_first=-1)])
 def test_bad_settings_rejected(kwargs):

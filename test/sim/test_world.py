@@ -74,3 +74,16 @@ def test_bad_actions_are_rejected(bad):
 def test_bad_config_is_rejected(kwargs):
     with pytest.raises(ValueError):
         SimConfig(**kwargs)
+
+
+def test_grip_deadband_keeps_the_gripper_state():
+    w = _world()
+    w.gripper_pos = w.items['tea_bag'].pos.copy()
+    w.step(np.array([0.0, 0.0, 0.3]))
+    assert not w.gripper_closed            # inside the deadband: still open
+    w.step(np.array([0.0, 0.0, 0.9]))
+    assert w.held == 'tea_bag'
+    w.step(np.array([0.0, 0.0, -0.3]))
+    assert w.held == 'tea_bag'             # inside the deadband: still closed
+    w.step(np.array([0.0, 0.0, -0.9]))
+    assert w.held is None

@@ -24,6 +24,7 @@ class LatencyTracker:
         self.percentile = percentile
         self.samples: deque[float] = deque(maxlen=window)
         self._to_discard = discard_first
+        self._cold_max_s = 0.0
         self.count = 0
 
     def add(self, seconds: float) -> None:
@@ -32,11 +33,16 @@ class LatencyTracker:
         self.count += 1
         if self._to_discard > 0:
             self._to_discard -= 1
+            self._cold_max_s = max(self._cold_max_s, float(seconds))
             return
         self.samples.append(float(seconds))
 
     def estimate_s(self, default: float = 0.0) -> float:
-        """The configured percentile of the window, or `default` before any sample counts."""
+        """The configured percentile of the window.
+
+        Before any sample counts, the cold-start samples (an upper bound) stand in, or `default`
+        when there are none.
+        """
         if not self.samples:
-            return default
+            return max(default, self._cold_max_s)
         return float(np.percentile(np.fromiter(self.samples, float), self.percentile))

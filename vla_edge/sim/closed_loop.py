@@ -18,7 +18,8 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from vla_edge.core.action_queue import ActionQueue
+from vla_edge.core.chunk_merge import MergeConfig, discontinuity_ratio
+from vla_edge.core.chunk_scheduler import ChunkScheduler, SchedulerConfig
 from vla_edge.core.latency import LatencyTracker
 from vla_edge.core.runtime import PolicyRuntime
 from vla_edge.sim.env import Observation, TeaTableEnv
@@ -32,8 +33,12 @@ DEFAULT_SEED_OFFSET = 1_000_000   # far above any training seed range
 class ChunkPolicy(Protocol):
     """Anything that turns an observation into an action chunk."""
 
-    def plan(self, obs: Observation, seed: int) -> tuple[np.ndarray, dict[str, float]]:
-        """Return (chunk (H, A), per-stage latency in seconds) for this observation."""
+    def plan(self, obs: Observation, seed: int, prefix: np.ndarray | None = None
+             ) -> tuple[np.ndarray, dict[str, float]]:
+        """Return (chunk (H, A), per-stage latency in seconds) for this observation.
+
+        `prefix` (d, A): committed actions the chunk must start with (real-time chunking).
+        """
 
 
 class RuntimePolicy:
@@ -42,9 +47,11 @@ class RuntimePolicy:
     def __init__(self, runtime: PolicyRuntime):
         self.runtime = runtime
 
-    def plan(self, obs: Observation, seed: int) -> tuple[np.ndarray, dict[str, float]]:
+    def plan(self, obs: Observation, seed: int, prefix: np.ndarray | None = None
+             ) -> tuple[np.ndarray, dict[str, float]]:
         visual = self.runtime.encode_image(obs.image, obs.time_s)
-        chunk = self.runtime.plan_chunk(visual, obs.instruction, obs.state, seed=seed)
+        chunk = self.runtime.plan_chunk(visual, obs.instruction, obs.state, seed=seed,
+                                        prefix=prefix)
         return chunk.actions, {k: v for k, v in chunk.stage_latency_s.items()
                                if k != 'instruction_encoder'}
 
@@ -55,9 +62,12 @@ class ExpertPolicy:
     def __init__(self, env: TeaTableEnv, chunk_length: int = 50):
         self.env, self.chunk_length = env, chunk_length
 
-    def plan(self, obs: Observation, seed: int) -> tuple[np.ndarray, dict[str, float]]:
+    def plan(self, obs: Observation, seed: int, prefix: np.ndarray | None = None
+             ) -> tuple[np.ndarray, dict[str, float]]:
         t0 = time.perf_counter()
         chunk = expert_chunk(self.env.world, self.env.task, self.chunk_length)
+        if prefix is not None and len(prefix):
+            chunk[:len(prefix)] = prefix
         return chunk, {'expert': time.perf_counter() - t0}
 
 
@@ -73,6 +83,13 @@ class EvalConfig:
     latency_s: float | None = None   # None: each inference takes its measured wall time
     trigger_margin_ticks: int = 2
     latency_percentile: float = 95.0
+    merge: MergeConfig = field(default_factory=lambda: MergeConfig('replace'))
+
+    def scheduler_config(self, control_rate_hz: float) -> SchedulerConfig:
+        return SchedulerConfig(control_rate_hz=control_rate_hz, mode=self.mode, merge=self.merge,
+                               trigger_margin_ticks=self.trigger_margin_ticks,
+                               latency_percentile=self.latency_percentile,
+                               request_timeout_s=1e9)  # a virtual-clock request is never lost
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -96,6 +113,8 @@ class EpisodeResult:
     dropped_actions: int
     instruction: str
     start: str
+    switch_steps: list[float] = field(default_factory=list)   # |delta motion| at chunk switches
+    inside_steps: list[float] = field(default_factory=list)   # |delta motion| within chunks
 
 
 @dataclass
@@ -109,6 +128,8 @@ class EvalReport:
     stalled_ticks: int
     startup_wait_ticks: int
     dropped_actions: int
+    switch_discontinuity_ratio: float
+    merge_strategy: str
     latency_ms: dict[str, dict[str, float]]
     latency_source: str
     phrasing: str
@@ -118,57 +139,43 @@ class EvalReport:
     per_episode: list[EpisodeResult] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        for row in d['per_episode']:   # raw step lists: summarised by the ratio above
+            row.pop('switch_steps')
+            row.pop('inside_steps')
+        return d
 
 
 def run_episode(env: TeaTableEnv, policy: ChunkPolicy, seed: int, cfg: EvalConfig,
                 tracker: LatencyTracker, stage_log: dict[str, list[float]]) -> EpisodeResult:
+    """One episode on the virtual clock, scheduled by the same ChunkScheduler as the ROS node."""
     env.reset(seed, phrasing=cfg.phrasing, swap_object=cfg.swap_object)
-    dt = env.config.dt_s
-    queue = ActionQueue()
-    pending: tuple[int, np.ndarray] | None = None   # (ready tick, chunk)
-    moved_since_obs = 0   # ticks executed from the queue while the pending chunk was computed
-    tick = stalled = startup = chunks = dropped = 0
+    sched = ChunkScheduler(cfg.scheduler_config(env.config.control_rate_hz), latency=tracker)
+    pending: tuple[int, int, np.ndarray, float] | None = None  # ready, observed, chunk, latency
+    tick = 0
     while not env.success and not env.timed_out:
         if pending is not None and pending[0] <= tick:
-            # Only ticks the robot moved through make actions stale; while it held still (starved,
-            # or sync mode) the observation is still current and the chunk plays from its start.
-            dropped += queue.install(pending[1], tick - moved_since_obs, tick)
+            sched.chunk_arrived(pending[2], pending[1], tick, latency_s=pending[3])
             pending = None
-        if pending is None and _should_trigger(cfg, queue, tick, tracker, dt):
-            chunk, stage_s = policy.plan(env.observe(), seed * 1000 + chunks)
+        if pending is None and sched.wants_chunk(tick):
+            chunk, stage_s = policy.plan(env.observe(), seed * 1000 + sched.stats.chunks_received,
+                                         sched.committed_prefix(tick))
+            sched.request_sent(tick)
             for stage, s in stage_s.items():
                 stage_log.setdefault(stage, []).append(s)
             latency = cfg.latency_s if cfg.latency_s is not None else sum(stage_s.values())
-            tracker.add(latency)
-            pending = (tick + max(1, math.ceil(latency / dt - 1e-9)), chunk)
-            moved_since_obs = 0
-            chunks += 1
-        action = queue.action_at(tick)
-        if action is None:
-            # Waiting for the episode's first chunk is start-up, not the loop starving mid-task.
-            if chunks > 1 or pending is None:
-                stalled += 1
-            else:
-                startup += 1
-            action = _hold(env)
-        else:
-            moved_since_obs += 1
-        env.step(action)
+            pending = (tick + max(1, math.ceil(latency / env.config.dt_s - 1e-9)), tick, chunk,
+                       latency)
+        action = sched.next_action(tick)
+        env.step(_hold(env) if action is None else action)
         tick += 1
+    st = sched.stats
     return EpisodeResult(seed=seed, success=env.success, time_s=env.world.time_s,
-                         stalled_ticks=stalled, startup_wait_ticks=startup, chunks=chunks,
-                         dropped_actions=dropped,
-                         instruction=env.instruction, start=env.episode.start)
-
-
-def _should_trigger(cfg: EvalConfig, queue: ActionQueue, tick: int, tracker: LatencyTracker,
-                    dt: float) -> bool:
-    remaining = queue.remaining(tick)
-    if cfg.mode == 'sync':
-        return remaining == 0
-    lead_ticks = math.ceil(tracker.estimate_s() / dt) + cfg.trigger_margin_ticks
-    return remaining <= lead_ticks
+                         stalled_ticks=st.stalled_ticks, startup_wait_ticks=st.startup_wait_ticks,
+                         chunks=st.chunks_received + (pending is not None),
+                         dropped_actions=st.dropped_actions, instruction=env.instruction,
+                         start=env.episode.start, switch_steps=st.switch_steps,
+                         inside_steps=st.inside_steps)
 
 
 def _hold(env: TeaTableEnv) -> np.ndarray:
@@ -197,6 +204,10 @@ def evaluate(policy: ChunkPolicy, cfg: EvalConfig, env: TeaTableEnv | None = Non
         mean_time_to_completion_s=float(np.mean(done)) if done else float('nan'),
         stalled_ticks=sum(r.stalled_ticks for r in results),
         startup_wait_ticks=sum(r.startup_wait_ticks for r in results),
+        switch_discontinuity_ratio=discontinuity_ratio(
+            [x for r in results for x in r.switch_steps],
+            [x for r in results for x in r.inside_steps]),
+        merge_strategy=cfg.merge.strategy,
         dropped_actions=sum(r.dropped_actions for r in results),
         latency_ms={k: {'p50': float(np.percentile(v, 50) * 1e3),
                         'p95': float(np.percentile(v, 95) * 1e3)} for k, v in stage_log.items()},

@@ -22,6 +22,10 @@ APERTURE_EMPTY = 0.0
 STATE_NAMES = ('x', 'y', 'aperture', 'vx', 'vy')
 ACTION_NAMES = ('vx', 'vy', 'grip')
 STATE_DIM = len(STATE_NAMES)
+# The grip command is continuous, the gripper binary: a deadband (as gripper controllers have)
+# keeps a hesitant policy output near 0 from toggling it.
+GRIP_CLOSE_ABOVE = 0.5
+GRIP_OPEN_BELOW = -0.5
 ACTION_DIM = len(ACTION_NAMES)
 
 
@@ -97,7 +101,11 @@ class World:
         return copy.deepcopy(self)
 
     def step(self, action: np.ndarray) -> None:
-        """Execute one action [vx, vy, grip] (each in [-1, 1]; grip > 0 means close)."""
+        """Execute one action [vx, vy, grip], each in [-1, 1].
+
+        grip > GRIP_CLOSE_ABOVE closes the gripper, grip < GRIP_OPEN_BELOW opens it, values in
+        between leave it as it is.
+        """
         a = np.asarray(action, dtype=np.float64).reshape(-1)
         if a.shape != (3,) or not np.all(np.isfinite(a)):
             raise ValueError(f'action must be 3 finite numbers [vx, vy, grip], got {action!r}')
@@ -107,9 +115,9 @@ class World:
         new_pos = np.clip(self.gripper_pos + vel * cfg.dt_s, lo, hi)
         self.gripper_vel = (new_pos - self.gripper_pos) / cfg.dt_s
         self.gripper_pos = new_pos
-        if a[2] > 0.0 and not self.gripper_closed:
+        if a[2] > GRIP_CLOSE_ABOVE and not self.gripper_closed:
             self._close()
-        elif a[2] <= 0.0 and self.gripper_closed:
+        elif a[2] < GRIP_OPEN_BELOW and self.gripper_closed:
             self._open()
         if self.held is not None:
             self.items[self.held].pos = self.gripper_pos.copy()

@@ -1,0 +1,75 @@
+"""How a newly arrived chunk joins what is still queued from the previous one.
+
+Both arguments are aligned on the current tick: `queued[k]` and `incoming[k]` are the actions
+for tick now + k (the incoming chunk's past actions are already dropped). Strategies:
+- `replace`: the new chunk wins outright (jumps if the two disagree).
+- `temporal_ensemble`: ACT-style weighted average over the overlap; the older prediction weighs 1,
+  the newer exp(-m). Applied at every switch, older predictions decay geometrically.
+- `blend`: cross-fade from the old to the new over `blend_steps` ticks.
+- `prefix_inpaint`: the new chunk was denoised with the old chunk's committed next actions fixed
+  (real-time chunking, forward-only), so it already continues the old one; it replaces the queue.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+STRATEGIES = ('replace', 'temporal_ensemble', 'blend', 'prefix_inpaint')
+
+
+@dataclass(frozen=True)
+class MergeConfig:
+    """Strategy and its parameters; see the module docstring."""
+
+    strategy: str = 'prefix_inpaint'
+    blend_steps: int = 5
+    ensemble_m: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f'merge strategy must be one of {STRATEGIES}, got {self.strategy!r}')
+        if self.blend_steps < 1:
+            raise ValueError(f'blend_steps must be >= 1, got {self.blend_steps}')
+        if not 0.0 <= self.ensemble_m <= 10.0:
+            raise ValueError(f'ensemble_m must be in [0, 10], got {self.ensemble_m}')
+
+
+def merge_chunks(queued: np.ndarray, incoming: np.ndarray, cfg: MergeConfig) -> np.ndarray:
+    """The actions to queue from now on (length of `incoming`)."""
+    incoming = np.asarray(incoming, dtype=np.float64)
+    queued = np.asarray(queued, dtype=np.float64).reshape(-1, incoming.shape[-1]) \
+        if len(queued) else np.zeros((0, incoming.shape[-1]))
+    overlap = min(len(queued), len(incoming))
+    if overlap == 0 or cfg.strategy in ('replace', 'prefix_inpaint'):
+        return incoming.copy()
+    out = incoming.copy()
+    if cfg.strategy == 'temporal_ensemble':
+        w_new = np.exp(-cfg.ensemble_m)
+        out[:overlap] = (queued[:overlap] + w_new * incoming[:overlap]) / (1.0 + w_new)
+    else:  # blend
+        n = min(cfg.blend_steps, overlap)
+        alpha = (np.arange(1, n + 1) / (n + 1))[:, None]
+        out[:n] = (1.0 - alpha) * queued[:n] + alpha * incoming[:n]
+    return out
+
+
+def discontinuity_ratio(switch_steps: list[float], inside_steps: list[float]) -> float:
+    """max |delta action| at chunk switches / median |delta action| inside chunks.
+
+    1.0 means the roughest switch is no rougher than a typical step within a chunk; NaN when there
+    was no switch (or no step inside a chunk) to compare.
+    """
+    if not len(switch_steps) or not len(inside_steps):
+        return float('nan')
+    return float(max(switch_steps) / max(float(np.median(inside_steps)), 1e-6))
+
+
+def switch_discontinuity_ratio(trace: np.ndarray, switch_ticks: list[int]) -> float:
+    """`discontinuity_ratio` of an executed action stream (T, A) whose chunks took over at
+    `switch_ticks`."""
+    trace = np.asarray(trace, dtype=np.float64)
+    steps = np.linalg.norm(np.diff(trace, axis=0), axis=1)   # steps[t-1] = |a_t - a_{t-1}|
+    at_switch = {t - 1 for t in switch_ticks if 1 <= t < len(trace)}
+    return discontinuity_ratio([steps[i] for i in sorted(at_switch)],
+                               [s for i, s in enumerate(steps) if i not in at_switch])

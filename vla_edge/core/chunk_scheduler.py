@@ -1,0 +1,157 @@
+"""When to ask for the next chunk, and what to execute at each control tick (no clock, no ROS).
+
+Time is in control ticks. The owner (the ROS executor node on a real clock, or the closed-loop
+evaluator on a virtual one) calls, every tick:
+  `wants_chunk(tick)` -> if True, send a request (with `committed_prefix(tick)`) and
+  `request_sent(tick)`; when a chunk arrives, `chunk_arrived(...)`; then `next_action(tick)`.
+
+- `async`: request when the queue is down to the tracked latency (high percentile) plus a margin,
+  so the next chunk lands before the current one runs out.
+- `sync`: request only when the queue is empty; the robot holds while it waits.
+A chunk is stamped with its observation tick; on arrival, the actions for ticks the robot has
+already moved through since then are dropped (exactly those: ticks spent holding still do not make
+actions stale, since the scene the chunk was planned from did not change).
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vla_edge.core.action_queue import ActionQueue
+from vla_edge.core.chunk_merge import MergeConfig, discontinuity_ratio, merge_chunks
+from vla_edge.core.latency import LatencyTracker
+
+MODES = ('sync', 'async')
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """How chunks are requested and joined. Times in seconds, rates in Hz."""
+
+    control_rate_hz: float = 50.0
+    mode: str = 'async'
+    merge: MergeConfig = field(default_factory=MergeConfig)
+    trigger_margin_ticks: int = 2
+    latency_window: int = 50
+    latency_percentile: float = 95.0
+    request_timeout_s: float = 2.0     # re-request if a chunk never comes
+    motion_dims: int = 2               # leading action dims that are continuous motion
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f'mode must be one of {MODES}, got {self.mode!r}')
+        if not 1.0 <= self.control_rate_hz <= 1000.0:
+            raise ValueError(f'control_rate_hz must be in [1, 1000], got {self.control_rate_hz}')
+        if not 0 <= self.trigger_margin_ticks <= 100:
+            raise ValueError(f'trigger_margin_ticks must be in [0, 100], '
+                             f'got {self.trigger_margin_ticks}')
+        if self.request_timeout_s <= 0:
+            raise ValueError(f'request_timeout_s must be > 0, got {self.request_timeout_s}')
+
+
+@dataclass
+class SchedulerStats:
+    """Counters a run or a node reports (and diagnostics publish)."""
+
+    chunks_received: int = 0
+    stalled_ticks: int = 0          # queue dry after the first chunk: the loop starved
+    startup_wait_ticks: int = 0     # waiting for the very first chunk
+    dropped_actions: int = 0
+    timeouts: int = 0
+    switch_steps: list[float] = field(default_factory=list)
+    inside_steps: list[float] = field(default_factory=list)
+
+    @property
+    def switch_discontinuity_ratio(self) -> float:
+        return discontinuity_ratio(self.switch_steps, self.inside_steps)
+
+
+class ChunkScheduler:
+    """Owns the action queue, the latency estimate, and the stall/drop/smoothness counters."""
+
+    def __init__(self, cfg: SchedulerConfig, latency: LatencyTracker | None = None):
+        self.cfg = cfg
+        self.queue = ActionQueue()
+        self.latency = latency or LatencyTracker(cfg.latency_window, cfg.latency_percentile)
+        self.stats = SchedulerStats()
+        self.pending_since: int | None = None
+        self._moving: deque[tuple[int, bool]] = deque(maxlen=4096)
+        self._previous: np.ndarray | None = None
+        self._switched = False
+
+    @property
+    def dt_s(self) -> float:
+        return 1.0 / self.cfg.control_rate_hz
+
+    def lead_ticks(self) -> int:
+        """Ask this many ticks before the queue runs dry: latency percentile + margin."""
+        return math.ceil(self.latency.estimate_s() / self.dt_s - 1e-9) + \
+            self.cfg.trigger_margin_ticks
+
+    def wants_chunk(self, tick: int) -> bool:
+        if self.pending_since is not None:
+            if (tick - self.pending_since) * self.dt_s < self.cfg.request_timeout_s:
+                return False
+            self.stats.timeouts += 1   # the request was lost or the policy hung: ask again
+            self.pending_since = None
+        remaining = self.queue.remaining(tick)
+        if self.cfg.mode == 'sync':
+            return remaining == 0
+        return remaining <= self.lead_ticks()
+
+    def committed_prefix(self, tick: int) -> np.ndarray | None:
+        """For prefix_inpaint: the queued actions that will run while the next chunk computes."""
+        if self.cfg.merge.strategy != 'prefix_inpaint':
+            return None
+        prefix = self.queue.upcoming(tick, self.lead_ticks())
+        return prefix if len(prefix) else None
+
+    def request_sent(self, tick: int) -> None:
+        self.pending_since = tick
+
+    def chunk_arrived(self, actions: np.ndarray, observation_tick: int, tick: int,
+                      latency_s: float | None = None) -> int:
+        """Queue a new chunk planned from `observation_tick`; return how many actions were past."""
+        actions = np.asarray(actions, dtype=np.float64)
+        if actions.ndim != 2 or not len(actions):
+            raise ValueError(f'a chunk must be (H, action_dim) with H > 0, got {actions.shape}')
+        if latency_s is None and self.pending_since is not None:
+            latency_s = (tick - self.pending_since) * self.dt_s
+        if latency_s is not None:
+            self.latency.add(max(0.0, latency_s))
+        self.pending_since = None
+        past = min(self.moved_ticks_since(observation_tick, tick), len(actions))
+        incoming = actions[past:]
+        self._switched = self.queue.remaining(tick) > 0
+        if len(incoming):
+            merged = merge_chunks(self.queue.upcoming(tick, len(incoming)), incoming,
+                                  self.cfg.merge)
+            self.queue.install(merged, tick, tick)
+        self.stats.chunks_received += 1
+        self.stats.dropped_actions += past
+        return past
+
+    def moved_ticks_since(self, since_tick: int, tick: int) -> int:
+        return sum(1 for t, moved in self._moving if since_tick <= t < tick and moved)
+
+    def next_action(self, tick: int) -> np.ndarray | None:
+        """The action for this tick, or None: the caller must hold safely (a stall is counted)."""
+        action = self.queue.action_at(tick)
+        self._moving.append((tick, action is not None))
+        if action is None:
+            if self.stats.chunks_received == 0:
+                self.stats.startup_wait_ticks += 1
+            else:
+                self.stats.stalled_ticks += 1
+            self._switched = False
+            return None
+        if self._previous is not None:
+            m = self.cfg.motion_dims
+            step = float(np.linalg.norm(action[:m] - self._previous[:m]))
+            (self.stats.switch_steps if self._switched else self.stats.inside_steps).append(step)
+        self._previous = action
+        self._switched = False
+        return action
