@@ -19,6 +19,7 @@ setup(
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', glob('launch/*.py')),
         ('share/' + package_name + '/config', glob('config/*.yaml')),
+        ('share/' + package_name + '/models/reference', glob('models/reference/*')),
     ],
     python_requires='>=3.10',
     install_requires=[
@@ -51,6 +52,9 @@ setup(
     entry_points={
         'console_scripts': [
             'vla-edge = vla_edge.cli:main',
+            'vla_node = vla_edge.nodes.vla_node:main',
+            'chunk_executor = vla_edge.nodes.chunk_executor:main',
+            'sim = vla_edge.nodes.sim_nodes:main',
         ],
     },
 )

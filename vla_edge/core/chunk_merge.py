@@ -3,8 +3,10 @@
 Both arguments are aligned on the current tick: `queued[k]` and `incoming[k]` are the actions
 for tick now + k (the incoming chunk's past actions are already dropped). Strategies:
 - `replace`: the new chunk wins outright (jumps if the two disagree).
-- `temporal_ensemble`: ACT-style weighted average over the overlap; the older prediction weighs 1,
-  the newer exp(-m). Applied at every switch, older predictions decay geometrically.
+- `temporal_ensemble`: ACT-style weighted average over the overlap (`blend_steps` ticks); the older
+  prediction weighs 1, the newer exp(-m). Applied at every switch, older predictions decay
+  geometrically. With two chunks it leaves a step of 1/(1+exp(-m)) of their disagreement at the
+  end of the overlap.
 - `blend`: cross-fade from the old to the new over `blend_steps` ticks.
 - `prefix_inpaint`: the new chunk was denoised with the old chunk's committed next actions fixed
   (real-time chunking, forward-only), so it already continues the old one; it replaces the queue.
@@ -33,6 +35,11 @@ class MergeConfig:
             raise ValueError(f'blend_steps must be >= 1, got {self.blend_steps}')
         if not 0.0 <= self.ensemble_m <= 10.0:
             raise ValueError(f'ensemble_m must be in [0, 10], got {self.ensemble_m}')
+
+    @property
+    def overlap_ticks(self) -> int:
+        """Old actions that should still be queued when a new chunk lands, for merging."""
+        return self.blend_steps if self.strategy in ('blend', 'temporal_ensemble') else 0
 
 
 def merge_chunks(queued: np.ndarray, incoming: np.ndarray, cfg: MergeConfig) -> np.ndarray:

@@ -81,15 +81,17 @@ class ChunkScheduler:
         self._moving: deque[tuple[int, bool]] = deque(maxlen=4096)
         self._previous: np.ndarray | None = None
         self._switched = False
+        self._last_executed_tick = -1
 
     @property
     def dt_s(self) -> float:
         return 1.0 / self.cfg.control_rate_hz
 
     def lead_ticks(self) -> int:
-        """Ask this many ticks before the queue runs dry: latency percentile + margin."""
+        """Ask this many ticks before the queue runs dry: latency percentile + margin, plus the
+        overlap the merge strategy blends over."""
         return math.ceil(self.latency.estimate_s() / self.dt_s - 1e-9) + \
-            self.cfg.trigger_margin_ticks
+            self.cfg.trigger_margin_ticks + self.cfg.merge.overlap_ticks
 
     def wants_chunk(self, tick: int) -> bool:
         if self.pending_since is not None:
@@ -106,7 +108,7 @@ class ChunkScheduler:
         """For prefix_inpaint: the queued actions that will run while the next chunk computes."""
         if self.cfg.merge.strategy != 'prefix_inpaint':
             return None
-        prefix = self.queue.upcoming(tick, self.lead_ticks())
+        prefix = self.queue.upcoming(tick, self.lead_ticks())   # overlap is 0 here
         return prefix if len(prefix) else None
 
     def request_sent(self, tick: int) -> None:
@@ -118,6 +120,8 @@ class ChunkScheduler:
         actions = np.asarray(actions, dtype=np.float64)
         if actions.ndim != 2 or not len(actions):
             raise ValueError(f'a chunk must be (H, action_dim) with H > 0, got {actions.shape}')
+        # Arriving between two ticks: the next tick to execute is what "now" means for the queue.
+        tick = max(tick, self._last_executed_tick + 1)
         if latency_s is None and self.pending_since is not None:
             latency_s = (tick - self.pending_since) * self.dt_s
         if latency_s is not None:
@@ -140,6 +144,7 @@ class ChunkScheduler:
     def next_action(self, tick: int) -> np.ndarray | None:
         """The action for this tick, or None: the caller must hold safely (a stall is counted)."""
         action = self.queue.action_at(tick)
+        self._last_executed_tick = tick
         self._moving.append((tick, action is not None))
         if action is None:
             if self.stats.chunks_received == 0:

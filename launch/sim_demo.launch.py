@@ -1,0 +1,43 @@
+"""The onboard pipeline driving the simulated tea-table robot and camera.
+
+    ros2 launch vla_edge sim_demo.launch.py
+
+The sim robot and camera run composed in one process (they share one simulated world).
+"""
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
+
+
+def generate_launch_description():
+    share = FindPackageShare('vla_edge')
+    args = [
+        DeclareLaunchArgument('model_dir', default_value='',
+                              description='Model folder (empty: the packaged reference model)'),
+        DeclareLaunchArgument('instruction', default_value='put the tea bag in the mug',
+                              description='Initial instruction (each episode publishes its own)'),
+        DeclareLaunchArgument('namespace', default_value='', description='Namespace of the nodes'),
+        DeclareLaunchArgument('use_sim_time', default_value='false',
+                              description='Use /clock'),
+        DeclareLaunchArgument('config_file', default_value=PathJoinSubstitution(
+            [share, 'config', 'pipeline.yaml']), description='Pipeline parameter file'),
+        DeclareLaunchArgument('sim_config_file', default_value=PathJoinSubstitution(
+            [share, 'config', 'sim.yaml']), description='Sim parameter file'),
+    ]
+    pipeline = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution([share, 'launch',
+                                                            'vla_edge.launch.py'])),
+        launch_arguments={k: LaunchConfiguration(k) for k in
+                          ('model_dir', 'instruction', 'namespace', 'use_sim_time',
+                           'config_file')}.items())
+    # No `name=`: it would rename both nodes of the process (sim_robot and sim_camera).
+    sim = Node(package='vla_edge', executable='sim',
+               namespace=LaunchConfiguration('namespace'),
+               parameters=[LaunchConfiguration('sim_config_file'),
+                           {'use_sim_time': LaunchConfiguration('use_sim_time')}],
+               output='screen')
+    return LaunchDescription([*args, pipeline, sim])

@@ -1,0 +1,48 @@
+"""Onboard pipeline on a real ROS 2 install: vla_node + chunk_executor (+ watchdog slot).
+
+    ros2 launch vla_edge vla_edge.launch.py model_dir:=/path/to/model instruction:="..."
+
+Parameters come from config/pipeline.yaml (the same file `vla-edge bringup` uses); the launch
+arguments below override the most common ones.
+"""
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
+
+
+def generate_launch_description():
+    config = LaunchConfiguration('config_file')
+    namespace = LaunchConfiguration('namespace')
+    use_sim_time = LaunchConfiguration('use_sim_time')
+    args = [
+        DeclareLaunchArgument('model_dir', default_value='',
+                              description='Model folder (empty: the packaged reference model)'),
+        DeclareLaunchArgument('instruction', default_value='put the tea bag in the mug',
+                              description='Initial instruction (the instruction topic overrides)'),
+        DeclareLaunchArgument('camera_topic', default_value='camera/image_raw',
+                              description='sensor_msgs/Image topic of the camera'),
+        DeclareLaunchArgument('namespace', default_value='', description='Namespace of the nodes'),
+        DeclareLaunchArgument('use_sim_time', default_value='false',
+                              description='Use /clock (simulation or bag replay)'),
+        DeclareLaunchArgument('config_file', default_value=PathJoinSubstitution(
+            [FindPackageShare('vla_edge'), 'config', 'pipeline.yaml']),
+            description='Parameter file for vla_node and chunk_executor'),
+    ]
+    vla_node = Node(
+        package='vla_edge', executable='vla_node', name='vla_node', namespace=namespace,
+        parameters=[config, {'model_dir': LaunchConfiguration('model_dir'),
+                             'instruction': LaunchConfiguration('instruction'),
+                             'camera_topic': LaunchConfiguration('camera_topic'),
+                             'use_sim_time': use_sim_time}],
+        output='screen')
+    executor = Node(
+        package='vla_edge', executable='chunk_executor', name='chunk_executor',
+        namespace=namespace, parameters=[config, {'use_sim_time': use_sim_time}],
+        # Watchdog slot: until the watchdog node stands between command_raw and command, the
+        # executor's output goes to the robot's command topic directly.
+        remappings=[('command_raw', 'command')],
+        output='screen')
+    return LaunchDescription([*args, vla_node, executor])

@@ -1,0 +1,268 @@
+"""ROS camera messages -> RGB: real sensor_msgs classes, real OpenCV codecs, no mocked messages."""
+import sys
+import types
+
+import cv2
+import numpy as np
+import pytest
+from sensor_msgs.msg import CompressedImage, Image
+
+from vla_edge.core.errors import InputError
+from vla_edge.core.ros_image import (
+    ImageConverter,
+    compressed_msg_to_rgb,
+    image_msg_to_rgb,
+    rgb_to_image_msg_fields,
+)
+
+H, W = 5, 7
+PAD_BYTE = 0xEE  # never appears in the test pattern, so reading padding is visible
+RGB = np.random.default_rng(1).integers(0, 200, (H, W, 3), dtype=np.uint8)
+ALPHA = np.random.default_rng(2).integers(0, 256, (H, W, 1), dtype=np.uint8)
+GREY = RGB[..., 0]
+
+
+def make_image(pixels, encoding, pad=0, bigendian=False):
+    """A real sensor_msgs/Image holding `pixels` (H, W, C) with `pad` junk bytes per row."""
+    height, width = pixels.shape[:2]
+    if pixels.dtype == np.uint16:
+        pixels = pixels.astype('>u2' if bigendian else '<u2')
+    raw = np.ascontiguousarray(pixels).reshape(height, -1).view(np.uint8)
+    rows = np.concatenate([raw, np.full((height, pad), PAD_BYTE, np.uint8)], axis=1)
+    return Image(height=height, width=width, encoding=encoding, is_bigendian=int(bigendian),
+                 step=rows.shape[1], data=rows.tobytes())
+
+
+def encoded(encoding):
+    """The pattern encoded by hand into `encoding`, and the RGB a reader must get back."""
+    if encoding == 'rgb8':
+        return RGB, RGB
+    if encoding == 'bgr8':
+        return RGB[..., ::-1], RGB
+    if encoding == 'rgba8':
+        return np.concatenate([RGB, ALPHA], axis=2), RGB
+    if encoding == 'bgra8':
+        return np.concatenate([RGB[..., ::-1], ALPHA], axis=2), RGB
+    if encoding == 'mono8':
+        return GREY[..., None], np.repeat(GREY[..., None], 3, axis=2)
+    raise AssertionError(encoding)
+
+
+def compressed(rgb_or_grey, ext, fmt):
+    img = rgb_or_grey if rgb_or_grey.ndim == 2 else cv2.cvtColor(rgb_or_grey, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(ext, img, [cv2.IMWRITE_JPEG_QUALITY, 95] if ext == '.jpg' else [])
+    assert ok
+    return CompressedImage(format=fmt, data=buf.tobytes())
+
+
+def smooth_rgb(height=48, width=64):
+    """Gradients (R across, G down, B low) that survive JPEG and reveal an R/B swap."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    return np.stack([xx * 255 // (width - 1), yy * 255 // (height - 1), np.full_like(xx, 30)],
+                    axis=2).astype(np.uint8)
+
+
+@pytest.mark.parametrize('pad', [0, 5])
+@pytest.mark.parametrize('encoding', ['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8'])
+def test_every_raw_encoding_round_trips_to_the_same_rgb(encoding, pad):
+    pixels, expected = encoded(encoding)
+    out = image_msg_to_rgb(make_image(pixels, encoding, pad=pad))
+    assert out.dtype == np.uint8 and out.shape == (H, W, 3) and out.flags['C_CONTIGUOUS']
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_row_padding_is_skipped_not_read_as_pixels():
+    msg = make_image(RGB, 'rgb8', pad=9)
+    assert msg.step == W * 3 + 9 and len(msg.data) == H * msg.step
+    out = image_msg_to_rgb(msg)
+    assert not np.any(out == PAD_BYTE)
+    np.testing.assert_array_equal(out, RGB)
+
+
+def test_mono8_becomes_three_equal_channels():
+    out = image_msg_to_rgb(make_image(GREY[..., None], 'mono8'))
+    assert out.shape == (H, W, 3)
+    for c in range(3):
+        np.testing.assert_array_equal(out[..., c], GREY)
+
+
+@pytest.mark.parametrize('bigendian', [False, True])
+def test_mono16_keeps_the_high_byte_in_either_byte_order(bigendian):
+    values = (GREY.astype(np.uint16) << 8) | 0xAB  # a wrong byte order would give 0xAB
+    out = image_msg_to_rgb(make_image(values[..., None], 'mono16', pad=3, bigendian=bigendian))
+    np.testing.assert_array_equal(out, np.repeat(GREY[..., None], 3, axis=2))
+
+
+def test_result_is_a_copy_not_a_view_of_msg_data():
+    msg = make_image(RGB, 'rgb8')  # no padding and no channel change: a view would be easy
+    assert msg.data.typecode == 'B'  # rclpy stores uint8[] as array.array, mutable in place
+    out = image_msg_to_rgb(msg)
+    for i in range(len(msg.data)):
+        msg.data[i] ^= 0xFF
+    np.testing.assert_array_equal(out, RGB)
+    out[0, 0, 0] ^= 0xFF
+    assert msg.data[0] == RGB[0, 0, 0] ^ 0xFF
+
+
+@pytest.mark.parametrize('encoding', ['bayer_rggb8', '16UC1', 'yuv422', ''])
+def test_unsupported_encoding_names_it_and_the_supported_ones(encoding):
+    msg = make_image(RGB, 'rgb8')
+    msg.encoding = encoding
+    with pytest.raises(InputError, match=rf"unsupported image encoding '{encoding}'.*rgb8.*mono8"):
+        image_msg_to_rgb(msg)
+
+
+def test_data_shorter_than_height_times_step_is_rejected():
+    msg = make_image(RGB, 'rgb8', pad=2)
+    msg.data = msg.data[:-1]
+    with pytest.raises(InputError, match=rf'{H * (W * 3 + 2) - 1} bytes, fewer than height\*step'):
+        image_msg_to_rgb(msg)
+
+
+def test_step_smaller_than_a_row_is_rejected():
+    msg = make_image(RGB, 'rgb8')
+    msg.step = W * 3 - 1
+    with pytest.raises(InputError, match=rf'step {W * 3 - 1} is smaller than width\*bytes_per'):
+        image_msg_to_rgb(msg)
+
+
+@pytest.mark.parametrize('field', ['width', 'height'])
+def test_zero_size_is_rejected(field):
+    msg = make_image(RGB, 'rgb8')
+    setattr(msg, field, 0)
+    with pytest.raises(InputError, match=rf'zero size.*{field}=0'):
+        image_msg_to_rgb(msg)
+
+
+@pytest.mark.parametrize('fmt', ['png', 'bgr8; png compressed bgr8', 'PNG'])
+def test_png_decodes_exactly_to_rgb(fmt):
+    np.testing.assert_array_equal(compressed_msg_to_rgb(compressed(RGB, '.png', fmt)), RGB)
+
+
+@pytest.mark.parametrize('fmt', ['jpeg', 'rgb8; jpeg compressed bgr8', 'jpg'])
+def test_jpeg_decodes_to_rgb_within_codec_error(fmt):
+    rgb = smooth_rgb()
+    out = compressed_msg_to_rgb(compressed(rgb, '.jpg', fmt))
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    err = np.abs(out.astype(int) - rgb.astype(int))
+    assert err.mean() < 2.0 and err.max() <= 16, (err.mean(), err.max())
+
+
+def test_grey_png_becomes_rgb():
+    out = compressed_msg_to_rgb(compressed(GREY, '.png', 'mono8; png compressed mono8'))
+    np.testing.assert_array_equal(out, np.repeat(GREY[..., None], 3, axis=2))
+
+
+@pytest.mark.parametrize('fmt,data', [('jpeg', b'not a jpeg at all'),
+                                      ('png', b'\x89PNG\r\n\x1a\n' + b'\0' * 20)])
+def test_undecodable_compressed_data_is_rejected(fmt, data):
+    with pytest.raises(InputError, match=f'could not decode .* as {fmt}'):
+        compressed_msg_to_rgb(CompressedImage(format=fmt, data=data))
+
+
+def test_empty_compressed_data_is_rejected():
+    with pytest.raises(InputError, match='no data'):
+        compressed_msg_to_rgb(CompressedImage(format='jpeg', data=b''))
+
+
+@pytest.mark.parametrize('fmt', ['tiff', '', 'bgr8; webp compressed bgr8'])
+def test_unknown_compressed_format_is_rejected(fmt):
+    msg = compressed(RGB, '.png', 'png')
+    msg.format = fmt
+    with pytest.raises(InputError, match=rf"unknown compressed image format '{fmt}'.*jpeg, png"):
+        compressed_msg_to_rgb(msg)
+
+
+def test_compressed_depth_is_rejected_as_not_a_camera_image():
+    msg = compressed(GREY, '.png', '16UC1; compressedDepth png')
+    with pytest.raises(InputError, match='compressedDepth'):
+        compressed_msg_to_rgb(msg)
+
+
+@pytest.mark.parametrize('encoding', ['rgb8', 'bgr8'])
+def test_fields_fill_a_real_image_that_reads_back_the_same(encoding):
+    fields = rgb_to_image_msg_fields(RGB, encoding)
+    assert isinstance(fields['data'], bytes) and fields['is_bigendian'] == 0
+    assert (fields['height'], fields['width'], fields['step']) == (H, W, W * 3)
+    wire = RGB if encoding == 'rgb8' else RGB[..., ::-1]
+    assert fields['data'] == np.ascontiguousarray(wire).tobytes()
+    np.testing.assert_array_equal(image_msg_to_rgb(Image(**fields)), RGB)
+
+
+def test_fields_reject_what_they_cannot_publish():
+    with pytest.raises(InputError, match="cannot publish encoding 'mono8'.*rgb8, bgr8"):
+        rgb_to_image_msg_fields(RGB, 'mono8')
+    with pytest.raises(InputError, match=r'\(H, W, 3\) uint8.*got uint8 \(5, 7\)'):
+        rgb_to_image_msg_fields(GREY)
+    with pytest.raises(InputError, match='got float32'):
+        rgb_to_image_msg_fields(RGB.astype(np.float32))
+
+
+def _fake_cv_bridge(monkeypatch, imgmsg_to_cv2):
+    module = types.ModuleType('cv_bridge')
+    module.CvBridge = type('CvBridge', (), {'imgmsg_to_cv2': imgmsg_to_cv2})
+    monkeypatch.setitem(sys.modules, 'cv_bridge', module)
+
+
+def _check_converts(conv):
+    pixels, expected = encoded('bgra8')
+    np.testing.assert_array_equal(conv.to_rgb(make_image(pixels, 'bgra8', pad=4)), expected)
+    np.testing.assert_array_equal(conv.to_rgb(compressed(RGB, '.png', 'png')), RGB)
+    with pytest.raises(InputError, match='unsupported image encoding'):
+        conv.to_rgb(make_image(RGB, 'yuv422'))
+
+
+def test_converter_without_cv_bridge_falls_back_and_converts(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'cv_bridge', None)  # as here: not installed
+    conv = ImageConverter()
+    assert conv.backend == 'vla_edge'
+    _check_converts(conv)
+
+
+def _raises(self, msg, desired_encoding='passthrough'):
+    raise AttributeError("module 'numpy' has no attribute 'float'")  # PyPI cv-bridge, numpy 2
+
+
+def _swaps(self, msg, desired_encoding='passthrough'):
+    return image_msg_to_rgb(msg)[..., ::-1]  # works, but silently wrong
+
+
+@pytest.mark.parametrize('broken', [_raises, _swaps])
+def test_converter_falls_back_when_cv_bridge_fails_its_self_test(monkeypatch, broken):
+    _fake_cv_bridge(monkeypatch, broken)
+    conv = ImageConverter()
+    assert conv.backend == 'vla_edge'
+    _check_converts(conv)
+
+
+def test_converter_uses_a_working_cv_bridge_with_the_same_errors(monkeypatch):
+    calls = []
+
+    def works(self, msg, desired_encoding='passthrough'):
+        calls.append(msg.encoding)
+        if msg.encoding == 'bgra8':
+            raise ValueError('bridge failure')
+        return image_msg_to_rgb(msg)
+
+    _fake_cv_bridge(monkeypatch, works)
+    conv = ImageConverter()
+    assert conv.backend == 'cv_bridge' and calls == ['rgb8']  # the self-test
+    np.testing.assert_array_equal(conv.to_rgb(make_image(RGB, 'rgb8', pad=1)), RGB)
+    assert calls == ['rgb8', 'rgb8']
+    with pytest.raises(InputError, match='unsupported image encoding'):
+        conv.to_rgb(make_image(RGB, 'yuv422'))
+    with pytest.raises(InputError, match='fewer than height'):
+        conv.to_rgb(Image(height=H, width=W, encoding='rgb8', step=W * 3, data=b'\0' * 3))
+    with pytest.raises(InputError, match='cv_bridge could not convert the image: bridge failure'):
+        conv.to_rgb(make_image(encoded('bgra8')[0], 'bgra8'))
+    assert calls == ['rgb8', 'rgb8', 'bgra8']
+    assert ImageConverter(prefer_cv_bridge=False).backend == 'vla_edge'
+
+
+def test_default_converter_converts_correctly_with_whatever_backend_is_installed():
+    conv = ImageConverter()
+    assert conv.backend in ('cv_bridge', 'vla_edge')
+    for encoding in ('rgb8', 'bgr8', 'rgba8', 'mono8'):
+        pixels, expected = encoded(encoding)
+        np.testing.assert_array_equal(conv.to_rgb(make_image(pixels, encoding, pad=2)), expected)
+    np.testing.assert_array_equal(conv.to_rgb(compressed(RGB, '.png', 'png')), RGB)

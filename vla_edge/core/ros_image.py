@@ -1,0 +1,171 @@
+"""Turn ROS 2 camera messages into the RGB uint8 (H, W, 3) arrays the vision encoder expects.
+
+This is core code, so it imports neither rclpy nor sensor_msgs: messages are duck-typed by their
+fields (Image: height, width, encoding, is_bigendian, step, data; CompressedImage: format, data).
+Malformed messages raise an InputError that says what is wrong instead of a numpy reshape error.
+"""
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+from typing import Any
+
+import cv2
+import numpy as np
+
+from vla_edge.core.errors import InputError
+
+# encoding -> (channels, bytes per channel)
+_RAW_ENCODINGS = {'rgb8': (3, 1), 'bgr8': (3, 1), 'rgba8': (4, 1), 'bgra8': (4, 1),
+                  'mono8': (1, 1), 'mono16': (1, 2)}
+SUPPORTED_ENCODINGS = tuple(_RAW_ENCODINGS)
+SUPPORTED_COMPRESSED = ('jpeg', 'png')
+
+
+def _as_bytes(data: Any) -> np.ndarray:
+    """View msg.data (array.array('B') in rclpy, bytes elsewhere) as flat uint8 without copying."""
+    try:
+        return np.frombuffer(memoryview(data).cast('B'), dtype=np.uint8)
+    except TypeError:  # a plain list of ints
+        return np.asarray(data, dtype=np.uint8).reshape(-1)
+
+
+def _encoding(msg: Any) -> str:
+    encoding = str(msg.encoding).strip().lower()
+    if encoding not in _RAW_ENCODINGS:
+        raise InputError(f'unsupported image encoding {msg.encoding!r}; supported encodings: '
+                         f'{", ".join(SUPPORTED_ENCODINGS)}')
+    return encoding
+
+
+def _pixels(msg: Any, encoding: str) -> np.ndarray:
+    """Check the geometry and return an (H, W, C) view of the pixels, row padding removed."""
+    channels, depth = _RAW_ENCODINGS[encoding]
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height <= 0 or width <= 0:
+        raise InputError(f'image has zero size: width={width}, height={height}')
+    row_bytes = width * channels * depth
+    if step < row_bytes:
+        raise InputError(f'image step {step} is smaller than width*bytes_per_pixel = '
+                         f'{width}*{channels * depth} = {row_bytes} for encoding {encoding!r}')
+    buf = _as_bytes(msg.data)
+    if buf.size < height * step:
+        raise InputError(f'image data has {buf.size} bytes, fewer than height*step = '
+                         f'{height}*{step} = {height * step}')
+    rows = buf[:height * step].reshape(height, step)[:, :row_bytes]
+    if depth == 2:
+        dtype = np.dtype('>u2' if msg.is_bigendian else '<u2')
+        rows = np.ascontiguousarray(rows).view(dtype)
+    return rows.reshape(height, width, channels)
+
+
+def image_msg_to_rgb(msg: Any) -> np.ndarray:
+    """Convert a sensor_msgs/Image to a contiguous RGB uint8 copy (never a view of msg.data).
+
+    mono16 is scaled to 8 bit by keeping the high byte (value >> 8), as cameras use the full range.
+    """
+    encoding = _encoding(msg)
+    pix = _pixels(msg, encoding)
+    if encoding == 'bgr8':
+        pix = pix[..., ::-1]
+    elif encoding == 'rgba8':
+        pix = pix[..., :3]
+    elif encoding == 'bgra8':
+        pix = pix[..., 2::-1]
+    elif encoding == 'mono16':
+        pix = np.repeat((pix >> 8).astype(np.uint8), 3, axis=2)
+    elif encoding == 'mono8':
+        pix = np.repeat(pix, 3, axis=2)
+    return np.array(pix, dtype=np.uint8, order='C', copy=True)
+
+
+def _codec(fmt: Any) -> str:
+    """Pick the codec from formats like 'jpeg' or 'rgb8; jpeg compressed bgr8'."""
+    text = str(fmt).strip().lower()
+    if 'compresseddepth' in text:
+        raise InputError(f'compressed format {fmt!r} is a compressedDepth image (a depth map '
+                         f'with a header), not a camera image; supported: jpeg, png')
+    words = set(re.findall(r'[a-z0-9]+', text))
+    if words & {'jpeg', 'jpg'}:
+        return 'jpeg'
+    if 'png' in words:
+        return 'png'
+    raise InputError(f'unknown compressed image format {fmt!r}; supported: '
+                     f'{", ".join(SUPPORTED_COMPRESSED)}')
+
+
+def compressed_msg_to_rgb(msg: Any) -> np.ndarray:
+    """Decode a sensor_msgs/CompressedImage (jpeg or png) to RGB uint8; grey becomes 3 channels."""
+    codec = _codec(msg.format)
+    buf = _as_bytes(msg.data)
+    if buf.size == 0:
+        raise InputError(f'compressed image ({codec}) has no data')
+    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)  # always 3-channel 8-bit BGR
+    if bgr is None:
+        raise InputError(f'could not decode the compressed image data as {codec} '
+                         f'({buf.size} bytes, format {msg.format!r})')
+    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+def rgb_to_image_msg_fields(rgb: np.ndarray, encoding: str = 'rgb8') -> dict[str, Any]:
+    """Fields for a sensor_msgs/Image holding `rgb`; `data` is bytes, which rclpy copies quickly."""
+    if encoding not in ('rgb8', 'bgr8'):
+        raise InputError(f'cannot publish encoding {encoding!r}; supported encodings: rgb8, bgr8')
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 \
+            or rgb.shape[2] != 3:
+        got = f'{rgb.dtype} {rgb.shape}' if isinstance(rgb, np.ndarray) else type(rgb).__name__
+        raise InputError(f'image must be an (H, W, 3) uint8 RGB array, got {got}')
+    height, width = rgb.shape[:2]
+    if height == 0 or width == 0:
+        raise InputError(f'image has zero size: width={width}, height={height}')
+    pix = rgb[..., ::-1] if encoding == 'bgr8' else rgb
+    return {'height': height, 'width': width, 'encoding': encoding, 'is_bigendian': 0,
+            'step': width * 3, 'data': np.ascontiguousarray(pix).tobytes()}
+
+
+class ImageConverter:
+    """Converts raw images with ROS 2 cv_bridge when it works, else with this module.
+
+    PyPI's `cv-bridge` is a ROS 1 port that breaks under numpy 2, so the bridge must pass a tiny
+    self-test before it is trusted. Errors are InputErrors whichever backend runs.
+    """
+
+    def __init__(self, prefer_cv_bridge: bool = True) -> None:
+        self._bridge: Any = None
+        if prefer_cv_bridge:
+            self._bridge = _working_cv_bridge()
+        self.backend = 'cv_bridge' if self._bridge is not None else 'vla_edge'
+
+    def to_rgb(self, msg: Any) -> np.ndarray:
+        """RGB uint8 (H, W, 3) copy of an Image or CompressedImage (has `format`)."""
+        if hasattr(msg, 'format'):  # cv_bridge only wraps cv2.imdecode and fails on grey PNG
+            return compressed_msg_to_rgb(msg)
+        if self._bridge is None:
+            return image_msg_to_rgb(msg)
+        _pixels(msg, _encoding(msg))  # same InputErrors as the numpy path
+        return self._convert(lambda: self._bridge.imgmsg_to_cv2(msg, desired_encoding='rgb8'))
+
+    @staticmethod
+    def _convert(call: Any) -> np.ndarray:
+        try:
+            out = call()
+        except Exception as exc:  # cv_bridge raises CvBridgeError, cv2.error, TypeError...
+            raise InputError(f'cv_bridge could not convert the image: {exc}') from exc
+        if out is None or out.ndim != 3 or out.shape[2] != 3:
+            raise InputError(f'cv_bridge returned no RGB image (got {getattr(out, "shape", out)})')
+        return np.array(out, dtype=np.uint8, order='C', copy=True)
+
+
+def _working_cv_bridge() -> Any:
+    """A CvBridge that converts a 2x2 rgb8 image correctly, or None."""
+    try:
+        from cv_bridge import CvBridge
+
+        bridge = CvBridge()
+        expected = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+        msg = SimpleNamespace(height=2, width=2, encoding='rgb8', is_bigendian=0, step=6,
+                              data=expected.tobytes())
+        out = np.asarray(bridge.imgmsg_to_cv2(msg, desired_encoding='rgb8'))
+        return bridge if np.array_equal(out, expected) else None
+    except Exception:
+        return None

@@ -1,0 +1,1 @@
+"""Thin rclpy shells over `core`: parameters, topics, QoS, threads, diagnostics."""

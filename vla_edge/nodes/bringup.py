@@ -1,0 +1,87 @@
+"""Run the pipeline's nodes composed in one process, with the launch files' parameter files.
+
+This is the tested path where `ros2 launch` is not installed: the same node classes, the same
+`config/*.yaml` (passed to each node as `--params-file`), one MultiThreadedExecutor.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+
+from vla_edge.nodes.chunk_executor import ChunkExecutor
+from vla_edge.nodes.sim_nodes import SimCamera, SimRobot, SimSession
+from vla_edge.nodes.vla_node import VlaNode
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / 'config'
+
+
+def node_args(param_files: list[Path], overrides: dict[str, object] | None = None,
+              remap: dict[str, str] | None = None, namespace: str = '', context=None) -> dict:
+    """Constructor kwargs for a node: params files, then per-node overrides, then remaps."""
+    cli = ['--ros-args']
+    for f in param_files:
+        cli += ['--params-file', str(f)]
+    for src, dst in (remap or {}).items():
+        cli += ['-r', f'{src}:={dst}']
+    from rclpy.parameter import Parameter
+
+    params = [Parameter(k, value=v) for k, v in (overrides or {}).items()]
+    return {'cli_args': cli, 'parameter_overrides': params, 'namespace': namespace,
+            'context': context}
+
+
+@dataclass
+class Pipeline:
+    """The running nodes of one bringup, and the executor spinning them."""
+
+    nodes: dict[str, Node]
+    executor: MultiThreadedExecutor
+    session: SimSession | None = None
+    thread: threading.Thread | None = None
+    extra: dict = field(default_factory=dict)
+
+    def start(self) -> Pipeline:
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop spinning first, then destroy the nodes (never under a running callback)."""
+        self.executor.shutdown(timeout_sec=5.0)
+        if self.thread is not None:
+            self.thread.join(timeout=5.0)
+        for node in self.nodes.values():
+            self.executor.remove_node(node)
+            node.destroy_node()
+
+
+def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
+                   overrides: dict[str, dict[str, object]] | None = None,
+                   runtime=None, namespace: str = '', context=None) -> Pipeline:
+    """Create vla_node + chunk_executor (+ sim robot and camera). Call rclpy.init() first.
+
+    Without a watchdog in the chain, the simulated robot listens to `command_raw` directly.
+    """
+    files = param_files or [CONFIG_DIR / 'pipeline.yaml', CONFIG_DIR / 'sim.yaml']
+    o = overrides or {}
+
+    def kw(name: str, remap: dict[str, str] | None = None) -> dict:
+        return node_args(files, o.get(name), remap, namespace, context)
+
+    nodes: dict[str, Node] = {
+        'vla_node': VlaNode(runtime=runtime, **kw('vla_node')),
+        'chunk_executor': ChunkExecutor(**kw('chunk_executor')),
+    }
+    session = None
+    if with_sim:
+        session = SimSession()
+        nodes['sim_robot'] = SimRobot(session, **kw('sim_robot', {'command': 'command_raw'}))
+        nodes['sim_camera'] = SimCamera(session, **kw('sim_camera'))
+    executor = MultiThreadedExecutor(num_threads=6, context=context)
+    for node in nodes.values():
+        executor.add_node(node)
+    return Pipeline(nodes=nodes, executor=executor, session=session)

@@ -1,0 +1,217 @@
+"""Chunk executor: publishes one command per control tick while the next chunk is computed.
+
+Subscribes `action_chunk` (trajectory_msgs/JointTrajectory, header.stamp = observation time),
+publishes `command_raw` (Float64MultiArray by default; JointTrajectory or TwistStamped as options),
+`chunk_request` (a JointTrajectory whose points are the committed prefix, possibly none) and
+`/diagnostics`. The scheduling logic is `core.chunk_scheduler`; this node adds the clock, topics and
+the safe hold. All timing uses the node clock, so `use_sim_time` is honoured.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import TwistStamped
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from vla_edge.core.chunk_merge import STRATEGIES, MergeConfig
+from vla_edge.core.chunk_scheduler import MODES, ChunkScheduler, SchedulerConfig
+from vla_edge.nodes.messages import chunk_to_trajectory, stamp_to_s, status, trajectory_to_chunk
+from vla_edge.nodes.params import Spec, declare_all
+
+COMMAND_TYPES = ('float64_multi_array', 'joint_trajectory', 'twist_stamped')
+HOLD_MODES = ('last', 'zero_velocity')
+
+PARAMETERS = (
+    Spec('control_rate_hz', 50.0, 'Executor tick rate; use the rate the policy was trained for '
+         '(manifest control_rate_hz).', range=(1.0, 1000.0)),
+    Spec('mode', 'async', 'async: request the next chunk early, by the measured latency; sync: '
+         'play each chunk to its end, then wait (baseline).', choices=MODES),
+    Spec('merge.strategy', 'prefix_inpaint', 'How a new chunk joins the queued remainder of the '
+         'old one.', choices=STRATEGIES),
+    Spec('merge.blend_steps', 5, 'Ticks of cross-fade for the blend strategy.', range=(1, 200)),
+    Spec('merge.ensemble_m', 0.5, 'temporal_ensemble: the newer prediction weighs exp(-m).',
+         range=(0.0, 10.0)),
+    Spec('latency.percentile', 95.0, 'Percentile of recent request-to-chunk latencies used to '
+         'time requests.', range=(50.0, 100.0)),
+    Spec('latency.window', 50, 'Number of recent latencies kept.', range=(1, 10000)),
+    Spec('trigger_margin_ticks', 2, 'Extra ticks of lead when requesting the next chunk.',
+         range=(0, 100)),
+    Spec('request_timeout_s', 2.0, 'Ask again if a requested chunk has not arrived by then.',
+         range=(0.01, 60.0)),
+    Spec('hold_mode', 'zero_velocity', 'What to command when no action is queued: repeat the last '
+         'command, or zero the velocity dimensions (velocity interfaces).', choices=HOLD_MODES),
+    Spec('velocity_dims', [0, 1], 'Indices of the command that are velocities (zeroed on hold).'),
+    Spec('command_type', 'float64_multi_array', 'Message type of command_raw.',
+         choices=COMMAND_TYPES),
+    Spec('joint_names', ['vx', 'vy', 'grip'], 'Names of the command dimensions.'),
+    Spec('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', range=(0.05, 60.0)),
+)
+
+
+class ChunkExecutor(Node):
+    """Fixed-rate command stream from chunks; see the module docstring."""
+
+    def __init__(self, **kwargs):
+        super().__init__('chunk_executor', **kwargs)
+        p = declare_all(self, PARAMETERS)
+        self.params = p
+        self.scheduler = ChunkScheduler(SchedulerConfig(
+            control_rate_hz=p['control_rate_hz'], mode=p['mode'],
+            merge=MergeConfig(p['merge.strategy'], p['merge.blend_steps'], p['merge.ensemble_m']),
+            trigger_margin_ticks=p['trigger_margin_ticks'],
+            latency_window=p['latency.window'], latency_percentile=p['latency.percentile'],
+            request_timeout_s=p['request_timeout_s'],
+            motion_dims=len(p['velocity_dims'])))
+        self.rate_hz = p['control_rate_hz']
+        self.joint_names = list(p['joint_names'])
+        self._lock = threading.Lock()
+        self._t0_s: float | None = None
+        self._last_tick_s: float | None = None
+        self._request_s: float | None = None
+        self._last_command = np.zeros(len(self.joint_names))
+        self.periods_s: list[float] = []
+        self.executed: list[tuple[float, np.ndarray | None]] = []   # for reports and tests
+        self.record_trace = False
+
+        msg_type = {'float64_multi_array': Float64MultiArray, 'joint_trajectory': JointTrajectory,
+                    'twist_stamped': TwistStamped}[p['command_type']]
+        self.command_pub = self.create_publisher(msg_type, 'command_raw', 10)
+        self.request_pub = self.create_publisher(JointTrajectory, 'chunk_request', 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_subscription(JointTrajectory, 'action_chunk', self.on_chunk, 10,
+                                 callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_timer(1.0 / self.rate_hz, self.on_tick,
+                          callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_timer(p['diagnostics_period_s'], self.publish_diagnostics,
+                          callback_group=MutuallyExclusiveCallbackGroup())
+        self.get_logger().info(f'chunk executor: {p["mode"]} at {self.rate_hz:g} Hz, merge '
+                               f'{p["merge.strategy"]}, command {p["command_type"]}')
+
+    # -- time ----------------------------------------------------------------------------------
+    def now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def tick_of(self, t_s: float) -> int:
+        return int(round((t_s - self._t0_s) * self.rate_hz))
+
+    # -- callbacks -----------------------------------------------------------------------------
+    def on_chunk(self, msg: JointTrajectory) -> None:
+        try:
+            actions = trajectory_to_chunk(msg)
+        except ValueError as exc:
+            self.get_logger().error(f'ignoring malformed action_chunk: {exc}')
+            return
+        if actions.shape[1] != len(self.joint_names) or not np.all(np.isfinite(actions)):
+            self.get_logger().error(f'ignoring action_chunk: expected {len(self.joint_names)} '
+                                    f'finite values per point, got shape {actions.shape}')
+            return
+        now = self.now_s()
+        with self._lock:
+            if self._t0_s is None:
+                return
+            latency = None if self._request_s is None else now - self._request_s
+            obs_tick = max(0, self.tick_of(stamp_to_s(msg.header.stamp)))
+            tick = self.tick_of(now)
+            self.scheduler.chunk_arrived(actions, min(obs_tick, tick), tick, latency)
+
+    def on_tick(self) -> None:
+        now = self.now_s()
+        with self._lock:
+            if self._t0_s is None:
+                self._t0_s = now
+            if self._last_tick_s is not None:
+                self.periods_s.append(now - self._last_tick_s)
+                del self.periods_s[:-5000]
+            self._last_tick_s = now
+            tick = self.tick_of(now)
+            if self.scheduler.wants_chunk(tick):
+                self._send_request(tick, now)
+            action = self.scheduler.next_action(tick)
+            command = self._hold() if action is None else action
+            self._last_command = np.asarray(command, dtype=np.float64)
+            if self.record_trace:
+                self.executed.append((now, None if action is None else self._last_command))
+        self._publish_command(self._last_command, now)
+
+    def _send_request(self, tick: int, now: float) -> None:
+        prefix = self.scheduler.committed_prefix(tick)
+        msg = chunk_to_trajectory(np.zeros((0, len(self.joint_names))) if prefix is None
+                                  else prefix, now, self.rate_hz, self.joint_names)
+        self.request_pub.publish(msg)
+        self.scheduler.request_sent(tick)
+        self._request_s = now
+
+    def _hold(self) -> np.ndarray:
+        """Never stale, never undefined: the last command, or zero velocity."""
+        held = self._last_command.copy()
+        if self.params['hold_mode'] == 'zero_velocity':
+            held[[i for i in self.params['velocity_dims'] if i < len(held)]] = 0.0
+        return held
+
+    def _publish_command(self, command: np.ndarray, now: float) -> None:
+        kind = self.params['command_type']
+        if kind == 'float64_multi_array':
+            msg = Float64MultiArray(data=command.tolist())
+        elif kind == 'joint_trajectory':
+            msg = chunk_to_trajectory(command[None], now, self.rate_hz, self.joint_names)
+            msg.points[0] = JointTrajectoryPoint(positions=command.tolist())
+        else:
+            msg = TwistStamped()
+            msg.header.stamp = self.get_clock().now().to_msg()
+            msg.twist.linear.x = float(command[0])
+            msg.twist.linear.y = float(command[1]) if len(command) > 1 else 0.0
+        self.command_pub.publish(msg)
+
+    # -- diagnostics ---------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            st = self.scheduler.stats
+            periods = np.array(self.periods_s[-1000:])
+            tick = self.tick_of(self.now_s()) if self._t0_s is not None else 0
+            jitter = np.abs(periods - 1.0 / self.rate_hz) if len(periods) else np.zeros(1)
+            return {
+                'queue_depth': self.scheduler.queue.remaining(tick),
+                'chunks_received': st.chunks_received,
+                'stalled_ticks': st.stalled_ticks,
+                'startup_wait_ticks': st.startup_wait_ticks,
+                'dropped_actions': st.dropped_actions,
+                'request_timeouts': st.timeouts,
+                'latency_p95_ms': self.scheduler.latency.estimate_s() * 1e3,
+                'jitter_p99_ms': float(np.percentile(jitter, 99) * 1e3),
+                'switch_discontinuity_ratio': st.switch_discontinuity_ratio,
+            }
+
+    def publish_diagnostics(self) -> None:
+        values = self.snapshot()
+        level, message = DiagnosticStatus.OK, 'executing'
+        if values['stalled_ticks'] > 0:
+            level, message = DiagnosticStatus.WARN, f'{values["stalled_ticks"]} stalled ticks'
+        if values['chunks_received'] == 0:
+            level, message = DiagnosticStatus.WARN, 'waiting for the first chunk'
+        arr = DiagnosticArray()
+        arr.header.stamp = self.get_clock().now().to_msg()
+        arr.status = [status(f'{self.get_name()}: chunk executor', level, message,
+                             {k: f'{v:.3f}' if isinstance(v, float) else v
+                              for k, v in values.items()})]
+        self.diag_pub.publish(arr)
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = ChunkExecutor()
+    executor = MultiThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()

@@ -1,0 +1,49 @@
+"""Conversions between ROS messages and the numpy arrays `core` works with."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from builtin_interfaces.msg import Duration, Time
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+
+def stamp_to_s(stamp: Time) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def s_to_stamp(seconds: float) -> Time:
+    sec = int(np.floor(seconds))
+    return Time(sec=sec, nanosec=int(round((seconds - sec) * 1e9)) % 1_000_000_000)
+
+
+def chunk_to_trajectory(actions: np.ndarray, stamp_s: float, rate_hz: float,
+                        joint_names: Sequence[str]) -> JointTrajectory:
+    """Action k goes at time_from_start = k / rate; header.stamp = the observation time."""
+    msg = JointTrajectory()
+    msg.header.stamp = s_to_stamp(stamp_s)
+    msg.joint_names = list(joint_names)
+    for k, row in enumerate(np.asarray(actions, dtype=np.float64)):
+        t = k / rate_hz
+        point = JointTrajectoryPoint()
+        point.positions = row.tolist()
+        point.time_from_start = Duration(sec=int(t), nanosec=int(round((t - int(t)) * 1e9)))
+        msg.points.append(point)
+    return msg
+
+
+def trajectory_to_chunk(msg: JointTrajectory) -> np.ndarray:
+    """(H, dims) array; raises ValueError for an empty or ragged trajectory."""
+    if not msg.points:
+        raise ValueError('trajectory has no points')
+    widths = {len(p.positions) for p in msg.points}
+    if len(widths) != 1 or 0 in widths:
+        raise ValueError(f'trajectory points have inconsistent or zero widths {sorted(widths)}')
+    return np.array([list(p.positions) for p in msg.points], dtype=np.float64)
+
+
+def status(name: str, level: bytes, message: str, values: dict[str, object],
+           hardware_id: str = '') -> DiagnosticStatus:
+    return DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
+                            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])

@@ -1,0 +1,184 @@
+"""The simulated robot and camera as ROS nodes around one shared sim world.
+
+`SimRobot` steps the world at the control rate with the newest command, publishes `joint_states`,
+and reports episodes on `sim/episode` (std_msgs/String, JSON). `SimCamera` renders the same world to
+`camera/image_raw` at 30 Hz. They share a `SimSession` (one world, one lock), so they run composed
+in one process, the way a simulator's camera and robot plugins share one physics world.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64MultiArray, String
+from std_srvs.srv import Trigger
+
+from vla_edge.core.ros_image import rgb_to_image_msg_fields
+from vla_edge.nodes.params import Spec, declare_all
+from vla_edge.sim.env import TeaTableEnv
+from vla_edge.sim.tasks import PHRASINGS
+from vla_edge.sim.world import SimConfig
+
+
+class SimSession:
+    """One simulated world shared by the robot and camera nodes; every access holds the lock."""
+
+    def __init__(self, config: SimConfig | None = None):
+        self.env = TeaTableEnv(config)
+        self.lock = threading.Lock()
+        self.seed: int | None = None
+        self.listeners: list[Callable[[int, str], None]] = []
+
+    def reset(self, seed: int, phrasing: str = 'canonical') -> str:
+        with self.lock:
+            self.env.reset(seed, phrasing=phrasing)
+            self.seed = seed
+            instruction = self.env.instruction
+        for listener in self.listeners:
+            listener(seed, instruction)
+        return instruction
+
+    def render(self) -> np.ndarray | None:
+        with self.lock:
+            return None if self.env.world is None else self.env.observe().image
+
+
+ROBOT_PARAMETERS = (
+    Spec('control_rate_hz', 50.0, 'Dynamics step rate.', range=(1.0, 1000.0)),
+    Spec('command_timeout_s', 0.1, 'Without a fresh command for this long, the robot stops '
+         '(zero velocity, gripper unchanged).', range=(0.001, 10.0)),
+    Spec('first_seed', 1_000_000, 'Seed of the first episode (held out from training).',
+         range=(0, 2**62)),
+    Spec('phrasing', 'canonical', 'Instruction wording of the episodes.', choices=PHRASINGS),
+    Spec('auto_reset', True, 'Start the next seed when an episode ends.'),
+)
+
+
+class SimRobot(Node):
+    """Steps the shared world with the newest command; publishes state and episodes."""
+
+    def __init__(self, session: SimSession, **kwargs):
+        super().__init__('sim_robot', **kwargs)
+        self.p = declare_all(self, ROBOT_PARAMETERS)
+        self.session = session
+        self._command = np.zeros(3)
+        self._command_s = -1e9
+        self._lock = threading.Lock()
+        self.episodes: list[dict] = []
+        self.commands_received = 0
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.instruction_pub = self.create_publisher(String, 'instruction', latched)
+        self.state_pub = self.create_publisher(JointState, 'joint_states', 10)
+        self.episode_pub = self.create_publisher(String, 'sim/episode', latched)
+        self.create_subscription(Float64MultiArray, 'command', self.on_command, 10)
+        self.create_service(Trigger, 'sim/reset', self.on_reset)
+        session.listeners.append(self._announce)
+        self._next_seed = self.p['first_seed']
+        self.running = True
+        self.create_timer(1.0 / self.p['control_rate_hz'], self.on_step)
+
+    def now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def on_command(self, msg: Float64MultiArray) -> None:
+        data = np.asarray(msg.data, dtype=np.float64)
+        if data.shape != (3,) or not np.all(np.isfinite(data)):
+            self.get_logger().error(f'ignoring command {list(msg.data)}: need 3 finite values',
+                                    throttle_duration_sec=1.0)
+            return
+        with self._lock:
+            self._command, self._command_s = data, self.now_s()
+            self.commands_received += 1
+
+    def start_episode(self, seed: int | None = None) -> str:
+        seed = self._next_seed if seed is None else seed
+        self._next_seed = seed + 1
+        return self.session.reset(seed, self.p['phrasing'])
+
+    def _announce(self, seed: int, instruction: str) -> None:
+        self.instruction_pub.publish(String(data=instruction))
+        self.get_logger().info(f'episode seed {seed}: {instruction!r}')
+
+    def on_reset(self, request, response):
+        response.message = f'started: {self.start_episode()!r}'
+        response.success = True
+        return response
+
+    def on_step(self) -> None:
+        env = self.session.env
+        if env.world is None or not self.running:
+            return
+        with self._lock:
+            fresh = self.now_s() - self._command_s <= self.p['command_timeout_s']
+            command = self._command.copy()
+        if not fresh:
+            command[:2] = 0.0
+        with self.session.lock:
+            env.step(command)
+            state = env.world.state()
+            done = env.success or env.timed_out
+            result = {'seed': self.session.seed, 'success': env.success,
+                      'time_s': env.world.time_s, 'instruction': env.instruction}
+        js = JointState(name=['x', 'y', 'gripper'], position=[float(state[0]), float(state[1]),
+                                                              float(state[2])],
+                        velocity=[float(state[3]), float(state[4]), 0.0])
+        js.header.stamp = self.get_clock().now().to_msg()
+        self.state_pub.publish(js)
+        if done:
+            self.episodes.append(result)
+            self.episode_pub.publish(String(data=json.dumps(result)))
+            if self.p['auto_reset']:
+                self.start_episode()
+            else:
+                self.running = False
+
+
+class SimCamera(Node):
+    """Renders the shared world to sensor_msgs/Image at a fixed rate."""
+
+    def __init__(self, session: SimSession, **kwargs):
+        super().__init__('sim_camera', **kwargs)
+        p = declare_all(self, (Spec('rate_hz', 30.0, 'Frame rate.', range=(0.1, 240.0)),
+                               Spec('frame_id', 'camera', 'header.frame_id of the images.')))
+        self.session = session
+        self.frame_id = p['frame_id']
+        self.frames = 0
+        self.pub = self.create_publisher(Image, 'camera/image_raw', qos_profile_sensor_data)
+        self.create_timer(1.0 / p['rate_hz'], self.on_timer)
+
+    def on_timer(self) -> None:
+        stamp = self.get_clock().now().to_msg()
+        rgb = self.session.render()
+        if rgb is None:
+            return
+        msg = Image(**rgb_to_image_msg_fields(rgb, 'rgb8'))
+        msg.header.stamp = stamp
+        msg.header.frame_id = self.frame_id
+        self.pub.publish(msg)
+        self.frames += 1
+
+
+def main(args=None):
+    """The simulated robot and camera, composed in one process around one world."""
+    rclpy.init(args=args)
+    session = SimSession()
+    robot, camera = SimRobot(session), SimCamera(session)
+    robot.start_episode()
+    executor = MultiThreadedExecutor()
+    for node in (robot, camera):
+        executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        robot.destroy_node()
+        camera.destroy_node()
+        rclpy.try_shutdown()

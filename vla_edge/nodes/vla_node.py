@@ -1,0 +1,281 @@
+"""vla_node: camera + instruction + robot state in, action chunks out.
+
+Two plain threads do the heavy work, handing results over through lock-protected latest-value
+slots, so subscriptions stay responsive:
+- the vision thread encodes the newest frame (older unprocessed frames are overwritten, never
+  queued) and keeps the newest visual embedding with its stamp;
+- the action thread waits for a `chunk_request` from the executor, plans a chunk from the newest
+  embedding, the cached instruction embedding and the newest state (keeping the request's
+  committed prefix fixed), and publishes it on `action_chunk` stamped with the observation time.
+Bad inputs (unsupported encodings, NaN states, missing instruction) are logged and skipped; the
+executor holds the robot safely meanwhile.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image, JointState
+from std_msgs.msg import String
+from trajectory_msgs.msg import JointTrajectory
+
+from vla_edge.core.errors import VlaEdgeError
+from vla_edge.core.latency import LatencyTracker
+from vla_edge.core.model_dir import default_model_dir
+from vla_edge.core.onnx_session import SessionOptions
+from vla_edge.core.ros_image import ImageConverter
+from vla_edge.core.runtime import PolicyRuntime, VisualEmbedding
+from vla_edge.nodes.messages import chunk_to_trajectory, stamp_to_s, status, trajectory_to_chunk
+from vla_edge.nodes.params import Spec, declare_all
+
+PARAMETERS = (
+    Spec('model_dir', '', 'Model folder (manifest.yaml + ONNX per stage). Empty: '
+         '$VLA_EDGE_MODEL_DIR or the packaged reference model.'),
+    Spec('providers', ['CPUExecutionProvider'], 'ONNX Runtime execution providers, in order of '
+         'preference; unavailable ones are skipped with a warning.'),
+    Spec('intra_op_threads', 1, 'Threads per ONNX session (0 lets ONNX Runtime choose).',
+         range=(0, 64)),
+    Spec('instruction', 'put the tea bag in the mug', 'Initial instruction; the instruction topic '
+         'overrides it.'),
+    Spec('camera_topic', 'camera/image_raw', 'Camera topic (sensor_msgs/Image; with '
+         'use_compressed, CompressedImage on <camera_topic>/compressed).'),
+    Spec('use_compressed', False, 'Subscribe to sensor_msgs/CompressedImage instead of Image.'),
+    Spec('state_position_joints', ['x', 'y', 'gripper'], 'JointState names whose positions form '
+         'the start of the state vector.'),
+    Spec('state_velocity_joints', ['x', 'y'], 'JointState names whose velocities follow.'),
+    Spec('noise_seed', -1, 'Seed of the denoiser noise (-1: a fresh seed per chunk; >= 0: '
+         'deterministic chunks, for replay tests).', range=(-1, 2**31 - 1)),
+    Spec('emulated_latency_s', 0.0, 'EMULATION: make every chunk take at least this long, to '
+         'emulate a slower board. Reported in diagnostics.', range=(0.0, 10.0)),
+    Spec('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', range=(0.05, 60.0)),
+)
+
+
+class VlaNode(Node):
+    """Policy node: vision and action threads over the ONNX runtime."""
+
+    def __init__(self, runtime: PolicyRuntime | None = None, **kwargs):
+        super().__init__('vla_node', **kwargs)
+        p = declare_all(self, PARAMETERS)
+        self.params = p
+        self.runtime = runtime or PolicyRuntime(
+            p['model_dir'] or default_model_dir(),
+            SessionOptions(tuple(p['providers']), p['intra_op_threads']))
+        m = self.runtime.manifest
+        n_state = len(p['state_position_joints']) + len(p['state_velocity_joints'])
+        if n_state != m.state_dim:
+            raise ValueError(f'state_position_joints + state_velocity_joints name {n_state} values '
+                             f'but the model expects state_dim = {m.state_dim} '
+                             f'({m.raw.get("state_names")})')
+        self.rate_hz = m.control_rate_hz
+        self.action_names = list(m.raw.get('action_names') or range(m.action_dim))
+        self.converter = ImageConverter()
+        self._frame_lock = threading.Condition()
+        self._frame: tuple[object, float] | None = None
+        self._slot_lock = threading.Lock()
+        self._visual: VisualEmbedding | None = None
+        self._state: np.ndarray | None = None
+        self._instruction: str = p['instruction']
+        self._request = threading.Condition()
+        self._pending_request: JointTrajectory | None = None
+        self._running = True
+        self._chunks = 0
+        self._errors: dict[str, int] = {}
+        self.stage_latency = {s: LatencyTracker(window=200, percentile=95, discard_first=1)
+                              for s in ('vision_encoder', 'backbone', 'action_expert')}
+        self.frames_received = 0
+        self.frames_encoded = 0
+
+        if p['use_compressed']:
+            self.create_subscription(CompressedImage, p['camera_topic'] + '/compressed',
+                                     self.on_frame, qos_profile_sensor_data)
+        else:
+            self.create_subscription(Image, p['camera_topic'], self.on_frame,
+                                     qos_profile_sensor_data)
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.create_subscription(String, 'instruction', self.on_instruction, latched)
+        self.create_subscription(JointState, 'joint_states', self.on_state, 10)
+        self.create_subscription(JointTrajectory, 'chunk_request', self.on_request, 10)
+        self.chunk_pub = self.create_publisher(JointTrajectory, 'action_chunk', 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_timer(p['diagnostics_period_s'], self.publish_diagnostics)
+        self._threads = [threading.Thread(target=self._vision_loop, name='vision', daemon=True),
+                         threading.Thread(target=self._action_loop, name='action', daemon=True)]
+        for t in self._threads:
+            t.start()
+        self.get_logger().info(
+            f'vla_node: model {m.name!r}, image backend {self.converter.backend}, '
+            f'emulated latency {p["emulated_latency_s"]:g} s')
+
+    # -- subscriptions: store the newest value, nothing heavy ------------------------------------
+    def on_frame(self, msg) -> None:
+        self.frames_received += 1
+        with self._frame_lock:
+            self._frame = (msg, stamp_to_s(msg.header.stamp))
+            self._frame_lock.notify()
+
+    def on_instruction(self, msg: String) -> None:
+        with self._slot_lock:
+            self._instruction = msg.data
+        self.get_logger().info(f'instruction: {msg.data!r}')
+
+    def on_state(self, msg: JointState) -> None:
+        try:
+            state = self._state_vector(msg)
+        except ValueError as exc:
+            self._error('state', str(exc))
+            return
+        with self._slot_lock:
+            self._state = state
+
+    def on_request(self, msg: JointTrajectory) -> None:
+        with self._request:
+            self._pending_request = msg
+            self._request.notify()
+
+    # -- threads ---------------------------------------------------------------------------------
+    def _vision_loop(self) -> None:
+        while self._running:
+            with self._frame_lock:
+                while self._frame is None and self._running:
+                    self._frame_lock.wait(timeout=0.1)
+                if not self._running:
+                    return
+                msg, stamp = self._frame
+                self._frame = None
+            try:
+                visual = self.runtime.encode_image(self.converter.to_rgb(msg), stamp)
+            except VlaEdgeError as exc:
+                self._error('frame', f'dropping frame: {exc}')
+                continue
+            self.stage_latency['vision_encoder'].add(self.runtime.last_latency_s['vision_encoder'])
+            self.frames_encoded += 1
+            with self._slot_lock:
+                self._visual = visual
+
+    def _action_loop(self) -> None:
+        while self._running:
+            with self._request:
+                while self._pending_request is None and self._running:
+                    self._request.wait(timeout=0.1)
+                if not self._running:
+                    return
+                request, self._pending_request = self._pending_request, None
+            with self._slot_lock:
+                visual, state, instruction = self._visual, self._state, self._instruction
+            if visual is None or state is None:
+                # Keep the request (unless a newer one came) until the inputs exist.
+                self.get_logger().info(
+                    'chunk requested, waiting for '
+                    + ' and '.join(n for n, v in (('a camera frame', visual),
+                                                  ('a robot state', state)) if v is None),
+                    throttle_duration_sec=2.0)
+                with self._request:
+                    if self._pending_request is None:
+                        self._pending_request = request
+                time.sleep(0.01)
+                continue
+            self._plan_and_publish(request, visual, state, instruction)
+
+    def _plan_and_publish(self, request: JointTrajectory, visual: VisualEmbedding,
+                          state: np.ndarray, instruction: str) -> None:
+        started = time.perf_counter()
+        prefix = self._aligned_prefix(request, visual.stamp_s)
+        seed = None if self.params['noise_seed'] < 0 else self.params['noise_seed'] + self._chunks
+        try:
+            chunk = self.runtime.plan_chunk(visual, instruction, state, seed=seed, prefix=prefix)
+        except VlaEdgeError as exc:
+            self._error('plan', f'no chunk: {exc}')
+            return
+        if not np.all(np.isfinite(chunk.actions)):
+            self._error('plan', 'the model produced NaN/inf actions: chunk not published')
+            return
+        for stage in ('backbone', 'action_expert'):
+            self.stage_latency[stage].add(chunk.stage_latency_s[stage])
+        remaining = self.params['emulated_latency_s'] - (time.perf_counter() - started)
+        if remaining > 0:
+            time.sleep(remaining)
+        self.chunk_pub.publish(chunk_to_trajectory(chunk.actions, chunk.observation_stamp_s,
+                                                   self.rate_hz, self.action_names))
+        self._chunks += 1
+
+    def _aligned_prefix(self, request: JointTrajectory, obs_stamp_s: float) -> np.ndarray | None:
+        """The request's prefix starts at the request time; the chunk starts at the observation.
+
+        Chunk rows before the request time are in the past when the chunk lands (dropped by the
+        executor); they are pinned to the first committed action.
+        """
+        if not request.points:
+            return None
+        try:
+            prefix = trajectory_to_chunk(request)
+        except ValueError:
+            return None
+        offset = max(0, int(round((stamp_to_s(request.header.stamp) - obs_stamp_s)
+                                  * self.rate_hz)))
+        full = np.vstack([np.repeat(prefix[:1], offset, axis=0), prefix])
+        h = self.runtime.manifest.chunk_length
+        return full[:h - 1] if prefix.shape[1] == self.runtime.manifest.action_dim else None
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _state_vector(self, msg: JointState) -> np.ndarray:
+        index = {n: i for i, n in enumerate(msg.name)}
+        values = []
+        for names, field in ((self.params['state_position_joints'], msg.position),
+                             (self.params['state_velocity_joints'], msg.velocity)):
+            for n in names:
+                if n not in index or index[n] >= len(field):
+                    raise ValueError(f'joint_states lacks {n!r} (has {list(msg.name)})')
+                values.append(field[index[n]])
+        state = np.array(values, dtype=np.float32)
+        if not np.all(np.isfinite(state)):
+            raise ValueError(f'joint_states has NaN/inf: {state.tolist()}')
+        return state
+
+    def _error(self, kind: str, text: str) -> None:
+        self._errors[kind] = self._errors.get(kind, 0) + 1
+        self.get_logger().warning(text, throttle_duration_sec=2.0)
+
+    def publish_diagnostics(self) -> None:
+        values: dict[str, object] = {'chunks_published': self._chunks,
+                                     'frames_received': self.frames_received,
+                                     'frames_encoded': self.frames_encoded,
+                                     'emulated_latency_s': self.params['emulated_latency_s']}
+        for stage, tracker in self.stage_latency.items():
+            if tracker.samples:
+                v = np.array(tracker.samples)
+                values[f'{stage}_p50_ms'] = f'{np.percentile(v, 50) * 1e3:.2f}'
+                values[f'{stage}_p95_ms'] = f'{np.percentile(v, 95) * 1e3:.2f}'
+        values.update({f'errors_{k}': v for k, v in self._errors.items()})
+        level = DiagnosticStatus.WARN if self._errors else DiagnosticStatus.OK
+        arr = DiagnosticArray()
+        arr.header.stamp = self.get_clock().now().to_msg()
+        arr.status = [status(f'{self.get_name()}: policy', level,
+                             'errors seen' if self._errors else 'running', values)]
+        self.diag_pub.publish(arr)
+
+    def destroy_node(self) -> None:
+        self._running = False
+        for t in self._threads:
+            t.join(timeout=2.0)
+        super().destroy_node()
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = VlaNode()
+    executor = MultiThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
