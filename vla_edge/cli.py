@@ -84,23 +84,66 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from vla_edge.tools.eval_report import describe, summary_dict
 
     rt = _runtime(args)
-    _check_held_out(rt, args.seed_offset, args.episodes)
+    _check_held_out(rt, args.seed_offset, max(args.episodes, args.eval_episodes))
+    report: dict = {}
+    if not args.skip_ros:
+        report.update(_ros_demo(args, rt))
     policy = RuntimePolicy(rt)
     runs = {
-        'sync': _eval_config(args, 'sync'),
-        'async': _eval_config(args, 'async'),
-        'heldout_phrasing': _eval_config(args, 'sync', phrasing='heldout'),
-        'swapped_object': _eval_config(args, 'sync', swap_object=True),
+        'sync': _eval_config(args, 'sync', episodes=args.eval_episodes),
+        'async': _eval_config(args, 'async', episodes=args.eval_episodes),
+        'heldout_phrasing': _eval_config(args, 'sync', phrasing='heldout',
+                                         episodes=args.eval_episodes),
+        'swapped_object': _eval_config(args, 'sync', swap_object=True,
+                                       episodes=args.eval_episodes),
     }
-    print(f'vla_edge demo: model {rt.manifest.name!r}, {args.episodes} held-out episodes per run '
-          f'(seeds from {args.seed_offset}), virtual clock, latency '
-          f'{"measured" if args.latency_ms is None else f"{args.latency_ms} ms"}')
+    print(f'\nvirtual-clock evaluation (no ROS): model {rt.manifest.name!r}, '
+          f'{args.eval_episodes} held-out episodes per run (seeds from {args.seed_offset}), '
+          f'latency {"measured" if args.latency_ms is None else f"{args.latency_ms} ms"}')
     reports = {name: evaluate(policy, cfg) for name, cfg in runs.items()}
-    print()
-    for name, report in reports.items():
-        print(describe(report, name))
-    _write_json(args.json, {name: summary_dict(r) for name, r in reports.items()})
+    for name, r in reports.items():
+        print(describe(r, name))
+    report['virtual_clock'] = {name: summary_dict(r) for name, r in reports.items()}
+    _write_json(args.json, report)
     return 0
+
+
+def _ros_demo(args: argparse.Namespace, rt) -> dict:
+    import os
+
+    from vla_edge.tools.ros_demo import run_demo
+    from vla_edge.tools.timeline_plot import plot_timelines
+
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    if args.model:
+        os.environ['VLA_EDGE_MODEL_DIR'] = str(args.model)
+    chunk_s = rt.manifest.chunk_length / rt.manifest.control_rate_hz
+    print(f'ROS 2 closed loop over DDS, real time: {args.episodes} held-out episodes per '
+          f'configuration (seeds from {args.seed_offset}); emulated edge board = '
+          f'{args.latency_fraction:g} x chunk duration ({args.latency_fraction * chunk_s:.2f} s)')
+    report, traces = run_demo(args.episodes, args.seed_offset, args.latency_fraction, chunk_s)
+    print()
+    for label, r in (('async', report['async']), ('sync', report['sync']),
+                     ('async [EMULATED edge]', report['emulated_edge']['async']),
+                     ('sync  [EMULATED edge]', report['emulated_edge']['sync'])):
+        print(_ros_line(label, r))
+    if args.png:
+        path = plot_timelines(traces, args.png, {
+            'async': 'async', 'sync': 'sync',
+            'emulated_async': 'async, EMULATED slow board',
+            'emulated_sync': 'sync, EMULATED slow board'})
+        print(f'wrote {path}')
+    return report
+
+
+def _ros_line(label: str, r: dict) -> str:
+    ttc = r['mean_time_to_completion_s']
+    lat = ', '.join(f'{k} {v["p50"]:.1f}/{v["p95"]:.1f}' for k, v in r['latency_ms'].items())
+    return (f'{label:<24} success {r["success_rate"] * 100:5.1f}%  time-to-completion '
+            f'{"  n/a" if ttc is None else f"{ttc:5.2f}"} s  stalled ticks '
+            f'{r["stalled_ticks"]:4d}  jitter p99 {r["jitter_p99_ms"]:6.2f} ms  '
+            f'switch discontinuity {r["switch_discontinuity_ratio"]:.2f}\n{"":<24} stage '
+            f'latency p50/p95 ms: {lat}')
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -159,9 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument('--json', type=Path, default=None, help='write the report as JSON here')
 
     p = sub.add_parser('demo', formatter_class=fmt,
-                       help='evaluate the default model: sync, async, held-out phrasing, '
-                            'swapped object')
-    eval_args(p, 100)
+                       help='the sim closed loop over DDS in real time (async vs sync, and an '
+                            'emulated slower board), then the virtual-clock evaluation')
+    eval_args(p, 10)
+    p.add_argument('--eval-episodes', type=int, default=100,
+                   help='episodes per virtual-clock evaluation run')
+    p.add_argument('--latency-fraction', type=float, default=0.3,
+                   help='emulated edge board: inference latency as a fraction of the chunk')
+    p.add_argument('--png', type=Path, default=Path('out/demo_timeline.png'),
+                   help='timeline plot of the first episode of each real-time run')
+    p.add_argument('--skip-ros', action='store_true', help='only the virtual-clock evaluation')
     p.set_defaults(func=cmd_demo, json=Path('out/demo.json'))
 
     p = sub.add_parser('eval', formatter_class=fmt, help='closed-loop sim evaluation (no ROS)')
@@ -176,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('train', formatter_class=fmt,
                        help='behaviour-clone the reference policy on sim demonstrations (CPU)')
     p.add_argument('--episodes', type=int, default=1000, help='expert episodes (seeds 0..N-1)')
-    p.add_argument('--steps', type=int, default=4000, help='optimizer steps')
+    p.add_argument('--steps', type=int, default=5000, help='optimizer steps')
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', type=Path, default=Path('out/train'), help='checkpoint folder')

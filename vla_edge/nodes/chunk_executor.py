@@ -18,6 +18,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from vla_edge.core.chunk_merge import STRATEGIES, MergeConfig
@@ -78,6 +79,7 @@ class ChunkExecutor(Node):
         self._last_command = np.zeros(len(self.joint_names))
         self.periods_s: list[float] = []
         self.executed: list[tuple[float, np.ndarray | None]] = []   # for reports and tests
+        self.events: list[tuple[str, float]] = []                    # ('request'|'arrival', t)
         self.record_trace = False
 
         msg_type = {'float64_multi_array': Float64MultiArray, 'joint_trajectory': JointTrajectory,
@@ -91,6 +93,7 @@ class ChunkExecutor(Node):
                           callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(p['diagnostics_period_s'], self.publish_diagnostics,
                           callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_service(Trigger, '~/reset', self.on_reset)
         self.get_logger().info(f'chunk executor: {p["mode"]} at {self.rate_hz:g} Hz, merge '
                                f'{p["merge.strategy"]}, command {p["command_type"]}')
 
@@ -120,6 +123,8 @@ class ChunkExecutor(Node):
             obs_tick = max(0, self.tick_of(stamp_to_s(msg.header.stamp)))
             tick = self.tick_of(now)
             self.scheduler.chunk_arrived(actions, min(obs_tick, tick), tick, latency)
+            if self.record_trace:
+                self.events.append(('arrival', now))
 
     def on_tick(self) -> None:
         now = self.now_s()
@@ -147,6 +152,25 @@ class ChunkExecutor(Node):
         self.request_pub.publish(msg)
         self.scheduler.request_sent(tick)
         self._request_s = now
+        if self.record_trace:
+            self.events.append(('request', now))
+
+    def reset_queue(self):
+        """Drop the queue and start new counters (a new episode or task); keep the latency
+        estimate, which describes the machine, not the episode. Returns the old counters."""
+        with self._lock:
+            old = self.scheduler.stats
+            self.scheduler = ChunkScheduler(self.scheduler.cfg, latency=self.scheduler.latency)
+            self._last_command[:] = 0.0
+            self._request_s = None
+            return old
+
+    def on_reset(self, request, response):
+        old = self.reset_queue()
+        response.success = True
+        response.message = (f'queue cleared ({old.chunks_received} chunks, {old.stalled_ticks} '
+                            'stalled ticks before)')
+        return response
 
     def _hold(self) -> np.ndarray:
         """Never stale, never undefined: the last command, or zero velocity."""

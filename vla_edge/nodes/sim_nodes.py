@@ -111,9 +111,20 @@ class SimRobot(Node):
         response.success = True
         return response
 
+    def _publish_state(self, state: np.ndarray) -> None:
+        js = JointState(name=['x', 'y', 'gripper'],
+                        position=[float(state[0]), float(state[1]), float(state[2])],
+                        velocity=[float(state[3]), float(state[4]), 0.0])
+        js.header.stamp = self.get_clock().now().to_msg()
+        self.state_pub.publish(js)
+
     def on_step(self) -> None:
         env = self.session.env
-        if env.world is None or not self.running:
+        if env.world is None:
+            return
+        if not self.running:   # paused: nothing moves, but the state is still reported
+            with self.session.lock:
+                self._publish_state(env.world.state())
             return
         with self._lock:
             fresh = self.now_s() - self._command_s <= self.p['command_timeout_s']
@@ -126,11 +137,7 @@ class SimRobot(Node):
             done = env.success or env.timed_out
             result = {'seed': self.session.seed, 'success': env.success,
                       'time_s': env.world.time_s, 'instruction': env.instruction}
-        js = JointState(name=['x', 'y', 'gripper'], position=[float(state[0]), float(state[1]),
-                                                              float(state[2])],
-                        velocity=[float(state[3]), float(state[4]), 0.0])
-        js.header.stamp = self.get_clock().now().to_msg()
-        self.state_pub.publish(js)
+        self._publish_state(state)
         if done:
             self.episodes.append(result)
             self.episode_pub.publish(String(data=json.dumps(result)))

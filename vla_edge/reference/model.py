@@ -36,14 +36,19 @@ class PolicyConfig:
     expert_width: int = 128
     mlp_ratio: int = 4
     patch: int = 4                 # first conv stride: 128 px -> 32x32 -> 16x16 -> 8x8 tokens
+    keypoints: int = 16            # spatial-softmax keypoint tokens beside the grid tokens
 
     @property
     def grid(self) -> int:
         return self.image_size // (self.patch * 4)
 
     @property
+    def visual_tokens(self) -> int:
+        return self.grid * self.grid + self.keypoints
+
+    @property
     def context_tokens(self) -> int:
-        return 2 + self.grid * self.grid
+        return 2 + self.visual_tokens
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,10 +104,12 @@ class EncoderBlock(nn.Module):
 
 
 class VisionEncoder(nn.Module):
-    """RGB uint8 (B, H, W, 3) -> visual tokens (B, grid*grid, D).
+    """RGB uint8 (B, H, W, 3) -> visual tokens (B, grid*grid + keypoints, D).
 
-    Pixel scaling happens inside the graph, so the robot feeds camera bytes as they come. Two
-    coordinate channels (CoordConv) make positions easy to read off, which is what this task needs.
+    Pixel scaling happens inside the graph, so the robot feeds camera bytes as they come. Positions
+    are what this task needs, so they are made easy to read off: two coordinate channels
+    (CoordConv) at the input, and spatial-softmax keypoints (the expected image position of each of
+    K learned feature maps, as in robomimic / Diffusion Policy encoders) as extra tokens.
     """
 
     def __init__(self, cfg: PolicyConfig):
@@ -114,19 +121,33 @@ class VisionEncoder(nn.Module):
         self.conv3 = nn.Conv2d(c // 2, c, kernel_size=3, stride=2, padding=1)
         self.proj = nn.Conv2d(c, c, kernel_size=1)
         self.pos = nn.Parameter(torch.zeros(1, cfg.grid * cfg.grid, c))
+        self.keypoint_maps = nn.Conv2d(c // 2, cfg.keypoints, kernel_size=1)
+        self.keypoint_log_temp = nn.Parameter(torch.zeros(()))
+        self.keypoint_proj = nn.Sequential(nn.Linear(2, c), nn.GELU(), nn.Linear(c, c))
+        self.keypoint_emb = nn.Parameter(torch.zeros(1, cfg.keypoints, c))
         self.norm = nn.LayerNorm(c)
         n = cfg.image_size
         ys, xs = torch.meshgrid(torch.linspace(-1, 1, n), torch.linspace(-1, 1, n), indexing='ij')
         self.register_buffer('coords', torch.stack([xs, ys])[None], persistent=False)
+        m = n // (cfg.patch * 2)   # resolution of the keypoint maps (conv2 output)
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, m), torch.linspace(-1, 1, m), indexing='ij')
+        self.register_buffer('keypoint_grid', torch.stack([xs.flatten(), ys.flatten()], -1),
+                             persistent=False)
+
+    def spatial_softmax(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, K, h, w) feature maps -> (B, K, 2) expected x, y in [-1, 1]."""
+        maps = self.keypoint_maps(features).flatten(2) * torch.exp(self.keypoint_log_temp)
+        return torch.softmax(maps, dim=-1) @ self.keypoint_grid
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = image.permute(0, 3, 1, 2).to(torch.float32) * (1.0 / 255.0) - 0.5
         x = torch.cat([x, self.coords.expand(x.shape[0], -1, -1, -1)], dim=1)
         x = F.gelu(self.stem(x))
-        x = F.gelu(self.conv2(x))
-        x = F.gelu(self.conv3(x))
-        x = self.proj(x).flatten(2).transpose(1, 2)
-        return self.norm(x + self.pos)
+        mid = F.gelu(self.conv2(x))
+        x = F.gelu(self.conv3(mid))
+        grid = self.proj(x).flatten(2).transpose(1, 2) + self.pos
+        keypoints = self.keypoint_proj(self.spatial_softmax(mid)) + self.keypoint_emb
+        return self.norm(torch.cat([grid, keypoints], dim=1))
 
 
 class Backbone(nn.Module):

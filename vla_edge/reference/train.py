@@ -30,7 +30,7 @@ class TrainConfig:
     episodes: int = 1000
     first_seed: int = 0
     stride: int = 2
-    steps: int = 4000
+    steps: int = 5000
     batch_size: int = 64
     flow_samples: int = 2          # flow times drawn per observation (the expert is cheap)
     lr: float = 6e-4
