@@ -185,6 +185,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bringup(args: argparse.Namespace) -> int:
+    from vla_edge.nodes.bringup import CONFIG_DIR
+    from vla_edge.tools.bringup_cli import parse_overrides, run_in_process, run_processes
+
+    files = args.config or [CONFIG_DIR / 'pipeline.yaml', CONFIG_DIR / 'sim.yaml']
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise VlaEdgeError(f'parameter file(s) not found: {", ".join(map(str, missing))}')
+    overrides = parse_overrides(args.param)
+    run = run_processes if args.processes else run_in_process
+    return run(files, not args.no_sim, args.duration, overrides)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='vla-edge', description=__doc__,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -246,6 +259,18 @@ def build_parser() -> argparse.ArgumentParser:
                             'sha256 (run by make setup)')
     p.add_argument('model_dir', type=Path)
     p.set_defaults(func=cmd_export_instruction_encoder)
+
+    p = sub.add_parser('bringup', formatter_class=fmt,
+                       help='run the pipeline (and the sim) with the launch files\' parameter '
+                            'files, composed in one process or as separate processes')
+    p.add_argument('config', type=Path, nargs='*',
+                   help='parameter files (default: config/pipeline.yaml config/sim.yaml)')
+    p.add_argument('--processes', action='store_true', help='one process per node executable')
+    p.add_argument('--no-sim', action='store_true', help='robot and camera are real: no sim')
+    p.add_argument('--duration', type=float, default=None, help='stop after this many seconds')
+    p.add_argument('-p', '--param', action='append', default=[], metavar='NODE.PARAM=VALUE',
+                   help='override a parameter, e.g. -p chunk_executor.mode=sync')
+    p.set_defaults(func=cmd_bringup)
 
     p = sub.add_parser('bench', formatter_class=fmt, help='per-stage ONNX latency on this machine')
     _session_args(p)

@@ -32,6 +32,7 @@ class VisualEmbedding:
 
     tokens: np.ndarray   # (1, T, D) float32
     stamp_s: float
+    encode_s: float = 0.0   # wall time of the vision stage for this frame
 
 
 @dataclass
@@ -73,8 +74,9 @@ class PolicyRuntime:
         frame = prepare_image(image, h, w, note=self._note_once)
         t0 = time.perf_counter()
         tokens = self.sessions['vision_encoder'].run(None, {'image': frame[None]})[0]
-        self.last_latency_s['vision_encoder'] = time.perf_counter() - t0
-        return VisualEmbedding(tokens=tokens, stamp_s=stamp_s)
+        elapsed = time.perf_counter() - t0
+        self.last_latency_s['vision_encoder'] = elapsed
+        return VisualEmbedding(tokens=tokens, stamp_s=stamp_s, encode_s=elapsed)
 
     def encode_instruction(self, text: str) -> np.ndarray:
         t0 = time.perf_counter()

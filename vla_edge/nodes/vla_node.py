@@ -51,6 +51,8 @@ PARAMETERS = (
     Spec('state_velocity_joints', ['x', 'y'], 'JointState names whose velocities follow.'),
     Spec('noise_seed', -1, 'Seed of the denoiser noise (-1: a fresh seed per chunk; >= 0: '
          'deterministic chunks, for replay tests).', range=(-1, 2**31 - 1)),
+    Spec('plan_on_frame', False, 'Free-running: plan a chunk on every encoded frame instead of '
+         'on chunk_request (no executor; used by the pipeline-overhead benchmark).'),
     Spec('emulated_latency_s', 0.0, 'EMULATION: make every chunk take at least this long, to '
          'emulate a slower board. Reported in diagnostics.', range=(0.0, 10.0)),
     Spec('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', range=(0.05, 60.0)),
@@ -91,6 +93,8 @@ class VlaNode(Node):
                               for s in ('vision_encoder', 'backbone', 'action_expert')}
         self.frames_received = 0
         self.frames_encoded = 0
+        # per chunk: observation stamp, raw ONNX seconds (vision + backbone + expert), published
+        self.chunk_records: list[tuple[float, float, float]] = []
 
         if p['use_compressed']:
             self.create_subscription(CompressedImage, p['camera_topic'] + '/compressed',
@@ -158,6 +162,10 @@ class VlaNode(Node):
             self.frames_encoded += 1
             with self._slot_lock:
                 self._visual = visual
+            if self.params['plan_on_frame']:
+                request = JointTrajectory()
+                request.header.stamp = msg.header.stamp
+                self.on_request(request)
 
     def _action_loop(self) -> None:
         while self._running:
@@ -203,6 +211,11 @@ class VlaNode(Node):
             time.sleep(remaining)
         self.chunk_pub.publish(chunk_to_trajectory(chunk.actions, chunk.observation_stamp_s,
                                                    self.rate_hz, self.action_names))
+        raw_s = visual.encode_s + chunk.stage_latency_s['backbone'] + \
+            chunk.stage_latency_s['action_expert']
+        self.chunk_records.append((visual.stamp_s, raw_s,
+                                   self.get_clock().now().nanoseconds * 1e-9))
+        del self.chunk_records[:-10000]
         self._chunks += 1
 
     def _aligned_prefix(self, request: JointTrajectory, obs_stamp_s: float) -> np.ndarray | None:

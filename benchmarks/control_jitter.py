@@ -1,0 +1,62 @@
+"""Control-period jitter of the chunk executor at 100 Hz while inference runs.
+
+    .venv/bin/python benchmarks/control_jitter.py [--seconds 20] [--rate-hz 100]
+
+Brings the pipeline up as separate processes (`vla-edge bringup --processes`: vla_node and the
+sim in theirs, the executor in its own, as deployed) with the executor at --rate-hz, so chunks are
+computed continuously while the control timer runs. It reads the executor's own measurement from
+/diagnostics (|tick period - nominal|, over its last 1000 ticks). The last line is the p99 in ms.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--seconds', type=float, default=20.0)
+    p.add_argument('--rate-hz', type=float, default=100.0)
+    args = p.parse_args()
+    env = dict(os.environ, ROS_DOMAIN_ID='91', ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+    os.environ.update(ROS_DOMAIN_ID='91', ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+    cli = os.path.join(os.path.dirname(sys.executable), 'vla-edge')
+    proc = subprocess.Popen([cli, 'bringup', '--processes', '--duration', str(args.seconds + 10),
+                             '-p', f'chunk_executor.control_rate_hz={args.rate_hz}',
+                             '-p', 'chunk_executor.diagnostics_period_s=0.5'], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rclpy.init()
+    node = rclpy.create_node('jitter_bench')
+    latest = {}
+
+    def on_diag(msg):
+        for st in msg.status:
+            if st.name.endswith('chunk executor'):
+                latest.update({kv.key: kv.value for kv in st.values})
+
+    node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
+    start = time.monotonic()
+    try:
+        while time.monotonic() - start < args.seconds + 5:
+            rclpy.spin_once(node, timeout_sec=0.1)
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+        proc.send_signal(2)
+        proc.wait(timeout=30)
+    if not latest:
+        print('no diagnostics from the chunk executor', file=sys.stderr)
+        return 1
+    print(f'executor at {args.rate_hz:g} Hz, separate process, inference running: '
+          f'{latest["chunks_received"]} chunks received, stalled ticks {latest["stalled_ticks"]}')
+    print(f'control-period jitter p99: {float(latest["jitter_p99_ms"]):.3f} ms')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""`vla-edge bringup` starts the pipeline with the launch files' parameter files."""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory
+
+from vla_edge.tools.bringup_cli import parse_overrides
+
+CLI = str(Path(sys.executable).parent / 'vla-edge')
+
+
+@pytest.mark.parametrize('processes', [True, False])
+def test_bringup_runs_the_pipeline(processes, reference_model_dir):
+    domain = 150 + os.getpid() % 40 + (1 if processes else 0)
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
+               VLA_EDGE_MODEL_DIR=str(reference_model_dir))
+    cmd = [CLI, 'bringup', '--duration', '12', '-p', 'chunk_executor.mode=sync']
+    proc = subprocess.Popen(cmd + (['--processes'] if processes else []), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=domain)
+    node = rclpy.create_node('bringup_listener', context=ctx)
+    seen = {'chunks': 0, 'commands': 0}
+    node.create_subscription(JointTrajectory, 'action_chunk',
+                             lambda m: seen.__setitem__('chunks', seen['chunks'] + 1), 10)
+    node.create_subscription(Float64MultiArray, 'command_raw',
+                             lambda m: seen.__setitem__('commands', seen['commands'] + 1), 10)
+    executor = SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
+    try:
+        end = time.monotonic() + 25
+        while time.monotonic() < end and (seen['chunks'] < 2 or seen['commands'] < 50):
+            executor.spin_once(timeout_sec=0.1)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown(context=ctx)
+        out, _ = proc.communicate(timeout=60)
+    assert seen['chunks'] >= 2 and seen['commands'] >= 50, out[-2000:]
+    assert proc.returncode == 0, out[-2000:]
+    assert 'Traceback' not in out, out[-3000:]
+
+
+def test_parameter_overrides_are_parsed_as_yaml():
+    assert parse_overrides(['chunk_executor.mode=sync', 'vla_node.noise_seed=3',
+                            'chunk_executor.velocity_dims=[0, 1]']) == {
+        'chunk_executor': {'mode': 'sync', 'velocity_dims': [0, 1]},
+        'vla_node': {'noise_seed': 3}}
+    with pytest.raises(ValueError, match='NODE.PARAM=VALUE'):
+        parse_overrides(['mode=sync'])

@@ -1,0 +1,115 @@
+"""The whole pipeline over real DDS with the real ONNX runtime: vla_node, chunk_executor, sim."""
+import threading
+import time
+
+import numpy as np
+import pytest
+import yaml
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
+
+from vla_edge.nodes.bringup import CONFIG_DIR, build_pipeline
+from vla_edge.nodes.vla_node import VlaNode
+from vla_edge.tools.ros_demo import _wait
+
+
+def _run(ctx, runtime, seconds, mode, emulated_s):
+    pipe = build_pipeline(context=ctx, runtime=runtime, overrides={
+        'chunk_executor': {'mode': mode, 'merge.strategy': 'replace'},
+        'vla_node': {'emulated_latency_s': emulated_s},
+        'sim_robot': {'auto_reset': True}})
+    ex = pipe.nodes['chunk_executor']
+    pipe.nodes['sim_robot'].start_episode()
+    pipe.start()
+    try:
+        assert _wait(lambda: ex.scheduler.stats.chunks_received >= 1, 20.0), 'no chunk arrived'
+        ex.reset_queue()
+        time.sleep(seconds)
+        return ex.snapshot(), pipe
+    finally:
+        pipe.stop()
+
+
+def test_async_never_stalls_with_latency_injected_in_the_runtime(ros_context, reference_runtime):
+    # 0.3 s = 15 ticks of a 50-tick chunk: below half the chunk, where async cannot starve
+    snap, pipe = _run(ros_context, reference_runtime, 6.0, 'async', 0.3)
+    assert snap['chunks_received'] >= 5
+    assert snap['stalled_ticks'] == 0
+    assert snap['latency_p95_ms'] >= 300.0          # the injected latency is what it measured
+    vla = pipe.nodes['vla_node']
+    assert vla.frames_encoded > 0 and not vla._errors
+
+
+def test_sync_mode_stalls_for_the_injected_latency(ros_context, reference_runtime):
+    snap, _ = _run(ros_context, reference_runtime, 6.0, 'sync', 0.3)
+    # each chunk lasts 1 s and is followed by >= 0.3 s (15 ticks) of holding
+    assert snap['stalled_ticks'] >= 15 * (snap['chunks_received'] - 1)
+    assert snap['stalled_ticks'] > 0
+
+
+def test_nodes_shut_down_cleanly(ros_context, reference_runtime):
+    before = {t.name for t in threading.enumerate()}
+    pipe = build_pipeline(context=ros_context, runtime=reference_runtime)
+    pipe.nodes['sim_robot'].start_episode()
+    pipe.start()
+    time.sleep(1.0)
+    pipe.stop()
+    time.sleep(0.2)
+    leftover = {t.name for t in threading.enumerate() if t.is_alive()} - before
+    assert not {'vision', 'action'} & leftover
+    assert not pipe.thread.is_alive()
+
+
+def test_bad_frames_are_dropped_with_a_clear_error_and_the_node_keeps_running(
+        ros_context, reference_runtime):
+    node = VlaNode(context=ros_context, runtime=reference_runtime)
+    try:
+        bad = Image(height=4, width=4, encoding='yuv422', step=8, data=bytes(32))
+        node.on_frame(bad)
+        assert _wait(lambda: node._errors.get('frame', 0) == 1, 5.0)
+        good = Image(height=128, width=128, encoding='rgb8', step=384, data=bytes(128 * 384))
+        node.on_frame(good)
+        assert _wait(lambda: node.frames_encoded == 1, 5.0)
+    finally:
+        node.destroy_node()
+
+
+def test_state_joint_names_must_match_the_model(ros_context, reference_runtime):
+    with pytest.raises(ValueError, match='state_dim = 5'):
+        VlaNode(context=ros_context, runtime=reference_runtime,
+                parameter_overrides=[Parameter('state_velocity_joints', value=['x'])])
+
+
+def test_nan_state_is_refused(ros_context, reference_runtime):
+    from sensor_msgs.msg import JointState
+
+    node = VlaNode(context=ros_context, runtime=reference_runtime)
+    try:
+        node.on_state(JointState(name=['x', 'y', 'gripper'], position=[0.5, np.nan, 1.0],
+                                 velocity=[0.0, 0.0, 0.0]))
+        assert node._state is None and node._errors['state'] == 1
+    finally:
+        node.destroy_node()
+
+
+def test_config_files_match_the_declared_parameters(ros_context, reference_runtime):
+    """Every parameter in config/*.yaml is one the node declares (a typo would be ignored)."""
+    from vla_edge.nodes.chunk_executor import PARAMETERS as EXECUTOR
+    from vla_edge.nodes.sim_nodes import ROBOT_PARAMETERS
+    from vla_edge.nodes.vla_node import PARAMETERS as VLA
+
+    declared = {'vla_node': VLA, 'chunk_executor': EXECUTOR, 'sim_robot': ROBOT_PARAMETERS,
+                'sim_camera': ()}
+
+    def flatten(d, prefix=''):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                yield from flatten(v, f'{prefix}{k}.')
+            else:
+                yield f'{prefix}{k}'
+
+    for path in CONFIG_DIR.glob('*.yaml'):
+        for node, body in yaml.safe_load(path.read_text()).items():
+            names = {s.name for s in declared[node]} | {'rate_hz', 'frame_id'}
+            unknown = set(flatten(body['ros__parameters'])) - names
+            assert not unknown, f'{path.name}: {node} has undeclared parameters {unknown}'

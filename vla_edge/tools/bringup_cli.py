@@ -1,0 +1,92 @@
+"""`vla-edge bringup`: the launch files' job where `ros2 launch` is not installed.
+
+In-process (default): the nodes composed in one MultiThreadedExecutor. `--processes`: each node
+executable in its own process (`vla_node`, `chunk_executor`, `sim`), with the same parameter files
+passed as `--ros-args --params-file`, as `ros2 launch` would.
+"""
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
+    """['chunk_executor.mode=sync', ...] -> {'chunk_executor': {'mode': 'sync'}}."""
+    import yaml
+
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        key, sep, value = item.partition('=')
+        node, dot, param = key.partition('.')
+        if not sep or not dot or not param:
+            raise ValueError(f'override {item!r} must look like NODE.PARAM=VALUE')
+        out.setdefault(node, {})[param] = yaml.safe_load(value)
+    return out
+
+
+def run_in_process(config_files: list[Path], with_sim: bool, duration_s: float | None,
+                   overrides: dict[str, dict[str, object]]) -> int:
+    import rclpy
+
+    from vla_edge.nodes.bringup import build_pipeline
+
+    rclpy.init()
+    pipe = None
+    try:
+        pipe = build_pipeline(config_files, with_sim=with_sim, overrides=overrides)
+        if with_sim:
+            pipe.nodes['sim_robot'].start_episode()
+        pipe.start()
+        end = None if duration_s is None else time.monotonic() + duration_s
+        while end is None or time.monotonic() < end:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if pipe is not None:
+            pipe.stop()
+        rclpy.try_shutdown()
+    return 0
+
+
+def run_processes(config_files: list[Path], with_sim: bool, duration_s: float | None,
+                  overrides: dict[str, dict[str, object]]) -> int:
+    bin_dir = Path(sys.executable).parent
+    executables = ['vla_node', 'chunk_executor'] + (['sim'] if with_sim else [])
+    procs = []
+    for exe in executables:
+        path = shutil.which(exe, path=str(bin_dir)) or shutil.which(exe)
+        if path is None:
+            raise FileNotFoundError(f'node executable {exe!r} not found (is the package '
+                                    'installed with pip or colcon?)')
+        cmd = [path, '--ros-args']
+        for f in config_files:
+            cmd += ['--params-file', str(f)]
+        nodes = {'sim': ('sim_robot', 'sim_camera')}.get(exe, (exe,))
+        for node in nodes:
+            for k, v in overrides.get(node, {}).items():
+                cmd += ['-p', f'{node}:{k}:={v}']
+        if exe == 'sim':   # no watchdog in the chain yet: the robot listens to command_raw
+            cmd += ['-r', 'command:=command_raw']
+        procs.append(subprocess.Popen(cmd))
+    try:
+        end = None if duration_s is None else time.monotonic() + duration_s
+        while (end is None or time.monotonic() < end) and all(p.poll() is None for p in procs):
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    failed = [p.returncode for p in procs if p.returncode not in (0, -signal.SIGINT, None)]
+    return 1 if failed else 0
