@@ -151,7 +151,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vla_edge.reference.train import TrainConfig, train
 
     cfg = TrainConfig(episodes=args.episodes, steps=args.steps, batch_size=args.batch_size,
-                      seed=args.seed)
+                      seed=args.seed, lr=args.lr, aux_weight=args.aux_weight,
+                      init_from=str(args.init_from) if args.init_from else None)
     checkpoint = train(cfg, args.out)
     print(f'checkpoint: {checkpoint}')
     if args.export_to:
@@ -242,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--steps', type=int, default=5000, help='optimizer steps')
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--lr', type=float, default=6e-4, help='peak learning rate (cosine decay)')
+    p.add_argument('--aux-weight', type=float, default=0.5,
+                   help='weight of the auxiliary "where is the named object/container" loss')
+    p.add_argument('--init-from', type=Path, default=None,
+                   help='start from this checkpoint (fine-tuning); its meta is kept in the log')
     p.add_argument('--out', type=Path, default=Path('out/train'), help='checkpoint folder')
     p.add_argument('--export-to', type=Path, default=None, help='also export a model folder here')
     p.set_defaults(func=cmd_train)

@@ -11,11 +11,9 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import TwistStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
@@ -25,6 +23,7 @@ from vla_edge.core.chunk_merge import STRATEGIES, MergeConfig
 from vla_edge.core.chunk_scheduler import MODES, ChunkScheduler, SchedulerConfig
 from vla_edge.nodes.messages import chunk_to_trajectory, stamp_to_s, status, trajectory_to_chunk
 from vla_edge.nodes.params import Spec, declare_all
+from vla_edge.nodes.spin import spin_nodes
 
 COMMAND_TYPES = ('float64_multi_array', 'joint_trajectory', 'twist_stamped')
 HOLD_MODES = ('last', 'zero_velocity')
@@ -228,14 +227,4 @@ class ChunkExecutor(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = ChunkExecutor()
-    executor = MultiThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_nodes(lambda: [ChunkExecutor()], args)

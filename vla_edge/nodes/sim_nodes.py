@@ -12,8 +12,6 @@ import threading
 from collections.abc import Callable
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
@@ -22,6 +20,7 @@ from std_srvs.srv import Trigger
 
 from vla_edge.core.ros_image import rgb_to_image_msg_fields
 from vla_edge.nodes.params import Spec, declare_all
+from vla_edge.nodes.spin import spin_nodes
 from vla_edge.sim.env import TeaTableEnv
 from vla_edge.sim.tasks import PHRASINGS
 from vla_edge.sim.world import SimConfig
@@ -174,18 +173,10 @@ class SimCamera(Node):
 
 def main(args=None):
     """The simulated robot and camera, composed in one process around one world."""
-    rclpy.init(args=args)
-    session = SimSession()
-    robot, camera = SimRobot(session), SimCamera(session)
-    robot.start_episode()
-    executor = MultiThreadedExecutor()
-    for node in (robot, camera):
-        executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        robot.destroy_node()
-        camera.destroy_node()
-        rclpy.try_shutdown()
+    def make():
+        session = SimSession()
+        robot = SimRobot(session)
+        robot.start_episode()
+        return [robot, SimCamera(session)]
+
+    spin_nodes(make, args)

@@ -16,9 +16,7 @@ import threading
 import time
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
@@ -33,6 +31,7 @@ from vla_edge.core.ros_image import ImageConverter
 from vla_edge.core.runtime import PolicyRuntime, VisualEmbedding
 from vla_edge.nodes.messages import chunk_to_trajectory, stamp_to_s, status, trajectory_to_chunk
 from vla_edge.nodes.params import Spec, declare_all
+from vla_edge.nodes.spin import spin_nodes
 
 PARAMETERS = (
     Spec('model_dir', '', 'Model folder (manifest.yaml + ONNX per stage). Empty: '
@@ -281,14 +280,4 @@ class VlaNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = VlaNode()
-    executor = MultiThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_nodes(lambda: [VlaNode()], args)

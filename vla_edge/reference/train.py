@@ -40,6 +40,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     checkpoint_every: int = 500
+    init_from: str | None = None   # continue from this checkpoint's weights (fine-tuning)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
 
 
@@ -93,11 +94,17 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
     targets = demos.targets * 2.0 - 1.0
 
     model = ReferencePolicy(cfg.policy)
+    init_meta = None
+    if cfg.init_from:
+        start, _, init_meta = load_checkpoint(Path(cfg.init_from))
+        if start.cfg != cfg.policy:
+            raise ValueError(f'{cfg.init_from} has a different architecture: {start.cfg}')
+        model.load_state_dict(start.state_dict())
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     meta = {'train': {k: v for k, v in cfg.__dict__.items() if k != 'policy'},
             'training_seed_range': [cfg.first_seed, cfg.first_seed + cfg.episodes],
-            'samples': len(demos)}
+            'samples': len(demos), 'initialized_from': init_meta}
     out_dir.mkdir(parents=True, exist_ok=True)
     log = (out_dir / 'train_log.jsonl').open('w')
     k = cfg.flow_samples

@@ -1,0 +1,26 @@
+"""The one `main()` body every node executable shares (Humble/Jazzy/Kilted-safe shutdown)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+
+
+def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
+    """rclpy.init, spin the nodes in one MultiThreadedExecutor until Ctrl-C, clean up."""
+    rclpy.init(args=args)
+    nodes: list[Node] = []
+    try:
+        nodes = make_nodes()
+        executor = MultiThreadedExecutor()
+        for node in nodes:
+            executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        for node in nodes:
+            node.destroy_node()
+        rclpy.try_shutdown()
