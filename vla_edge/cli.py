@@ -240,10 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('train', formatter_class=fmt,
                        help='behaviour-clone the reference policy on sim demonstrations (CPU)')
     p.add_argument('--episodes', type=int, default=1000, help='expert episodes (seeds 0..N-1)')
-    p.add_argument('--steps', type=int, default=5000, help='optimizer steps')
+    p.add_argument('--steps', type=int, default=4500, help='optimizer steps')
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--lr', type=float, default=6e-4, help='peak learning rate (cosine decay)')
+    p.add_argument('--lr', type=float, default=8e-4, help='peak learning rate (cosine decay)')
     p.add_argument('--aux-weight', type=float, default=0.5,
                    help='weight of the auxiliary "where is the named object/container" loss')
     p.add_argument('--init-from', type=Path, default=None,

@@ -15,11 +15,13 @@ from tqdm import tqdm
 
 from vla_edge.sim.env import TeaTableEnv
 from vla_edge.sim.expert import expert_chunk
-from vla_edge.sim.tasks import all_tasks
+from vla_edge.sim.tasks import CONTAINERS, DISTRACTORS, PICKABLE, all_tasks
 from vla_edge.sim.world import SimConfig
 
 MOTION_NOISE_STD = 0.3
 GRIP_FLIP_PROB = 0.005
+# Every object type, in the order the vision encoder's first keypoints are supervised to follow.
+OBJECT_ORDER = (*PICKABLE, *CONTAINERS, *DISTRACTORS)
 
 
 @dataclass
@@ -31,6 +33,8 @@ class Demonstrations:
     task_ids: np.ndarray    # (N,) int64, index into sim.tasks.all_tasks()
     chunks: np.ndarray      # (N, chunk_length, 3) float32, expert actions from this step on
     targets: np.ndarray     # (N, 4) float32: named object xy, named container xy (aux loss)
+    object_xy: np.ndarray   # (N, len(OBJECT_ORDER), 2) float32: every object's position
+    object_present: np.ndarray  # (N, len(OBJECT_ORDER)) bool: distractors vary per episode
 
     def __len__(self) -> int:
         return len(self.states)
@@ -40,7 +44,7 @@ def _collect_range(args: tuple[int, int, int, int, SimConfig]) -> Demonstrations
     first_seed, count, stride, horizon, config = args
     env = TeaTableEnv(config)
     task_index = {t: i for i, t in enumerate(all_tasks())}
-    rows: dict[str, list] = {k: [] for k in ('images', 'states', 'task_ids', 'chunks', 'targets')}
+    rows: dict[str, list] = {k: [] for k in Demonstrations.__dataclass_fields__}
     for seed in range(first_seed, first_seed + count):
         env.reset(seed, phrasing='train')
         noise_rng = np.random.default_rng([seed, 7])
@@ -56,6 +60,10 @@ def _collect_range(args: tuple[int, int, int, int, SimConfig]) -> Demonstrations
                 rows['targets'].append(np.concatenate(
                     [world.items[env.task.object_name].pos,
                      world.items[env.task.container_name].pos]).astype(np.float32))
+                rows['object_xy'].append(np.array(
+                    [world.items[n].pos if n in world.items else (0.5, 0.5)
+                     for n in OBJECT_ORDER], dtype=np.float32))
+                rows['object_present'].append(np.array([n in world.items for n in OBJECT_ORDER]))
             action = env.expert_action()
             if noisy:
                 action[:2] += noise_rng.normal(0.0, MOTION_NOISE_STD, size=2)

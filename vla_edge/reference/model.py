@@ -140,14 +140,19 @@ class VisionEncoder(nn.Module):
         return torch.softmax(maps, dim=-1) @ self.keypoint_grid
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.encode(image)[0]
+
+    def encode(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(visual tokens, keypoint positions (B, K, 2)); training supervises the keypoints."""
         x = image.permute(0, 3, 1, 2).to(torch.float32) * (1.0 / 255.0) - 0.5
         x = torch.cat([x, self.coords.expand(x.shape[0], -1, -1, -1)], dim=1)
         x = F.gelu(self.stem(x))
         mid = F.gelu(self.conv2(x))
         x = F.gelu(self.conv3(mid))
         grid = self.proj(x).flatten(2).transpose(1, 2) + self.pos
-        keypoints = self.keypoint_proj(self.spatial_softmax(mid)) + self.keypoint_emb
-        return self.norm(torch.cat([grid, keypoints], dim=1))
+        xy = self.spatial_softmax(mid)
+        keypoints = self.keypoint_proj(xy) + self.keypoint_emb
+        return self.norm(torch.cat([grid, keypoints], dim=1)), xy
 
 
 class Backbone(nn.Module):
@@ -232,11 +237,12 @@ class ActionExpert(nn.Module):
 
 
 class ReferencePolicy(nn.Module):
-    """The three stages together, plus a training-only auxiliary head.
+    """The three stages together, plus training-only auxiliary supervision.
 
-    The auxiliary head reads the instruction token of the context and predicts where the named
-    object and container are (privileged sim information, training only, not exported): it speeds
-    up learning which object the words refer to.
+    Both auxiliary losses use privileged sim information and are not exported: the first keypoints
+    of the vision encoder are pulled onto the objects (one keypoint per object type), and a head
+    on the instruction token predicts where the named object and container are. They make
+    localisation and "which object do the words mean" learnable within a CPU budget.
     """
 
     def __init__(self, cfg: PolicyConfig):
@@ -250,6 +256,14 @@ class ReferencePolicy(nn.Module):
     def prefix(self, image: torch.Tensor, instruction: torch.Tensor, state: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor]:
         return self.backbone(self.vision(image), instruction, state)
+
+    def prefix_with_keypoints(self, image: torch.Tensor, instruction: torch.Tensor,
+                              state: torch.Tensor
+                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training: (prefix K/V, context tokens, keypoint positions)."""
+        tokens, xy = self.vision.encode(image)
+        kv, context = self.backbone(tokens, instruction, state)
+        return kv, context, xy
 
     @torch.no_grad()
     def sample(self, image: torch.Tensor, instruction: torch.Tensor, state: torch.Tensor,

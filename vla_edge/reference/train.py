@@ -30,13 +30,14 @@ class TrainConfig:
     episodes: int = 1000
     first_seed: int = 0
     stride: int = 2
-    steps: int = 5000
+    steps: int = 4500
     batch_size: int = 64
     flow_samples: int = 2          # flow times drawn per observation (the expert is cheap)
-    lr: float = 6e-4
+    lr: float = 8e-4
     weight_decay: float = 1e-4
     warmup_steps: int = 200
     aux_weight: float = 0.5
+    keypoint_weight: float = 1.0
     seed: int = 0
     threads: int = 2
     checkpoint_every: int = 500
@@ -92,6 +93,10 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
     states = (demos.states - state_mean) / state_std
     chunks = (demos.chunks - act_mean) / act_std
     targets = demos.targets * 2.0 - 1.0
+    object_xy = demos.object_xy * 2.0 - 1.0
+    n_supervised = object_xy.shape[1]
+    if cfg.policy.keypoints < n_supervised:
+        raise ValueError(f'need at least {n_supervised} keypoints, have {cfg.policy.keypoints}')
 
     model = ReferencePolicy(cfg.policy)
     init_meta = None
@@ -117,8 +122,11 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
         emb = emb + rng.normal(0, INSTRUCTION_NOISE_STD, size=emb.shape)
         emb /= np.linalg.norm(emb, axis=1, keepdims=True)
         image = torch.from_numpy(demos.images[idx])
-        kv, context = model.prefix(image, torch.from_numpy(emb.astype(np.float32)),
-                                   torch.from_numpy(states[idx]))
+        kv, context, xy = model.prefix_with_keypoints(
+            image, torch.from_numpy(emb.astype(np.float32)), torch.from_numpy(states[idx]))
+        present = torch.from_numpy(demos.object_present[idx]).float()
+        kp_err = ((xy[:, :n_supervised] - torch.from_numpy(object_xy[idx])) ** 2).sum(-1)
+        keypoint_loss = (kp_err * present).sum() / present.sum()
         actions = torch.from_numpy(chunks[idx]).repeat(k, 1, 1)
         noise = torch.randn_like(actions)
         tau = torch.rand(actions.shape[0])
@@ -126,7 +134,7 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
         flow_loss = torch.mean((model.expert(kv.repeat(1, 1, k, 1, 1), x_tau, tau)
                                 - (actions - noise)) ** 2)
         aux_loss = torch.mean((model.aux_head(context[:, 0]) - torch.from_numpy(targets[idx])) ** 2)
-        loss = flow_loss + cfg.aux_weight * aux_loss
+        loss = flow_loss + cfg.aux_weight * aux_loss + cfg.keypoint_weight * keypoint_loss
         for group in opt.param_groups:
             group['lr'] = _lr_at(step, cfg)
         opt.zero_grad(set_to_none=True)
@@ -134,9 +142,11 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step % 25 == 0:
-            bar.set_postfix(flow=f'{flow_loss.item():.4f}', aux=f'{aux_loss.item():.4f}')
+            bar.set_postfix(flow=f'{flow_loss.item():.4f}', aux=f'{aux_loss.item():.4f}',
+                            kp=f'{keypoint_loss.item():.4f}')
             log.write(json.dumps({'step': step, 'flow_loss': flow_loss.item(),
-                                  'aux_loss': aux_loss.item(), 'lr': _lr_at(step, cfg),
+                                  'aux_loss': aux_loss.item(),
+                                  'keypoint_loss': keypoint_loss.item(), 'lr': _lr_at(step, cfg),
                                   'elapsed_s': time.time() - started}) + '\n')
             log.flush()
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
