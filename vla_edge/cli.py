@@ -67,12 +67,14 @@ def _check_held_out(runtime, seed_offset: int, episodes: int) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from vla_edge.core.chunk_merge import MergeConfig
     from vla_edge.sim.closed_loop import RuntimePolicy, evaluate
     from vla_edge.tools.eval_report import describe
 
     rt = _runtime(args)
     _check_held_out(rt, args.seed_offset, args.episodes)
-    cfg = _eval_config(args, args.mode, phrasing=args.phrasing, swap_object=args.swap_object)
+    cfg = _eval_config(args, args.mode, phrasing=args.phrasing, swap_object=args.swap_object,
+                       merge=MergeConfig(args.merge, args.blend_steps))
     report = evaluate(RuntimePolicy(rt), cfg)
     print(describe(report))
     _write_json(args.json, report.to_dict())
@@ -235,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help='instruction wording: canonical, training phrasings, or held-out ones')
     p.add_argument('--swap-object', action='store_true',
                    help='same scenes, but ask for a different object than the seed chose')
+    p.add_argument('--merge', choices=['replace', 'temporal_ensemble', 'blend', 'prefix_inpaint'],
+                   default='prefix_inpaint', help='how a new chunk joins the queued one (async)')
+    p.add_argument('--blend-steps', type=int, default=5,
+                   help='overlap of blend / temporal_ensemble, in control ticks')
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser('train', formatter_class=fmt,

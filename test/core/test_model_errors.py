@@ -151,3 +151,13 @@ def test_bad_state_is_a_clear_error(reference_runtime, state, match):
 def test_bad_instruction_is_a_clear_error(reference_runtime, text, match):
     with pytest.raises(InputError, match=match):
         reference_runtime.encode_instruction(text)
+
+
+@pytest.mark.parametrize('key,value,match', [
+    ('action_std', [1.0, 1.0], 'action_std must list 3 values'),
+    ('state_std', [1.0, 0.0, 1.0, 1.0, 1.0], 'state_std must be positive'),
+])
+def test_normalization_statistics_are_checked(model_copy, key, value, match):
+    _edit_manifest(model_copy, lambda raw: raw['normalization'].update({key: value}))
+    with pytest.raises(ModelLoadError, match=match):
+        PolicyRuntime(model_copy)

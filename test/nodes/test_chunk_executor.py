@@ -164,3 +164,17 @@ def test_malformed_chunks_are_ignored(ros_context):
         assert node.scheduler.stats.chunks_received == 0
     finally:
         node.destroy_node()
+
+
+def test_chunks_planned_before_a_reset_are_dropped(ros_context):
+    node = ChunkExecutor(context=ros_context)
+    try:
+        node._t0_s = node.now_s() - 1.0
+        before = node.now_s() - 0.5
+        node.reset_queue()
+        node.on_chunk(chunk_to_trajectory(np.zeros((H, 3)), before, RATE, ['a', 'b', 'c']))
+        assert node.scheduler.stats.chunks_received == 0
+        node.on_chunk(chunk_to_trajectory(np.zeros((H, 3)), node.now_s(), RATE, ['a', 'b', 'c']))
+        assert node.scheduler.stats.chunks_received == 1
+    finally:
+        node.destroy_node()

@@ -129,7 +129,7 @@ class ChunkScheduler:
         self.pending_since = None
         past = min(self.moved_ticks_since(observation_tick, tick), len(actions))
         incoming = actions[past:]
-        self._switched = self.queue.remaining(tick) > 0
+        self._switched = self.queue.remaining(tick) > 0 and len(incoming) > 0
         if len(incoming):
             merged = merge_chunks(self.queue.upcoming(tick, len(incoming)), incoming,
                                   self.cfg.merge)

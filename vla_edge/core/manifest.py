@@ -122,6 +122,17 @@ def load_manifest(folder: str | Path, verify_hashes: bool = True) -> Manifest:
     norm_missing = [f for f in REQUIRED_NORMALIZATION if f not in (raw['normalization'] or {})]
     if norm_missing:
         raise ModelLoadError(f'{path}: normalization is missing {", ".join(norm_missing)}')
+    dims = {'state': raw['state_dim'], 'action': raw['action_dim']}
+    for kind, n in dims.items():
+        for stat in ('mean', 'std'):
+            values = raw['normalization'][f'{kind}_{stat}']
+            if not isinstance(values, list) or len(values) != n:
+                raise ModelLoadError(f'{path}: normalization {kind}_{stat} must list {n} values '
+                                     f'({kind}_dim), got {values!r}')
+        if any(not (isinstance(v, (int, float)) and v > 0)
+               for v in raw['normalization'][f'{kind}_std']):
+            raise ModelLoadError(f'{path}: normalization {kind}_std must be positive numbers, '
+                                 f'got {raw["normalization"][f"{kind}_std"]}')
     for key in ('height', 'width'):
         if key not in (raw['image'] or {}):
             raise ModelLoadError(f'{path}: image is missing "{key}"')

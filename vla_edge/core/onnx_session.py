@@ -57,8 +57,9 @@ def open_stage(spec: StageSpec, options: SessionOptions) -> ort.InferenceSession
         session = ort.InferenceSession(str(spec.path), sess_options=so,
                                        providers=resolve_providers(options.providers))
     except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
+        first_line = (str(exc).splitlines() or [''])[0][:200]
         raise ModelLoadError(f'stage {spec.name}: {spec.path.name} is not a loadable ONNX model '
-                             f'({type(exc).__name__}: {str(exc).splitlines()[0][:200]})') from exc
+                             f'({type(exc).__name__}: {first_line})') from exc
     _check_io(spec.name, 'input', spec.inputs, session.get_inputs())
     _check_io(spec.name, 'output', spec.outputs, session.get_outputs())
     return session

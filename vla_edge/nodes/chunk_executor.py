@@ -74,7 +74,10 @@ class ChunkExecutor(Node):
         self._lock = threading.Lock()
         self._t0_s: float | None = None
         self._last_tick_s: float | None = None
+        self._last_tick = -1
         self._request_s: float | None = None
+        self._skip_next_sample = False   # after a timeout, a reply's request is ambiguous
+        self._reset_s = -float('inf')
         self._last_command = np.zeros(len(self.joint_names))
         self.periods_s: list[float] = []
         self.executed: list[tuple[float, np.ndarray | None]] = []   # for reports and tests
@@ -88,8 +91,8 @@ class ChunkExecutor(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_subscription(JointTrajectory, 'action_chunk', self.on_chunk, 10,
                                  callback_group=MutuallyExclusiveCallbackGroup())
-        self.create_timer(1.0 / self.rate_hz, self.on_tick,
-                          callback_group=MutuallyExclusiveCallbackGroup())
+        self.timer = self.create_timer(1.0 / self.rate_hz, self.on_tick,
+                                       callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(p['diagnostics_period_s'], self.publish_diagnostics,
                           callback_group=MutuallyExclusiveCallbackGroup())
         self.create_service(Trigger, '~/reset', self.on_reset)
@@ -115,12 +118,21 @@ class ChunkExecutor(Node):
                                     f'finite values per point, got shape {actions.shape}')
             return
         now = self.now_s()
+        obs_s = stamp_to_s(msg.header.stamp)
         with self._lock:
             if self._t0_s is None:
                 return
-            latency = None if self._request_s is None else now - self._request_s
-            obs_tick = max(0, self.tick_of(stamp_to_s(msg.header.stamp)))
-            tick = self.tick_of(now)
+            if obs_s < self._reset_s:
+                self.get_logger().info('dropping a chunk planned before the last reset')
+                return
+            # One sample per request: a late reply to a timed-out request would under-state it.
+            latency = None
+            if self._request_s is not None and not self._skip_next_sample:
+                latency = now - self._request_s
+            self._request_s = None
+            self._skip_next_sample = False
+            obs_tick = max(0, self.tick_of(obs_s))
+            tick = max(self.tick_of(now), self._last_tick + 1)
             self.scheduler.chunk_arrived(actions, min(obs_tick, tick), tick, latency)
             if self.record_trace:
                 self.events.append(('arrival', now))
@@ -129,14 +141,22 @@ class ChunkExecutor(Node):
         now = self.now_s()
         with self._lock:
             if self._t0_s is None:
-                self._t0_s = now
+                # Anchor tick 0 to the timer's schedule, not to this (possibly late) first call,
+                # so that a callback a little late still maps to its own tick.
+                period = 1.0 / self.rate_hz
+                until_next = self.timer.time_until_next_call()
+                self._t0_s = now - period + (until_next * 1e-9 if until_next is not None
+                                             else period)
             if self._last_tick_s is not None:
                 self.periods_s.append(now - self._last_tick_s)
                 del self.periods_s[:-5000]
             self._last_tick_s = now
-            tick = self.tick_of(now)
+            tick = max(self.tick_of(now), self._last_tick + 1)   # never repeat a tick
+            self._last_tick = tick
+            timeouts = self.scheduler.stats.timeouts
             if self.scheduler.wants_chunk(tick):
-                self._send_request(tick, now)
+                self._skip_next_sample = self.scheduler.stats.timeouts > timeouts
+                self._send_request(tick)
             action = self.scheduler.next_action(tick)
             command = self._hold() if action is None else action
             self._last_command = np.asarray(command, dtype=np.float64)
@@ -144,15 +164,17 @@ class ChunkExecutor(Node):
                 self.executed.append((now, None if action is None else self._last_command))
         self._publish_command(self._last_command, now)
 
-    def _send_request(self, tick: int, now: float) -> None:
+    def _send_request(self, tick: int) -> None:
+        """Stamped with the exact time of `tick`, where the committed prefix starts."""
+        tick_s = self._t0_s + tick / self.rate_hz
         prefix = self.scheduler.committed_prefix(tick)
         msg = chunk_to_trajectory(np.zeros((0, len(self.joint_names))) if prefix is None
-                                  else prefix, now, self.rate_hz, self.joint_names)
+                                  else prefix, tick_s, self.rate_hz, self.joint_names)
         self.request_pub.publish(msg)
         self.scheduler.request_sent(tick)
-        self._request_s = now
+        self._request_s = self.now_s()
         if self.record_trace:
-            self.events.append(('request', now))
+            self.events.append(('request', self._request_s))
 
     def reset_queue(self):
         """Drop the queue and start new counters (a new episode or task); keep the latency
@@ -162,6 +184,8 @@ class ChunkExecutor(Node):
             self.scheduler = ChunkScheduler(self.scheduler.cfg, latency=self.scheduler.latency)
             self._last_command[:] = 0.0
             self._request_s = None
+            self._skip_next_sample = False
+            self._reset_s = self.now_s()   # chunks observed before this are stale
             return old
 
     def on_reset(self, request, response):

@@ -107,6 +107,7 @@ class SimRobot(Node):
 
     def on_reset(self, request, response):
         response.message = f'started: {self.start_episode()!r}'
+        self.running = True
         response.success = True
         return response
 

@@ -86,6 +86,7 @@ class VlaNode(Node):
         self._request = threading.Condition()
         self._pending_request: JointTrajectory | None = None
         self._running = True
+        self._stopping = threading.Event()
         self._chunks = 0
         self._errors: dict[str, int] = {}
         self.stage_latency = {s: LatencyTracker(window=200, percentile=95, discard_first=1)
@@ -157,6 +158,10 @@ class VlaNode(Node):
             except VlaEdgeError as exc:
                 self._error('frame', f'dropping frame: {exc}')
                 continue
+            except Exception as exc:   # never let the thread die: log, drop the frame, go on
+                self._error('vision_failure', f'vision stage failed ({type(exc).__name__}: '
+                                              f'{exc}); frame dropped')
+                continue
             self.stage_latency['vision_encoder'].add(self.runtime.last_latency_s['vision_encoder'])
             self.frames_encoded += 1
             with self._slot_lock:
@@ -188,7 +193,11 @@ class VlaNode(Node):
                         self._pending_request = request
                 time.sleep(0.01)
                 continue
-            self._plan_and_publish(request, visual, state, instruction)
+            try:
+                self._plan_and_publish(request, visual, state, instruction)
+            except Exception as exc:   # never let the thread die: the executor holds meanwhile
+                self._error('plan_failure', f'planning failed ({type(exc).__name__}: {exc}); '
+                                            'no chunk published')
 
     def _plan_and_publish(self, request: JointTrajectory, visual: VisualEmbedding,
                           state: np.ndarray, instruction: str) -> None:
@@ -206,8 +215,8 @@ class VlaNode(Node):
         for stage in ('backbone', 'action_expert'):
             self.stage_latency[stage].add(chunk.stage_latency_s[stage])
         remaining = self.params['emulated_latency_s'] - (time.perf_counter() - started)
-        if remaining > 0:
-            time.sleep(remaining)
+        if remaining > 0 and self._stopping.wait(remaining):
+            return   # shutting down
         self.chunk_pub.publish(chunk_to_trajectory(chunk.actions, chunk.observation_stamp_s,
                                                    self.rate_hz, self.action_names))
         raw_s = visual.encode_s + chunk.stage_latency_s['backbone'] + \
@@ -229,11 +238,16 @@ class VlaNode(Node):
             prefix = trajectory_to_chunk(request)
         except ValueError:
             return None
-        offset = max(0, int(round((stamp_to_s(request.header.stamp) - obs_stamp_s)
-                                  * self.rate_hz)))
+        if prefix.shape[1] != self.runtime.manifest.action_dim:
+            return None
+        offset = int(round((stamp_to_s(request.header.stamp) - obs_stamp_s) * self.rate_hz))
+        if offset < 0:   # the frame is newer than the request: part of the prefix is past
+            prefix = prefix[-offset:]
+            offset = 0
+        if not len(prefix):
+            return None
         full = np.vstack([np.repeat(prefix[:1], offset, axis=0), prefix])
-        h = self.runtime.manifest.chunk_length
-        return full[:h - 1] if prefix.shape[1] == self.runtime.manifest.action_dim else None
+        return full[:self.runtime.manifest.chunk_length - 1]
 
     # -- helpers ---------------------------------------------------------------------------------
     def _state_vector(self, msg: JointState) -> np.ndarray:
@@ -264,7 +278,8 @@ class VlaNode(Node):
                 v = np.array(tracker.samples)
                 values[f'{stage}_p50_ms'] = f'{np.percentile(v, 50) * 1e3:.2f}'
                 values[f'{stage}_p95_ms'] = f'{np.percentile(v, 95) * 1e3:.2f}'
-        values.update({f'errors_{k}': v for k, v in self._errors.items()})
+        values.update({f'errors_{k}': v for k, v in dict(self._errors).items()})
+        values['threads_alive'] = sum(t.is_alive() for t in self._threads)
         level = DiagnosticStatus.WARN if self._errors else DiagnosticStatus.OK
         arr = DiagnosticArray()
         arr.header.stamp = self.get_clock().now().to_msg()
@@ -274,8 +289,9 @@ class VlaNode(Node):
 
     def destroy_node(self) -> None:
         self._running = False
+        self._stopping.set()
         for t in self._threads:
-            t.join(timeout=2.0)
+            t.join(timeout=5.0)
         super().destroy_node()
 
 

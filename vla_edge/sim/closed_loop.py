@@ -50,6 +50,8 @@ class RuntimePolicy:
     def plan(self, obs: Observation, seed: int, prefix: np.ndarray | None = None
              ) -> tuple[np.ndarray, dict[str, float]]:
         visual = self.runtime.encode_image(obs.image, obs.time_s)
+        if prefix is not None:   # a prefix can cover at most H - 1 actions of the new chunk
+            prefix = prefix[:self.runtime.manifest.chunk_length - 1]
         chunk = self.runtime.plan_chunk(visual, obs.instruction, obs.state, seed=seed,
                                         prefix=prefix)
         return chunk.actions, {k: v for k, v in chunk.stage_latency_s.items()
@@ -83,7 +85,7 @@ class EvalConfig:
     latency_s: float | None = None   # None: each inference takes its measured wall time
     trigger_margin_ticks: int = 2
     latency_percentile: float = 95.0
-    merge: MergeConfig = field(default_factory=lambda: MergeConfig('replace'))
+    merge: MergeConfig = field(default_factory=MergeConfig)   # the executor's default
 
     def scheduler_config(self, control_rate_hz: float) -> SchedulerConfig:
         return SchedulerConfig(control_rate_hz=control_rate_hz, mode=self.mode, merge=self.merge,
