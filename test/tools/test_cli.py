@@ -30,13 +30,31 @@ def test_eval_reports_a_missing_model_clearly(tmp_path, capsys):
     assert 'does not exist' in err and 'Traceback' not in err
 
 
-def test_demo_runs_all_four_evaluations(tmp_path):
+def test_demo_virtual_clock_part_writes_all_four_evaluations(tmp_path):
     out = tmp_path / 'demo.json'
-    assert main(['demo', '--episodes', '2', '--latency-ms', '20', '--json', str(out)]) == 0
-    data = json.loads(out.read_text())
+    assert main(['demo', '--skip-ros', '--eval-episodes', '2', '--latency-ms', '20',
+                 '--json', str(out)]) == 0
+    data = json.loads(out.read_text())['virtual_clock']
     assert set(data) == {'sync', 'async', 'heldout_phrasing', 'swapped_object'}
     assert data['heldout_phrasing']['phrasing'] == 'heldout'
     assert data['swapped_object']['swap_object'] is True
+
+
+def test_demo_real_time_part_writes_the_documented_json(tmp_path):
+    out, png = tmp_path / 'demo.json', tmp_path / 'timeline.png'
+    assert main(['demo', '--episodes', '1', '--eval-episodes', '1', '--json', str(out),
+                 '--png', str(png)]) == 0
+    data = json.loads(out.read_text())
+    modes = [data['async'], data['sync'], data['emulated_edge']['async'],
+             data['emulated_edge']['sync']]
+    assert data['emulated_edge']['latency_fraction'] == 0.3
+    for m in modes:
+        for key in ('success_rate', 'mean_time_to_completion_s', 'stalled_ticks',
+                    'jitter_p99_ms', 'switch_discontinuity_ratio', 'latency_ms'):
+            assert key in m, key
+        assert {'vision_encoder', 'backbone', 'action_expert'} <= set(m['latency_ms'])
+        assert set(m['latency_ms']['backbone']) == {'p50', 'p95'}
+    assert png.stat().st_size > 10_000
 
 
 def test_console_script_help_lists_the_verbs():

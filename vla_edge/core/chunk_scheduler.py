@@ -34,7 +34,7 @@ class SchedulerConfig:
     control_rate_hz: float = 50.0
     mode: str = 'async'
     merge: MergeConfig = field(default_factory=MergeConfig)
-    trigger_margin_ticks: int = 2
+    trigger_margin_ticks: int = 5
     latency_window: int = 50
     latency_percentile: float = 95.0
     request_timeout_s: float = 2.0     # re-request if a chunk never comes

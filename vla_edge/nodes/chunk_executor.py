@@ -41,7 +41,7 @@ PARAMETERS = (
     Spec('latency.percentile', 95.0, 'Percentile of recent request-to-chunk latencies used to '
          'time requests.', range=(50.0, 100.0)),
     Spec('latency.window', 50, 'Number of recent latencies kept.', range=(1, 10000)),
-    Spec('trigger_margin_ticks', 2, 'Extra ticks of lead when requesting the next chunk.',
+    Spec('trigger_margin_ticks', 5, 'Extra ticks of lead when requesting the next chunk.',
          range=(0, 100)),
     Spec('request_timeout_s', 2.0, 'Ask again if a requested chunk has not arrived by then.',
          range=(0.01, 60.0)),

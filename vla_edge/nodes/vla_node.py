@@ -289,8 +289,9 @@ class VlaNode(Node):
 
     def destroy_node(self) -> None:
         self._running = False
-        self._stopping.set()
-        for t in self._threads:
+        if hasattr(self, '_stopping'):   # absent if the constructor refused its parameters
+            self._stopping.set()
+        for t in getattr(self, '_threads', []):
             t.join(timeout=5.0)
         super().destroy_node()
 

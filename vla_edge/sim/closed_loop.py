@@ -83,7 +83,7 @@ class EvalConfig:
     phrasing: str = 'canonical'      # canonical | train | heldout
     swap_object: bool = False
     latency_s: float | None = None   # None: each inference takes its measured wall time
-    trigger_margin_ticks: int = 2
+    trigger_margin_ticks: int = 5
     latency_percentile: float = 95.0
     merge: MergeConfig = field(default_factory=MergeConfig)   # the executor's default
 
