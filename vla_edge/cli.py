@@ -71,6 +71,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from vla_edge.sim.closed_loop import RuntimePolicy, evaluate
     from vla_edge.tools.eval_report import describe
 
+    if args.expert:
+        from vla_edge.sim.closed_loop import evaluate_expert
+
+        result = evaluate_expert(args.episodes, args.seed_offset)
+        print(f'scripted expert: success {result["success_rate"] * 100:.1f}% over '
+              f'{args.episodes} seeds from {args.seed_offset}, time-to-completion '
+              f'{result["mean_time_to_completion_s"]:.2f} s')
+        _write_json(args.json, result)
+        return 0
     rt = _runtime(args)
     _check_held_out(rt, args.seed_offset, args.episodes)
     cfg = _eval_config(args, args.mode, phrasing=args.phrasing, swap_object=args.swap_object,
@@ -154,6 +163,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(episodes=args.episodes, steps=args.steps, batch_size=args.batch_size,
                       seed=args.seed, lr=args.lr, aux_weight=args.aux_weight,
+                      pregrasp_aux_boost=args.pregrasp_aux_boost,
                       init_from=str(args.init_from) if args.init_from else None)
     checkpoint = train(cfg, args.out)
     print(f'checkpoint: {checkpoint}')
@@ -238,7 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--swap-object', action='store_true',
                    help='same scenes, but ask for a different object than the seed chose')
     p.add_argument('--merge', choices=['replace', 'temporal_ensemble', 'blend', 'prefix_inpaint'],
-                   default='prefix_inpaint', help='how a new chunk joins the queued one (async)')
+                   default='blend', help='how a new chunk joins the queued one (async)')
+    p.add_argument('--expert', action='store_true',
+                   help='evaluate the scripted expert (every tick) instead of a model')
     p.add_argument('--blend-steps', type=int, default=5,
                    help='overlap of blend / temporal_ensemble, in control ticks')
     p.set_defaults(func=cmd_eval)
@@ -252,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--lr', type=float, default=8e-4, help='peak learning rate (cosine decay)')
     p.add_argument('--aux-weight', type=float, default=0.5,
                    help='weight of the auxiliary "where is the named object/container" loss')
+    p.add_argument('--pregrasp-aux-boost', type=float, default=1.0,
+                   help='up-weight samples before the grasp in the auxiliary loss')
     p.add_argument('--init-from', type=Path, default=None,
                    help='start from this checkpoint (fine-tuning); its meta is kept in the log')
     p.add_argument('--out', type=Path, default=Path('out/train'), help='checkpoint folder')

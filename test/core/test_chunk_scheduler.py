@@ -67,7 +67,8 @@ def test_stale_actions_are_dropped_by_exactly_the_ticks_moved():
 
 
 def test_async_trigger_uses_the_latency_percentile():
-    s = ChunkScheduler(SchedulerConfig(mode='async', trigger_margin_ticks=2))
+    s = ChunkScheduler(SchedulerConfig(mode='async', trigger_margin_ticks=2,
+                                       merge=MergeConfig('replace')))
     for _ in range(20):
         s.latency.add(0.2)            # 10 ticks at 50 Hz
     assert s.lead_ticks() == 12

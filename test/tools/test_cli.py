@@ -62,3 +62,11 @@ def test_console_script_help_lists_the_verbs():
                          text=True, check=True).stdout
     for verb in ('demo', 'eval', 'train', 'export', 'bench'):
         assert verb in out
+
+
+def test_eval_expert_reports_the_scripted_ceiling(tmp_path):
+    out = tmp_path / 'expert.json'
+    assert main(['eval', '--expert', '--episodes', '5', '--json', str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data['success_rate'] == 1.0 and data['episodes'] == 5
+    assert data['mean_time_to_completion_s'] > 0.5

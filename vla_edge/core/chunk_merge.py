@@ -24,7 +24,7 @@ STRATEGIES = ('replace', 'temporal_ensemble', 'blend', 'prefix_inpaint')
 class MergeConfig:
     """Strategy and its parameters; see the module docstring."""
 
-    strategy: str = 'prefix_inpaint'
+    strategy: str = 'blend'
     blend_steps: int = 5
     ensemble_m: float = 0.5
 

@@ -26,6 +26,9 @@ from vla_edge.nodes.params import Spec, declare_all
 from vla_edge.nodes.spin import spin_nodes
 
 COMMAND_TYPES = ('float64_multi_array', 'joint_trajectory', 'twist_stamped')
+# A chunk requested after a reset is planned from the newest frame, which may be a little older
+# than the reset itself; only observations clearly older than the reset are a previous scene.
+STALE_BEFORE_RESET_S = 0.1
 HOLD_MODES = ('last', 'zero_velocity')
 
 PARAMETERS = (
@@ -33,7 +36,7 @@ PARAMETERS = (
          '(manifest control_rate_hz).', range=(1.0, 1000.0)),
     Spec('mode', 'async', 'async: request the next chunk early, by the measured latency; sync: '
          'play each chunk to its end, then wait (baseline).', choices=MODES),
-    Spec('merge.strategy', 'prefix_inpaint', 'How a new chunk joins the queued remainder of the '
+    Spec('merge.strategy', 'blend', 'How a new chunk joins the queued remainder of the '
          'old one.', choices=STRATEGIES),
     Spec('merge.blend_steps', 5, 'Ticks of cross-fade for the blend strategy.', range=(1, 200)),
     Spec('merge.ensemble_m', 0.5, 'temporal_ensemble: the newer prediction weighs exp(-m).',
@@ -122,7 +125,7 @@ class ChunkExecutor(Node):
         with self._lock:
             if self._t0_s is None:
                 return
-            if obs_s < self._reset_s:
+            if obs_s < self._reset_s - STALE_BEFORE_RESET_S:
                 self.get_logger().info('dropping a chunk planned before the last reset')
                 return
             # One sample per request: a late reply to a timed-out request would under-state it.

@@ -38,6 +38,9 @@ class TrainConfig:
     warmup_steps: int = 200
     aux_weight: float = 0.5
     keypoint_weight: float = 1.0
+    # The named object's position is trivial once it is held (it is at the gripper); before the
+    # grasp it needs the words. This factor up-weights those pre-grasp samples in the aux loss.
+    pregrasp_aux_boost: float = 1.0
     seed: int = 0
     threads: int = 2
     checkpoint_every: int = 500
@@ -93,6 +96,9 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
     states = (demos.states - state_mean) / state_std
     chunks = (demos.chunks - act_mean) / act_std
     targets = demos.targets * 2.0 - 1.0
+    held = np.linalg.norm(demos.targets[:, :2] - demos.states[:, :2], axis=1) < 1e-6
+    aux_row_weight = np.where(held, 1.0, cfg.pregrasp_aux_boost).astype(np.float32)
+    aux_row_weight /= aux_row_weight.mean()
     object_xy = demos.object_xy * 2.0 - 1.0
     n_supervised = object_xy.shape[1]
     if cfg.policy.keypoints < n_supervised:
@@ -133,7 +139,8 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
         x_tau = (1 - tau[:, None, None]) * noise + tau[:, None, None] * actions
         flow_loss = torch.mean((model.expert(kv.repeat(1, 1, k, 1, 1), x_tau, tau)
                                 - (actions - noise)) ** 2)
-        aux_loss = torch.mean((model.aux_head(context[:, 0]) - torch.from_numpy(targets[idx])) ** 2)
+        aux_err = (model.aux_head(context[:, 0]) - torch.from_numpy(targets[idx])) ** 2
+        aux_loss = torch.mean(aux_err.mean(1) * torch.from_numpy(aux_row_weight[idx]))
         loss = flow_loss + cfg.aux_weight * aux_loss + cfg.keypoint_weight * keypoint_loss
         for group in opt.param_groups:
             group['lr'] = _lr_at(step, cfg)
