@@ -45,12 +45,22 @@ class Pipeline:
     extra: dict = field(default_factory=dict)
 
     def start(self) -> Pipeline:
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread = threading.Thread(target=self._spin, daemon=True)
         self.thread.start()
         return self
 
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:   # rclpy may raise from a guard condition while shutting down
+            if not self.stopping:
+                raise
+
+    stopping = False
+
     def stop(self) -> None:
         """Stop spinning first, then destroy the nodes (never under a running callback)."""
+        self.stopping = True
         self.executor.shutdown(timeout_sec=5.0)
         if self.thread is not None:
             self.thread.join(timeout=5.0)
