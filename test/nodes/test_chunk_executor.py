@@ -172,8 +172,10 @@ def test_chunks_planned_before_a_reset_are_dropped(ros_context):
         node._t0_s = node.now_s() - 1.0
         before = node.now_s() - 0.5
         node.reset_queue()
+        node.scheduler.request_sent(0)
         node.on_chunk(chunk_to_trajectory(np.zeros((H, 3)), before, RATE, ['a', 'b', 'c']))
         assert node.scheduler.stats.chunks_received == 0
+        assert node.scheduler.pending_since is None   # asks again now, not after the timeout
         node.on_chunk(chunk_to_trajectory(np.zeros((H, 3)), node.now_s(), RATE, ['a', 'b', 'c']))
         assert node.scheduler.stats.chunks_received == 1
     finally:

@@ -126,7 +126,11 @@ class ChunkExecutor(Node):
             if self._t0_s is None:
                 return
             if obs_s < self._reset_s - STALE_BEFORE_RESET_S:
+                # Not what we are waiting for: ask again at the next tick instead of waiting out
+                # the request timeout with an empty queue.
                 self.get_logger().info('dropping a chunk planned before the last reset')
+                self.scheduler.pending_since = None
+                self._request_s = None
                 return
             # One sample per request: a late reply to a timed-out request would under-state it.
             latency = None
