@@ -176,6 +176,9 @@ def test_chunks_planned_before_a_reset_are_dropped(ros_context):
         node.on_chunk(chunk_to_trajectory(np.zeros((H, 3)), before, RATE, ['a', 'b', 'c']))
         assert node.scheduler.stats.chunks_received == 0
         assert node.scheduler.pending_since is None   # asks again now, not after the timeout
+        node.scheduler.request_sent(1)
+        node.on_chunk(chunk_to_trajectory(np.zeros((H, 3)), before, RATE, ['a', 'b', 'c']))
+        assert node.scheduler.pending_since == 1      # but only once: no request loop
         node.on_chunk(chunk_to_trajectory(np.zeros((H, 3)), node.now_s(), RATE, ['a', 'b', 'c']))
         assert node.scheduler.stats.chunks_received == 1
     finally:

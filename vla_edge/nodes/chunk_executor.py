@@ -81,6 +81,7 @@ class ChunkExecutor(Node):
         self._request_s: float | None = None
         self._skip_next_sample = False   # after a timeout, a reply's request is ambiguous
         self._reset_s = -float('inf')
+        self._rerequested_since_reset = False
         self._last_command = np.zeros(len(self.joint_names))
         self.periods_s: list[float] = []
         self.executed: list[tuple[float, np.ndarray | None]] = []   # for reports and tests
@@ -126,11 +127,14 @@ class ChunkExecutor(Node):
             if self._t0_s is None:
                 return
             if obs_s < self._reset_s - STALE_BEFORE_RESET_S:
-                # Not what we are waiting for: ask again at the next tick instead of waiting out
-                # the request timeout with an empty queue.
+                # Not what we are waiting for: ask again at the next tick (once per reset, so a
+                # policy that keeps answering from an old frame cannot start a request loop;
+                # after that the request timeout applies).
                 self.get_logger().info('dropping a chunk planned before the last reset')
-                self.scheduler.pending_since = None
-                self._request_s = None
+                if not self._rerequested_since_reset:
+                    self._rerequested_since_reset = True
+                    self.scheduler.pending_since = None
+                    self._request_s = None
                 return
             # One sample per request: a late reply to a timed-out request would under-state it.
             latency = None
@@ -193,6 +197,7 @@ class ChunkExecutor(Node):
             self._request_s = None
             self._skip_next_sample = False
             self._reset_s = self.now_s()   # chunks observed before this are stale
+            self._rerequested_since_reset = False
             return old
 
     def on_reset(self, request, response):

@@ -20,6 +20,11 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # On SIGINT rclpy may invalidate the context while spin() is building a wait set; an
+        # error after shutdown is part of shutting down, any other is a real failure.
+        if rclpy.ok():
+            raise
     finally:
         for node in nodes:
             node.destroy_node()
