@@ -166,20 +166,18 @@ def test_malformed_chunks_are_ignored(ros_context):
         node.destroy_node()
 
 
-def test_chunks_planned_before_a_reset_are_dropped(ros_context):
+def test_reset_clears_the_queue_and_counters_but_keeps_the_latency_estimate(ros_context):
     node = ChunkExecutor(context=ros_context)
     try:
         node._t0_s = node.now_s() - 1.0
-        before = node.now_s() - 0.5
-        node.reset_queue()
-        node.scheduler.request_sent(0)
-        node.on_chunk(chunk_to_trajectory(np.zeros((H, 3)), before, RATE, ['a', 'b', 'c']))
-        assert node.scheduler.stats.chunks_received == 0
-        assert node.scheduler.pending_since is None   # asks again now, not after the timeout
-        node.scheduler.request_sent(1)
-        node.on_chunk(chunk_to_trajectory(np.zeros((H, 3)), before, RATE, ['a', 'b', 'c']))
-        assert node.scheduler.pending_since == 1      # but only once: no request loop
+        node.scheduler.latency.add(0.2)
+        node.scheduler.latency.add(0.2)
         node.on_chunk(chunk_to_trajectory(np.zeros((H, 3)), node.now_s(), RATE, ['a', 'b', 'c']))
         assert node.scheduler.stats.chunks_received == 1
+        old = node.reset_queue()
+        assert old.chunks_received == 1
+        assert node.scheduler.stats.chunks_received == 0
+        assert node.scheduler.queue.remaining(0) == 0
+        assert node.scheduler.latency.estimate_s() == pytest.approx(0.2)
     finally:
         node.destroy_node()

@@ -26,9 +26,6 @@ from vla_edge.nodes.params import Spec, declare_all
 from vla_edge.nodes.spin import spin_nodes
 
 COMMAND_TYPES = ('float64_multi_array', 'joint_trajectory', 'twist_stamped')
-# A chunk requested after a reset is planned from the newest frame, which may be a little older
-# than the reset itself; only observations clearly older than the reset are a previous scene.
-STALE_BEFORE_RESET_S = 0.1
 HOLD_MODES = ('last', 'zero_velocity')
 
 PARAMETERS = (
@@ -80,8 +77,6 @@ class ChunkExecutor(Node):
         self._last_tick = -1
         self._request_s: float | None = None
         self._skip_next_sample = False   # after a timeout, a reply's request is ambiguous
-        self._reset_s = -float('inf')
-        self._rerequested_since_reset = False
         self._last_command = np.zeros(len(self.joint_names))
         self.periods_s: list[float] = []
         self.executed: list[tuple[float, np.ndarray | None]] = []   # for reports and tests
@@ -125,16 +120,6 @@ class ChunkExecutor(Node):
         obs_s = stamp_to_s(msg.header.stamp)
         with self._lock:
             if self._t0_s is None:
-                return
-            if obs_s < self._reset_s - STALE_BEFORE_RESET_S:
-                # Not what we are waiting for: ask again at the next tick (once per reset, so a
-                # policy that keeps answering from an old frame cannot start a request loop;
-                # after that the request timeout applies).
-                self.get_logger().info('dropping a chunk planned before the last reset')
-                if not self._rerequested_since_reset:
-                    self._rerequested_since_reset = True
-                    self.scheduler.pending_since = None
-                    self._request_s = None
                 return
             # One sample per request: a late reply to a timed-out request would under-state it.
             latency = None
@@ -189,15 +174,17 @@ class ChunkExecutor(Node):
 
     def reset_queue(self):
         """Drop the queue and start new counters (a new episode or task); keep the latency
-        estimate, which describes the machine, not the episode. Returns the old counters."""
+        estimate, which describes the machine, not the episode. Returns the old counters.
+
+        A chunk already in flight still lands after the reset. Dropping it by its observation
+        stamp misfired here (frames reach vla_node late on a loaded machine, so fresh chunks
+        looked stale); matching replies to requests needs a request id in the message."""
         with self._lock:
             old = self.scheduler.stats
             self.scheduler = ChunkScheduler(self.scheduler.cfg, latency=self.scheduler.latency)
             self._last_command[:] = 0.0
             self._request_s = None
             self._skip_next_sample = False
-            self._reset_s = self.now_s()   # chunks observed before this are stale
-            self._rerequested_since_reset = False
             return old
 
     def on_reset(self, request, response):
