@@ -28,8 +28,10 @@ $(STAMP): setup.py requirements/ros-wheels.txt
 $(MODEL)/instruction_encoder.onnx: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/vla-edge export-instruction-encoder $(MODEL)
 
+# The closed-loop evaluation of the reference policy (virtual clock, no ROS). The real-time ROS
+# run (`vla-edge demo` without --skip-ros) is work in progress: see README "Status".
 demo: setup
-	$(BIN)/vla-edge demo
+	$(BIN)/vla-edge demo --skip-ros
 
 test: setup
 	$(BIN)/python -m pytest
