@@ -19,14 +19,13 @@ import numpy as np
 from tqdm import tqdm
 
 from vla_edge.core.chunk_merge import MergeConfig, discontinuity_ratio
-from vla_edge.core.chunk_scheduler import ChunkScheduler, SchedulerConfig
+from vla_edge.core.chunk_scheduler import MODES, ChunkScheduler, SchedulerConfig
 from vla_edge.core.latency import LatencyTracker
 from vla_edge.core.runtime import PolicyRuntime
 from vla_edge.sim.env import Observation, TeaTableEnv
 from vla_edge.sim.expert import expert_chunk
 from vla_edge.sim.world import SimConfig
 
-MODES = ('sync', 'async')
 DEFAULT_SEED_OFFSET = 1_000_000   # far above any training seed range
 
 
