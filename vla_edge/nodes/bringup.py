@@ -1,18 +1,18 @@
 """Run the pipeline's nodes composed in one process, with the launch files' parameter files.
 
 This is the tested path where `ros2 launch` is not installed: the same node classes, the same
-`config/*.yaml` (passed to each node as `--params-file`), one MultiThreadedExecutor.
+`config/*.yaml` (passed to each node as `--params-file`), one single-threaded executor per node
+(see `isolated_executors` for why not rclpy's MultiThreadedExecutor).
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
 from vla_edge.nodes.chunk_executor import ChunkExecutor
+from vla_edge.nodes.isolated_executors import IsolatedExecutors
 from vla_edge.nodes.sim_nodes import SimCamera, SimRobot, SimSession
 from vla_edge.nodes.vla_node import VlaNode
 
@@ -36,36 +36,24 @@ def node_args(param_files: list[Path], overrides: dict[str, object] | None = Non
 
 @dataclass
 class Pipeline:
-    """The running nodes of one bringup, and the executor spinning them."""
+    """The running nodes of one bringup, and the executors spinning them."""
 
     nodes: dict[str, Node]
-    executor: MultiThreadedExecutor
+    executors: IsolatedExecutors
     session: SimSession | None = None
-    thread: threading.Thread | None = None
     extra: dict = field(default_factory=dict)
 
     def start(self) -> Pipeline:
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
+        self.executors.start()
         return self
 
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:   # rclpy may raise from a guard condition while shutting down
-            if not self.stopping:
-                raise
-
-    stopping = False
+    def running(self) -> bool:
+        return self.executors.alive()
 
     def stop(self) -> None:
         """Stop spinning first, then destroy the nodes (never under a running callback)."""
-        self.stopping = True
-        self.executor.shutdown(timeout_sec=5.0)
-        if self.thread is not None:
-            self.thread.join(timeout=5.0)
+        self.executors.shutdown()
         for node in self.nodes.values():
-            self.executor.remove_node(node)
             node.destroy_node()
 
 
@@ -91,7 +79,5 @@ def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
         session = SimSession()
         nodes['sim_robot'] = SimRobot(session, **kw('sim_robot', {'command': 'command_raw'}))
         nodes['sim_camera'] = SimCamera(session, **kw('sim_camera'))
-    executor = MultiThreadedExecutor(num_threads=6, context=context)
-    for node in nodes.values():
-        executor.add_node(node)
-    return Pipeline(nodes=nodes, executor=executor, session=session)
+    return Pipeline(nodes=nodes, executors=IsolatedExecutors(nodes.values(), context),
+                    session=session)

@@ -4,17 +4,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 
 def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
-    """rclpy.init, spin the nodes in one MultiThreadedExecutor until Ctrl-C, clean up."""
+    """rclpy.init, spin the nodes in the main thread until Ctrl-C, clean up.
+
+    A SingleThreadedExecutor: our callbacks are short (heavy work runs in the nodes' own
+    threads), and rclpy's MultiThreadedExecutor starves under load (see isolated_executors).
+    """
     rclpy.init(args=args)
     nodes: list[Node] = []
     try:
         nodes = make_nodes()
-        executor = MultiThreadedExecutor()
+        executor = SingleThreadedExecutor()
         for node in nodes:
             executor.add_node(node)
         executor.spin()

@@ -196,6 +196,8 @@ class VlaNode(Node):
             try:
                 self._plan_and_publish(request, visual, state, instruction)
             except Exception as exc:   # never let the thread die: the executor holds meanwhile
+                if not self.context.ok():
+                    return   # Ctrl-C shut the context down under us: nothing to report
                 self._error('plan_failure', f'planning failed ({type(exc).__name__}: {exc}); '
                                             'no chunk published')
 

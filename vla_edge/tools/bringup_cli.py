@@ -1,8 +1,8 @@
 """`vla-edge bringup`: the launch files' job where `ros2 launch` is not installed.
 
-In-process (default): the nodes composed in one MultiThreadedExecutor. `--processes`: each node
-executable in its own process (`vla_node`, `chunk_executor`, `sim`), with the same parameter files
-passed as `--ros-args --params-file`, as `ros2 launch` would.
+In-process (default): the nodes composed in one process, one executor thread per node.
+`--processes`: each node executable in its own process (`vla_node`, `chunk_executor`, `sim`), with
+the same parameter files passed as `--ros-args --params-file`, as `ros2 launch` would.
 """
 from __future__ import annotations
 
@@ -42,7 +42,9 @@ def run_in_process(config_files: list[Path], with_sim: bool, duration_s: float |
             pipe.nodes['sim_robot'].start_episode()
         pipe.start()
         end = None if duration_s is None else time.monotonic() + duration_s
-        while end is None or time.monotonic() < end:
+        # rclpy's SIGINT handler shuts the context down (the spin threads then end) without
+        # always raising KeyboardInterrupt here: watch the pipeline, not only the clock.
+        while (end is None or time.monotonic() < end) and pipe.running():
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
@@ -88,5 +90,8 @@ def run_processes(config_files: list[Path], with_sim: bool, duration_s: float | 
                 p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 p.kill()
-    failed = [p.returncode for p in procs if p.returncode not in (0, -signal.SIGINT, None)]
+    failed = [(exe, p.returncode) for exe, p in zip(executables, procs)
+              if p.returncode not in (0, -signal.SIGINT, None)]
+    for exe, code in failed:
+        print(f'bringup: {exe} exited with status {code}', file=sys.stderr)
     return 1 if failed else 0
