@@ -14,7 +14,13 @@ from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from vla_edge.nodes.chunk_executor import ChunkExecutor
-from vla_edge.nodes.messages import chunk_to_trajectory, s_to_stamp, stamp_to_s, trajectory_to_chunk
+from vla_edge.nodes.messages import (
+    chunk_to_trajectory,
+    request_id,
+    s_to_stamp,
+    stamp_to_s,
+    trajectory_to_chunk,
+)
 from vla_edge.nodes.params import ParameterError
 
 RATE = 50.0
@@ -47,8 +53,9 @@ class PolicyDriver(Node):
         if self.honour_prefix and prefix is not None:
             values[:len(prefix)] = prefix
         self.sent += 1
-        self.due.append((tick + self.latency_ticks - 1,
-                         chunk_to_trajectory(values, tick / RATE, RATE, ['vx', 'vy', 'grip'])))
+        chunk = chunk_to_trajectory(values, tick / RATE, RATE, ['vx', 'vy', 'grip'])
+        chunk.header.frame_id = msg.header.frame_id   # echo the request id, as vla_node does
+        self.due.append((tick + self.latency_ticks - 1, chunk))
 
     def on_command(self, msg):
         self.commands.append(np.array(msg.data))
@@ -179,5 +186,28 @@ def test_reset_clears_the_queue_and_counters_but_keeps_the_latency_estimate(ros_
         assert node.scheduler.stats.chunks_received == 0
         assert node.scheduler.queue.remaining(0) == 0
         assert node.scheduler.latency.estimate_s() == pytest.approx(0.2)
+    finally:
+        node.destroy_node()
+
+
+def test_a_chunk_requested_before_a_reset_is_discarded_when_it_lands_after_it(ros_context):
+    node = ChunkExecutor(context=ros_context)
+    try:
+        node._t0_s = node.now_s() - 1.0
+        node._send_request(node.tick_of(node.now_s()))
+        before = chunk_to_trajectory(np.ones((H, 3)), node.now_s(), RATE, ['a', 'b', 'c'])
+        before.header.frame_id = request_id(0, 1)           # answers the request just sent
+        node.reset_queue()                                   # new episode: epoch 1
+        node.on_chunk(before)
+        assert node.scheduler.stats.chunks_received == 0
+        assert node.discarded_after_reset == 1
+        node._send_request(node.tick_of(node.now_s()))
+        after = chunk_to_trajectory(np.zeros((H, 3)), node.now_s(), RATE, ['a', 'b', 'c'])
+        after.header.frame_id = request_id(1, 2)
+        node.on_chunk(after)
+        assert node.scheduler.stats.chunks_received == 1
+        foreign = chunk_to_trajectory(np.zeros((H, 3)), node.now_s(), RATE, ['a', 'b', 'c'])
+        node.on_chunk(foreign)                               # no request id: accepted
+        assert node.scheduler.stats.chunks_received == 2
     finally:
         node.destroy_node()

@@ -119,3 +119,27 @@ def test_config_files_match_the_declared_parameters(ros_context, reference_runti
             names = {s.name for s in declared[node]} | {'rate_hz', 'frame_id'}
             unknown = set(flatten(body['ros__parameters'])) - names
             assert not unknown, f'{path.name}: {node} has undeclared parameters {unknown}'
+
+
+def test_a_chunk_carries_back_the_id_of_the_request_it_answers(ros_context, reference_runtime):
+    from sensor_msgs.msg import JointState
+    from trajectory_msgs.msg import JointTrajectory
+
+    from vla_edge.nodes.messages import request_id
+
+    node = VlaNode(context=ros_context, runtime=reference_runtime)
+    published = []
+    node.chunk_pub.publish = published.append     # what the node hands to DDS
+    try:
+        node.on_state(JointState(name=['x', 'y', 'gripper'], position=[0.5, 0.5, 1.0],
+                                 velocity=[0.0, 0.0, 0.0]))
+        node.on_frame(Image(height=128, width=128, encoding='rgb8', step=384,
+                            data=bytes(128 * 384)))
+        assert _wait(lambda: node.frames_encoded == 1, 5.0)
+        request = JointTrajectory()
+        request.header.frame_id = request_id(3, 7)
+        node.on_request(request)
+        assert _wait(lambda: len(published) == 1, 5.0)
+        assert published[0].header.frame_id == request_id(3, 7)
+    finally:
+        node.destroy_node()

@@ -21,7 +21,14 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from vla_edge.core.chunk_merge import STRATEGIES, MergeConfig
 from vla_edge.core.chunk_scheduler import MODES, ChunkScheduler, SchedulerConfig
-from vla_edge.nodes.messages import chunk_to_trajectory, stamp_to_s, status, trajectory_to_chunk
+from vla_edge.nodes.messages import (
+    chunk_to_trajectory,
+    parse_request_id,
+    request_id,
+    stamp_to_s,
+    status,
+    trajectory_to_chunk,
+)
 from vla_edge.nodes.params import Spec, declare_all
 from vla_edge.nodes.spin import spin_nodes
 
@@ -77,6 +84,9 @@ class ChunkExecutor(Node):
         self._last_tick = -1
         self._request_s: float | None = None
         self._skip_next_sample = False   # after a timeout, a reply's request is ambiguous
+        self._epoch = 0                  # bumped by every reset: older replies are discarded
+        self._request_seq = 0
+        self.discarded_after_reset = 0
         self._last_command = np.zeros(len(self.joint_names))
         self.periods_s: list[float] = []
         self.executed: list[tuple[float, np.ndarray | None]] = []   # for reports and tests
@@ -118,12 +128,17 @@ class ChunkExecutor(Node):
             return
         now = self.now_s()
         obs_s = stamp_to_s(msg.header.stamp)
+        answered = parse_request_id(msg.header.frame_id)
         with self._lock:
             if self._t0_s is None:
                 return
+            if answered is not None and answered[0] != self._epoch:
+                self.discarded_after_reset += 1   # planned for the scene before a reset
+                return
             # One sample per request: a late reply to a timed-out request would under-state it.
             latency = None
-            if self._request_s is not None and not self._skip_next_sample:
+            if self._request_s is not None and not self._skip_next_sample and (
+                    answered is None or answered[1] == self._request_seq):
                 latency = now - self._request_s
             self._request_s = None
             self._skip_next_sample = False
@@ -166,6 +181,8 @@ class ChunkExecutor(Node):
         prefix = self.scheduler.committed_prefix(tick)
         msg = chunk_to_trajectory(np.zeros((0, len(self.joint_names))) if prefix is None
                                   else prefix, tick_s, self.rate_hz, self.joint_names)
+        self._request_seq += 1
+        msg.header.frame_id = request_id(self._epoch, self._request_seq)
         self.request_pub.publish(msg)
         self.scheduler.request_sent(tick)
         self._request_s = self.now_s()
@@ -176,10 +193,11 @@ class ChunkExecutor(Node):
         """Drop the queue and start new counters (a new episode or task); keep the latency
         estimate, which describes the machine, not the episode. Returns the old counters.
 
-        A chunk already in flight still lands after the reset. Dropping it by its observation
-        stamp misfired here (frames reach vla_node late on a loaded machine, so fresh chunks
-        looked stale); matching replies to requests needs a request id in the message."""
+        A chunk requested before the reset and landing after it is discarded by its request id
+        (not by its observation stamp: frames reach vla_node late on a loaded machine, so fresh
+        chunks can look older than the reset)."""
         with self._lock:
+            self._epoch += 1
             old = self.scheduler.stats
             self.scheduler = ChunkScheduler(self.scheduler.cfg, latency=self.scheduler.latency)
             self._last_command[:] = 0.0
@@ -229,6 +247,7 @@ class ChunkExecutor(Node):
                 'startup_wait_ticks': st.startup_wait_ticks,
                 'dropped_actions': st.dropped_actions,
                 'request_timeouts': st.timeouts,
+                'discarded_after_reset': self.discarded_after_reset,
                 'latency_p95_ms': self.scheduler.latency.estimate_s() * 1e3,
                 'jitter_p99_ms': float(np.percentile(jitter, 99) * 1e3),
                 'switch_discontinuity_ratio': st.switch_discontinuity_ratio,

@@ -33,6 +33,28 @@ def chunk_to_trajectory(actions: np.ndarray, stamp_s: float, rate_hz: float,
     return msg
 
 
+REQUEST_ID_PREFIX = 'vla_edge/request/'
+
+
+def request_id(epoch: int, seq: int) -> str:
+    """The id a chunk_request carries in header.frame_id and its action_chunk echoes back.
+
+    `epoch` changes at every executor reset, so a chunk planned before a reset is recognised
+    when it lands after it (plain JointTrajectory has no other field for a correlation id)."""
+    return f'{REQUEST_ID_PREFIX}{epoch}/{seq}'
+
+
+def parse_request_id(frame_id: str) -> tuple[int, int] | None:
+    """(epoch, seq) of a request id, or None for any other frame_id (e.g. a foreign planner)."""
+    if not frame_id.startswith(REQUEST_ID_PREFIX):
+        return None
+    epoch, _, seq = frame_id[len(REQUEST_ID_PREFIX):].partition('/')
+    try:
+        return int(epoch), int(seq)
+    except ValueError:
+        return None
+
+
 def trajectory_to_chunk(msg: JointTrajectory) -> np.ndarray:
     """(H, dims) array; raises ValueError for an empty or ragged trajectory."""
     if not msg.points:

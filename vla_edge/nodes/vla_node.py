@@ -6,7 +6,8 @@ slots, so subscriptions stay responsive:
   queued) and keeps the newest visual embedding with its stamp;
 - the action thread waits for a `chunk_request` from the executor, plans a chunk from the newest
   embedding, the cached instruction embedding and the newest state (keeping the request's
-  committed prefix fixed), and publishes it on `action_chunk` stamped with the observation time.
+  committed prefix fixed), and publishes it on `action_chunk` stamped with the observation time
+  and carrying the request's id (header.frame_id) back to the executor.
 Bad inputs (unsupported encodings, NaN states, missing instruction) are logged and skipped; the
 executor holds the robot safely meanwhile.
 """
@@ -219,8 +220,10 @@ class VlaNode(Node):
         remaining = self.params['emulated_latency_s'] - (time.perf_counter() - started)
         if remaining > 0 and self._stopping.wait(remaining):
             return   # shutting down
-        self.chunk_pub.publish(chunk_to_trajectory(chunk.actions, chunk.observation_stamp_s,
-                                                   self.rate_hz, self.action_names))
+        msg = chunk_to_trajectory(chunk.actions, chunk.observation_stamp_s, self.rate_hz,
+                                  self.action_names)
+        msg.header.frame_id = request.header.frame_id   # the request id, echoed
+        self.chunk_pub.publish(msg)
         raw_s = visual.encode_s + chunk.stage_latency_s['backbone'] + \
             chunk.stage_latency_s['action_expert']
         self.chunk_records.append((visual.stamp_s, raw_s,
