@@ -1,0 +1,112 @@
+import numpy as np
+
+from vla_edge.core.watchdog import Level, Watchdog, WatchdogConfig
+
+DT = 1 / 50
+
+
+def armed(clean_frames, **params):
+    wd = Watchdog(WatchdogConfig.from_params(params))
+    wd.on_chunk(0.0)
+    wd.on_frame(clean_frames[0], 0.0, 0.0)
+    decision = wd.on_command([0.0, 0.0, -1.0], 0.0)
+    assert wd.armed and not decision.holding
+    return wd
+
+
+def test_holds_without_latching_until_every_input_has_arrived(clean_frames):
+    wd = Watchdog()
+    d = wd.on_command([0.1, 0.0, -1.0], 0.0)
+    assert d.holding and not d.latched and d.command is None    # nothing safe known yet
+    assert d.reasons == ('frame.stale: no frame received yet',
+                         'liveness.action_chunk: no action_chunk received yet')
+    assert {r.name: r for r in wd.results(0.0)}['watchdog.latch'].reason == \
+        'holding: waiting for camera frame, action_chunk'
+    wd.on_frame(clean_frames[0], 0.01, 0.01)
+    wd.on_chunk(0.02)
+    d = wd.on_command([0.1, 0.0, -1.0], 0.02)
+    assert not d.holding and wd.armed and wd.latch.trips == 0
+    np.testing.assert_allclose(d.command, [0.1, 0.0, -1.0])
+
+
+def test_nan_command_latches_and_holds_zero_velocity_with_the_last_grip(clean_frames):
+    wd = armed(clean_frames)
+    wd.on_command([0.1, 0.1, 1.0], DT)
+    d = wd.on_command([np.nan, 0.0, 1.0], 2 * DT)
+    assert d.holding and d.latched and any('command.finite' in r for r in d.reasons)
+    np.testing.assert_array_equal(d.command, [0.0, 0.0, 1.0])
+    d = wd.on_command([0.1, 0.1, 1.0], 3 * DT)      # good again, but latched
+    assert d.holding and d.latched
+    np.testing.assert_array_equal(d.command, [0.0, 0.0, 1.0])
+    result = wd.reset(3 * DT)
+    assert result.accepted, result.reason
+    assert not wd.on_command([0.1, 0.1, 1.0], 4 * DT).holding
+
+
+def test_clamped_command_passes_with_a_warning(clean_frames):
+    wd = armed(clean_frames)
+    d = wd.on_command([0.0, 0.0, 1.05], DT)
+    assert d.clamped and not d.holding and d.command[2] == 1.0 and wd.latch.trips == 0
+
+
+def test_reset_refused_while_the_camera_is_black(clean_frames):
+    wd = armed(clean_frames)
+    black = np.zeros_like(clean_frames[0])
+    for k in range(1, 5):
+        wd.on_frame(black, k / 30, k / 30)
+    assert wd.latch.latched
+    t = 5 / 30
+    wd.on_command([0.0, 0.0, -1.0], t)
+    result = wd.reset(t)
+    assert not result.accepted and 'frame.dark' in result.reason
+    wd.on_frame(clean_frames[1], t + 1 / 30, t + 1 / 30)
+    assert wd.reset(t + 1 / 30).accepted
+
+
+def test_inference_hang_latches_through_the_timer(clean_frames):
+    wd = armed(clean_frames)
+    t = 0.0
+    while t < 2.9:
+        t += DT
+        wd.on_command([0.0, 0.0, -1.0], t)
+        if int(t * 30) != int((t - DT) * 30):
+            wd.on_frame(clean_frames[int(t * 30) % 2], t, t)
+        assert not wd.on_tick(t).latched
+    t = 3.1
+    wd.on_frame(clean_frames[0], t, t)
+    d = wd.on_tick(t)
+    assert d.latched and any('liveness.action_chunk' in r for r in d.reasons)
+    assert d.command is None        # commands still arrive: on_command answers them
+    assert wd.on_command([0.5, 0.0, -1.0], t).holding
+
+
+def test_dead_executor_gets_the_safe_command_from_the_timer(clean_frames):
+    wd = armed(clean_frames, **{'latch.hold_mode': 'zero_velocity'})
+    wd.on_command([0.1, 0.0, -1.0], DT)
+    d = wd.on_tick(0.3)
+    assert not d.latched and d.command is None
+    d = wd.on_tick(0.7)      # no command_raw for 0.68 s > 0.5 s
+    assert d.latched and d.holding
+    np.testing.assert_array_equal(d.command, [0.0, 0.0, -1.0])
+
+
+def test_auto_clear_after_healthy_time(clean_frames):
+    wd = armed(clean_frames, **{'latch.auto_clear_after_s': 0.2})
+    wd.on_command([np.inf, 0.0, 0.0], DT)
+    assert wd.latch.latched
+    states = [wd.on_command([0.0, 0.0, -1.0], k * DT).holding for k in range(2, 16)]
+    assert states[0] and not states[-1]
+
+
+def test_results_cover_every_check_for_diagnostics(clean_frames):
+    wd = armed(clean_frames)
+    results = wd.results(0.01)
+    names = {r.name for r in results}
+    for expected in ('frame.stale', 'frame.dark', 'frame.blocked', 'motion.consistency',
+                     'liveness.command_raw', 'liveness.action_chunk', 'command.acceleration',
+                     'watchdog.latch'):
+        assert expected in names
+    assert max(r.level for r in results) == Level.OK
+    wd.on_command([np.nan, 0.0, 0.0], DT)
+    latch = {r.name: r for r in wd.results(DT)}['watchdog.latch']
+    assert latch.level == Level.ERROR and 'command.finite' in latch.reason

@@ -1,0 +1,123 @@
+"""All enabled frame checks on one frame, with one config, at camera rate.
+
+The frame is downscaled and converted to grey once; every content check shares that image.
+Content checks (dark, saturated, blur, blocked) must fail on `min_bad_frames` consecutive
+frames before they are an error, so one glitched frame warns instead of stopping the robot;
+stale, format and frozen are already judged over time or are not glitches.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from vla_edge.core.watchdog.config import FrameCheckConfig
+from vla_edge.core.watchdog.frame_checks import (
+    FrozenDetector,
+    PreparedFrame,
+    check_blocks,
+    check_blur,
+    check_dark,
+    check_format,
+    check_saturated,
+    check_stale,
+    format_problem,
+    prepare_frame,
+)
+from vla_edge.core.watchdog.results import CheckResult, Level, ok
+
+_PERSISTENT = ('dark', 'saturated', 'blur', 'blocked')
+
+
+@dataclass(frozen=True)
+class FrameReport:
+    """The results for one frame, and the prepared images (the motion check reuses them)."""
+
+    results: tuple[CheckResult, ...]
+    prepared: PreparedFrame | None
+
+    @property
+    def faults(self) -> tuple[CheckResult, ...]:
+        return tuple(r for r in self.results if r.fault)
+
+
+class FrameChecker:
+    """Feed every frame to `check`; call `check_stale` from a timer, since a dead camera sends
+    no frame to be checked."""
+
+    def __init__(self, config: FrameCheckConfig | None = None, flow_max_side: int = 80):
+        self.config = config or FrameCheckConfig()
+        self.flow_max_side = flow_max_side
+        self.frozen = FrozenDetector(self.config.frozen_max_mean_diff,
+                                     self.config.frozen_min_frames,
+                                     self.config.frozen_min_duration_s)
+        self.last_stamp_s: float | None = None
+        self.last_report = FrameReport((), None)
+        self._bad_streak = dict.fromkeys(_PERSISTENT, 0)
+
+    def enabled(self, check: str) -> bool:
+        return check in self.config.checks
+
+    def reset(self) -> None:
+        """Forget history (a new camera or a re-configuration)."""
+        self.frozen.reset()
+        self.last_stamp_s = None
+        self.last_report = FrameReport((), None)
+        self._bad_streak = dict.fromkeys(_PERSISTENT, 0)
+
+    def check_stale(self, now_s: float) -> CheckResult:
+        if not self.enabled('stale'):
+            return ok('frame.stale', 'disabled')
+        return check_stale(self.last_stamp_s, now_s, self.config.max_age_s)
+
+    def check(self, frame: np.ndarray, stamp_s: float, now_s: float,
+              encoding: str | None = 'rgb8') -> FrameReport:
+        """Run the enabled checks on one RGB uint8 (H, W, 3) frame stamped `stamp_s`.
+
+        `encoding` is the message's encoding before conversion to RGB (None: not checked).
+        """
+        cfg = self.config
+        if self.last_stamp_s is None or stamp_s > self.last_stamp_s:
+            self.last_stamp_s = stamp_s
+        results = [self.check_stale(now_s)]
+        problem = format_problem(frame)
+        if problem is not None:
+            results.append(CheckResult('frame.format', Level.ERROR, problem))
+            self.last_report = FrameReport(tuple(results), None)
+            return self.last_report
+        height, width = frame.shape[:2]
+        if self.enabled('format'):
+            results.append(check_format(width, height, encoding, cfg.expected_width,
+                                        cfg.expected_height, cfg.encodings))
+        prepared = prepare_frame(frame, cfg.analysis_max_side, self.flow_max_side)
+        grey = prepared.grey
+        if self.enabled('frozen'):
+            results.append(self.frozen.update(grey, stamp_s))
+        content: dict[str, Callable[[], CheckResult]] = {
+            'dark': lambda: check_dark(grey, cfg.dark_level, cfg.dark_max_fraction),
+            'saturated': lambda: check_saturated(grey, cfg.saturated_level,
+                                                 cfg.saturated_max_fraction),
+            'blur': lambda: check_blur(grey, cfg.blur_min_laplacian_var),
+            'blocked': lambda: check_blocks(grey, cfg.block_cols, cfg.block_rows,
+                                            cfg.block_dark_level, cfg.block_saturated_level,
+                                            cfg.block_flat_std, cfg.blocked_max_fraction,
+                                            (width, height)),
+        }
+        for name, run in content.items():
+            if self.enabled(name):
+                results.append(self._persist(name, run()))
+        self.last_report = FrameReport(tuple(results), prepared)
+        return self.last_report
+
+    def _persist(self, check: str, result: CheckResult) -> CheckResult:
+        """An error only after min_bad_frames bad frames in a row; a warning until then."""
+        if not result.fault:
+            self._bad_streak[check] = 0
+            return result
+        self._bad_streak[check] += 1
+        streak, needed = self._bad_streak[check], self.config.min_bad_frames
+        if streak >= needed:
+            return result
+        return CheckResult(result.name, Level.WARN, f'{result.reason} ({streak}/{needed} frames)',
+                           result.values, result.regions)

@@ -1,0 +1,197 @@
+"""The whole watchdog as one object with a virtual clock: what the ROS node calls.
+
+Inputs arrive through `on_frame`, `on_chunk` and `on_command`; `on_tick` runs from a timer so that
+silence (a dead camera, a hung policy, a dead executor) is noticed. Every fault (ERROR or STALE,
+or a vetoed command) trips the latch; while it holds, each command is answered with the safe
+command. Until every monitored input has arrived once the watchdog is not armed: it holds, but
+does not latch, since "not started yet" is not a fault that should need a manual reset.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vla_edge.core.watchdog.command_checks import CommandGate, GateDecision
+from vla_edge.core.watchdog.config import WatchdogConfig
+from vla_edge.core.watchdog.frame_checker import FrameChecker
+from vla_edge.core.watchdog.latch import ResetResult, VetoLatch, safe_command
+from vla_edge.core.watchdog.liveness import Heartbeat
+from vla_edge.core.watchdog.motion_check import NAME as MOTION_NAME
+from vla_edge.core.watchdog.motion_check import MotionCheck
+from vla_edge.core.watchdog.results import CheckResult, Level, not_applicable, ok
+
+
+@dataclass(frozen=True)
+class WatchdogDecision:
+    """What to send now (None: nothing) and why.
+
+    `holding`: the command is the safe hold, not the request. `reasons`: the faults behind the
+    hold, or the clamps applied to a command that passed.
+    """
+
+    command: np.ndarray | None
+    holding: bool
+    latched: bool
+    reasons: tuple[str, ...]
+    gate: GateDecision | None = None
+
+    @property
+    def clamped(self) -> bool:
+        return self.gate is not None and self.gate.clamped and not self.holding
+
+
+class Watchdog:
+    """Frame checks, motion consistency, command gate, heartbeats and the latch, wired up.
+
+    Not thread-safe: a node calling it from several callback groups holds one lock around
+    every call. All times are on one clock (the node's, so sim time is honoured).
+    """
+
+    def __init__(self, config: WatchdogConfig | None = None):
+        self.config = cfg = config or WatchdogConfig()
+        self.frames = FrameChecker(cfg.frame, flow_max_side=cfg.motion.flow_max_side)
+        self.motion = MotionCheck(cfg.motion)
+        self.gate = CommandGate(cfg.command)
+        self.command_beat = Heartbeat('command_raw', cfg.liveness.command_timeout_s)
+        self.chunk_beat = Heartbeat('action_chunk', cfg.liveness.chunk_timeout_s)
+        self.latch = VetoLatch(cfg.latch.auto_clear_after_s)
+        self.armed = False
+        self.last_safe: np.ndarray | None = None
+        self.last_gate: GateDecision | None = None
+        self._measured: np.ndarray | None = None
+        self._motion_result = not_applicable(MOTION_NAME, 'no frames yet')
+        self._speed_range: tuple[float, float] | None = None   # sent since the last frame
+        self._speed_now = 0.0
+
+    # -- inputs --------------------------------------------------------------------------------
+    def on_frame(self, frame: np.ndarray, stamp_s: float, now_s: float,
+                 encoding: str | None = 'rgb8') -> tuple[CheckResult, ...]:
+        """Check one camera frame (RGB uint8) and the motion it shows; returns the results."""
+        report = self.frames.check(frame, stamp_s, now_s, encoding)
+        if report.prepared is not None:
+            lo, hi = self._speed_range or (self._speed_now, self._speed_now)
+            self._motion_result = self.motion.update(report.prepared.flow_grey, stamp_s, lo, hi)
+            self._speed_range = None
+        self._evaluate(now_s)
+        return report.results + (self._motion_result,)
+
+    def on_chunk(self, now_s: float) -> None:
+        self.chunk_beat.beat(now_s)
+
+    def on_command(self, command, now_s: float, measured_state: np.ndarray | None = None,
+                   chunk_switch: bool = False) -> WatchdogDecision:
+        """Gate one command; returns what to send instead of it. `measured_state` is in command
+        space (NaN where not measured)."""
+        self.command_beat.beat(now_s)
+        if measured_state is not None:
+            self._measured = np.asarray(measured_state, dtype=np.float64).reshape(-1)
+        gate = self.gate.check(command, now_s, measured_state, chunk_switch, record=False)
+        self.last_gate = gate
+        faults = self._evaluate(now_s, gate.reasons if gate.veto else ())
+        if faults or self.latch.latched or not self.armed:
+            out = self._safe()
+            reasons = self.latch.reasons if self.latch.latched else (
+                faults or tuple(f'waiting for {w}' for w in self._waiting_for(now_s)))
+            decision = WatchdogDecision(out, True, self.latch.latched, tuple(reasons), gate)
+        else:
+            out = gate.command
+            self.last_safe = out
+            decision = WatchdogDecision(out, False, False, gate.reasons, gate)
+        if out is not None:
+            self._note_sent(out, now_s)
+        return decision
+
+    def on_tick(self, now_s: float) -> WatchdogDecision:
+        """Notice silence. Returns the safe command to publish when holding and the command
+        stream itself has stopped (otherwise on_command answers each command)."""
+        self._evaluate(now_s)
+        holding = self.latch.latched or not self.armed
+        out = None
+        if holding and self.command_beat.check(now_s).fault:
+            out = self._safe()
+            if out is not None:
+                self._note_sent(out, now_s)
+        reasons = self.latch.reasons if self.latch.latched else tuple(
+            f'waiting for {w}' for w in self._waiting_for(now_s))
+        return WatchdogDecision(out, holding, self.latch.latched, tuple(reasons))
+
+    def reset(self, now_s: float) -> ResetResult:
+        """Operator reset: accepted only when no fault is present now."""
+        faults = list(self._faults(now_s))
+        if self.last_gate is not None and self.last_gate.veto:
+            faults += [f'last command vetoed: {r}' for r in self.last_gate.reasons]
+        return self.latch.reset(now_s, faults)
+
+    # -- state ---------------------------------------------------------------------------------
+    def results(self, now_s: float) -> tuple[CheckResult, ...]:
+        """Every check's latest verdict plus the latch, for /diagnostics."""
+        frame = [r for r in self.frames.last_report.results if r.name != 'frame.stale']
+        out = [self.frames.check_stale(now_s), *frame, self._motion_result,
+               self.command_beat.check(now_s), self.chunk_beat.check(now_s)]
+        if self.last_gate is not None:
+            out += list(self.last_gate.results)
+        if self.latch.latched:
+            out.append(CheckResult('watchdog.latch', Level.ERROR, 'latched: '
+                                   + '; '.join(self.latch.reasons),
+                                   {'trips': self.latch.trips,
+                                    'healthy_for_s': round(self.latch.healthy_for_s(now_s), 3)}))
+        elif not self.armed:
+            out.append(CheckResult('watchdog.latch', Level.WARN, 'holding: waiting for '
+                                   + ', '.join(self._waiting_for(now_s))))
+        else:
+            out.append(ok('watchdog.latch', trips=self.latch.trips))
+        return tuple(out)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _faults(self, now_s: float) -> tuple[str, ...]:
+        frame = [r for r in self.frames.last_report.results if r.name != 'frame.stale']
+        checks = [self.frames.check_stale(now_s), *frame, self._motion_result,
+                  self.command_beat.check(now_s), self.chunk_beat.check(now_s)]
+        return tuple(r.describe() for r in checks if r.fault)
+
+    def _waiting_for(self, now_s: float) -> list[str]:
+        missing = []
+        if 'stale' in self.config.frame.checks and self.frames.last_stamp_s is None:
+            missing.append('camera frame')
+        for beat in (self.chunk_beat, self.command_beat):
+            if beat.timeout_s > 0 and beat.last_beat_s is None:
+                missing.append(beat.name)
+        return missing
+
+    def _evaluate(self, now_s: float, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """Current faults; they trip the latch once armed (before that, inputs are missing)."""
+        if not self.armed and not self._waiting_for(now_s):
+            self.armed = True
+        faults = self._faults(now_s) + tuple(extra)
+        if self.armed:
+            self.latch.update(now_s, faults)
+        return faults
+
+    def _safe(self) -> np.ndarray | None:
+        cfg = self.config
+        fallback = self._measured
+        if fallback is None:
+            fallback = np.full(cfg.command.command_dim, np.nan)
+        return safe_command(self.last_safe, cfg.latch.hold_mode, cfg.command.velocity_dims,
+                            fallback)
+
+    def _note_sent(self, command: np.ndarray, now_s: float) -> None:
+        previous = self.gate.last_sent
+        self.gate.record_sent(command, now_s)
+        self._speed_now = self._speed(command, previous)
+        lo, hi = self._speed_range or (self._speed_now, self._speed_now)
+        self._speed_range = (min(lo, self._speed_now), max(hi, self._speed_now))
+
+    def _speed(self, command: np.ndarray, previous: np.ndarray | None) -> float:
+        """Commanded speed: velocity dims' values, position dims' rate of change."""
+        cfg = self.config
+        dims = list(cfg.motion.speed_dims)
+        velocity = set(cfg.command.velocity_dims)
+        parts = []
+        for d in dims:
+            if d in velocity:
+                parts.append(command[d])
+            elif previous is not None:
+                parts.append((command[d] - previous[d]) * cfg.command.control_rate_hz)
+        return float(np.linalg.norm(parts)) if parts else 0.0
