@@ -28,10 +28,10 @@ $(STAMP): setup.py requirements/ros-wheels.txt
 $(MODEL)/instruction_encoder.onnx: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/vla-edge export-instruction-encoder $(MODEL)
 
-# The closed-loop evaluation of the reference policy (virtual clock, no ROS). The real-time ROS
-# run (`vla-edge demo` without --skip-ros) is work in progress: see README "Status".
+# The sim closed loop over real DDS in real time (async vs sync, at this machine's speed and on an
+# emulated slower board), then the virtual-clock evaluation on 100 held-out episodes.
 demo: setup
-	$(BIN)/vla-edge demo --skip-ros
+	$(BIN)/vla-edge demo
 
 test: setup
 	$(BIN)/python -m pytest

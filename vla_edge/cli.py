@@ -8,6 +8,7 @@ import math
 import sys
 from pathlib import Path
 
+from vla_edge.core.chunk_merge import MergeConfig
 from vla_edge.core.errors import VlaEdgeError
 from vla_edge.core.model_dir import default_model_dir
 
@@ -67,7 +68,6 @@ def _check_held_out(runtime, seed_offset: int, episodes: int) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from vla_edge.core.chunk_merge import MergeConfig
     from vla_edge.sim.closed_loop import RuntimePolicy, evaluate
     from vla_edge.tools.eval_report import describe
 
@@ -153,7 +153,8 @@ def _ros_line(label: str, r: dict) -> str:
     return (f'{label:<24} success {r["success_rate"] * 100:5.1f}%  time-to-completion '
             f'{"  n/a" if ttc is None else f"{ttc:5.2f}"} s  stalled ticks '
             f'{r["stalled_ticks"]:4d}  jitter p99 {r["jitter_p99_ms"]:6.2f} ms  '
-            f'switch discontinuity {r["switch_discontinuity_ratio"]:.2f}\n{"":<24} stage '
+            f'switch max/median {r["switch_discontinuity_ratio"]:.2f} '
+            f'(p95/p95 {r["switch_p95_ratio"]:.2f})\n{"":<24} stage '
             f'latency p50/p95 ms: {lat}')
 
 
@@ -251,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
                    default='blend', help='how a new chunk joins the queued one (async)')
     p.add_argument('--expert', action='store_true',
                    help='evaluate the scripted expert (every tick) instead of a model')
-    p.add_argument('--blend-steps', type=int, default=5,
+    p.add_argument('--blend-steps', type=int, default=MergeConfig.blend_steps,
                    help='overlap of blend / temporal_ensemble, in control ticks')
     p.set_defaults(func=cmd_eval)
 

@@ -42,7 +42,7 @@ PARAMETERS = (
          'play each chunk to its end, then wait (baseline).', choices=MODES),
     Spec('merge.strategy', 'blend', 'How a new chunk joins the queued remainder of the '
          'old one.', choices=STRATEGIES),
-    Spec('merge.blend_steps', 5, 'Ticks of cross-fade for the blend strategy.', range=(1, 200)),
+    Spec('merge.blend_steps', 10, 'Ticks of cross-fade for the blend strategy.', range=(1, 200)),
     Spec('merge.ensemble_m', 0.5, 'temporal_ensemble: the newer prediction weighs exp(-m).',
          range=(0.0, 10.0)),
     Spec('latency.percentile', 95.0, 'Percentile of recent request-to-chunk latencies used to '

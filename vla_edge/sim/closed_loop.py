@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from vla_edge.core.chunk_merge import MergeConfig, discontinuity_ratio
+from vla_edge.core.chunk_merge import MergeConfig, discontinuity_ratio, switch_p95_ratio
 from vla_edge.core.chunk_scheduler import MODES, ChunkScheduler, SchedulerConfig
 from vla_edge.core.latency import LatencyTracker
 from vla_edge.core.runtime import PolicyRuntime
@@ -130,6 +130,7 @@ class EvalReport:
     startup_wait_ticks: int
     dropped_actions: int
     switch_discontinuity_ratio: float
+    switch_p95_ratio: float
     merge_strategy: str
     latency_ms: dict[str, dict[str, float]]
     latency_source: str
@@ -217,15 +218,16 @@ def evaluate(policy: ChunkPolicy, cfg: EvalConfig, env: TeaTableEnv | None = Non
     for seed in tqdm(seeds, desc=desc, unit='episode', disable=not progress):
         results.append(run_episode(env, policy, seed, cfg, tracker, stage_log))
     done = [r.time_s for r in results if r.success]
+    switch_steps = [x for r in results for x in r.switch_steps]
+    inside_steps = [x for r in results for x in r.inside_steps]
     return EvalReport(
         mode=cfg.mode, episodes=len(results),
         success_rate=sum(r.success for r in results) / len(results),
         mean_time_to_completion_s=float(np.mean(done)) if done else float('nan'),
         stalled_ticks=sum(r.stalled_ticks for r in results),
         startup_wait_ticks=sum(r.startup_wait_ticks for r in results),
-        switch_discontinuity_ratio=discontinuity_ratio(
-            [x for r in results for x in r.switch_steps],
-            [x for r in results for x in r.inside_steps]),
+        switch_discontinuity_ratio=discontinuity_ratio(switch_steps, inside_steps),
+        switch_p95_ratio=switch_p95_ratio(switch_steps, inside_steps),
         merge_strategy=cfg.merge.strategy,
         dropped_actions=sum(r.dropped_actions for r in results),
         latency_ms={k: {'p50': float(np.percentile(v, 50) * 1e3),

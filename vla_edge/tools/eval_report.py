@@ -11,6 +11,8 @@ def describe(report: EvalReport, label: str | None = None) -> str:
     return (f'{label:<28} success {report.success_rate * 100:5.1f}%  '
             f'time-to-completion {report.mean_time_to_completion_s:5.2f} s  '
             f'stalled ticks {report.stalled_ticks:5d}  '
+            f'switch max/median {report.switch_discontinuity_ratio:.2f} '
+            f'(p95/p95 {report.switch_p95_ratio:.2f})  '
             f'(start-up wait {report.startup_wait_ticks}, dropped past actions '
             f'{report.dropped_actions})\n{"":<28} latency [{report.latency_source}]: {lat}')
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from vla_edge.core.chunk_merge import discontinuity_ratio
+from vla_edge.core.chunk_merge import discontinuity_ratio, switch_p95_ratio
 from vla_edge.core.chunk_scheduler import SchedulerStats
 
 _domains = itertools.count(20 + os.getpid() % 60)
@@ -34,6 +34,8 @@ class RunResult:
 
     def summary(self) -> dict:
         done = [e['time_s'] for e in self.episodes if e['success']]
+        switch = [x for s in self.stats for x in s.switch_steps]
+        inside = [x for s in self.stats for x in s.inside_steps]
         return {
             'episodes': len(self.episodes),
             'success_rate': float(np.mean([e['success'] for e in self.episodes])),
@@ -43,9 +45,8 @@ class RunResult:
             'dropped_actions': int(sum(s.dropped_actions for s in self.stats)),
             'chunks': int(sum(s.chunks_received for s in self.stats)),
             'jitter_p99_ms': self.jitter_p99_ms,
-            'switch_discontinuity_ratio': discontinuity_ratio(
-                [x for s in self.stats for x in s.switch_steps],
-                [x for s in self.stats for x in s.inside_steps]),
+            'switch_discontinuity_ratio': discontinuity_ratio(switch, inside),
+            'switch_p95_ratio': switch_p95_ratio(switch, inside),
             'latency_ms': self.latency_ms,
         }
 
