@@ -212,6 +212,15 @@ def cmd_bringup(args: argparse.Namespace) -> int:
     return run(files, not args.no_sim, args.duration, overrides)
 
 
+def _replay_verb(module: str, function: str):
+    """The verbs live in vla_edge.replay (which needs the `replay` extra: rosbags)."""
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(f'vla_edge.replay.{module}'), function)(args)
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='vla-edge', description=__doc__,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -298,6 +307,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('-p', '--param', action='append', default=[], metavar='NODE.PARAM=VALUE',
                    help='override a parameter, e.g. -p chunk_executor.mode=sync')
     p.set_defaults(func=cmd_bringup)
+
+    from vla_edge.replay.player import add_replay_arguments
+    from vla_edge.replay.recorder import add_record_arguments
+
+    p = sub.add_parser('record', formatter_class=fmt,
+                       help='record topics to a rosbag2 (mcap or sqlite3) without rosbag2')
+    add_record_arguments(p)
+    p.set_defaults(func=_replay_verb('recorder', 'run_record'))
+
+    p = sub.add_parser('replay', formatter_class=fmt,
+                       help='play a rosbag2 with its original timing (the recorded bytes)')
+    add_replay_arguments(p)
+    p.set_defaults(func=_replay_verb('player', 'run_replay'))
 
     p = sub.add_parser('bench', formatter_class=fmt, help='per-stage ONNX latency on this machine')
     _session_args(p)

@@ -49,14 +49,22 @@ PARAMETERS = (
     Spec('state_position_joints', ['x', 'y', 'gripper'], 'JointState names whose positions form '
          'the start of the state vector.'),
     Spec('state_velocity_joints', ['x', 'y'], 'JointState names whose velocities follow.'),
-    Spec('noise_seed', -1, 'Seed of the denoiser noise (-1: a fresh seed per chunk; >= 0: '
-         'deterministic chunks, for replay tests).', range=(-1, 2**31 - 1)),
+    Spec('noise_seed', -1, 'Seed of the denoiser noise (-1: a fresh seed per chunk; >= 0: the '
+         'noise is a function of this seed and the observation stamp, so a replay on sim time '
+         'reproduces every chunk exactly: replay tests).', range=(-1, 2**31 - 1)),
     Spec('plan_on_frame', False, 'Free-running: plan a chunk on every encoded frame instead of '
          'on chunk_request (no executor; used by the pipeline-overhead benchmark).'),
     Spec('emulated_latency_s', 0.0, 'EMULATION: make every chunk take at least this long, to '
          'emulate a slower board. Reported in diagnostics.', range=(0.0, 10.0)),
     Spec('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', range=(0.05, 60.0)),
 )
+
+
+def deterministic_seed(noise_seed: int, observation_stamp_s: float) -> int:
+    """Noise seed of a chunk in deterministic mode: keyed to the observation it was planned from,
+    not to how many chunks came before, so two replays that plan from the same frames match even
+    if a loaded machine skipped a different frame in each."""
+    return (noise_seed * 1_000_003 + int(round(observation_stamp_s * 1e6))) % (2**31 - 1)
 
 
 class VlaNode(Node):
@@ -206,7 +214,8 @@ class VlaNode(Node):
                           state: np.ndarray, instruction: str) -> None:
         started = time.perf_counter()
         prefix = self._aligned_prefix(request, visual.stamp_s)
-        seed = None if self.params['noise_seed'] < 0 else self.params['noise_seed'] + self._chunks
+        seed = None if self.params['noise_seed'] < 0 else \
+            deterministic_seed(self.params['noise_seed'], visual.stamp_s)
         try:
             chunk = self.runtime.plan_chunk(visual, instruction, state, seed=seed, prefix=prefix)
         except VlaEdgeError as exc:
