@@ -57,6 +57,7 @@ setup(
             'vla_node = vla_edge.nodes.vla_node:main',
             'chunk_executor = vla_edge.nodes.chunk_executor:main',
             'sim = vla_edge.nodes.sim_nodes:main',
+            'watchdog_node = vla_edge.nodes.watchdog_node:main',
         ],
     },
 )

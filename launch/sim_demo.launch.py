@@ -2,7 +2,8 @@
 
     ros2 launch vla_edge sim_demo.launch.py
 
-The sim robot and camera run composed in one process (they share one simulated world).
+The sim robot and camera run composed in one process (they share one simulated world); the
+robot listens to `command`, which only the watchdog publishes.
 """
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
@@ -27,13 +28,15 @@ def generate_launch_description():
             [share, 'config', 'pipeline.yaml']), description='Pipeline parameter file'),
         DeclareLaunchArgument('sim_config_file', default_value=PathJoinSubstitution(
             [share, 'config', 'sim.yaml']), description='Sim parameter file'),
+        DeclareLaunchArgument('watchdog_config_file', default_value=PathJoinSubstitution(
+            [share, 'config', 'watchdog.yaml']), description='Watchdog parameter file'),
     ]
     pipeline = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, 'launch',
                                                             'vla_edge.launch.py'])),
         launch_arguments={k: LaunchConfiguration(k) for k in
                           ('model_dir', 'instruction', 'namespace', 'use_sim_time',
-                           'config_file')}.items())
+                           'config_file', 'watchdog_config_file')}.items())
     # No `name=`: it would rename both nodes of the process (sim_robot and sim_camera).
     sim = Node(package='vla_edge', executable='sim',
                namespace=LaunchConfiguration('namespace'),

@@ -1,8 +1,9 @@
-"""Onboard pipeline on a real ROS 2 install: vla_node + chunk_executor (+ watchdog slot).
+"""Onboard pipeline on a real ROS 2 install: vla_node + chunk_executor + watchdog.
 
     ros2 launch vla_edge vla_edge.launch.py model_dir:=/path/to/model instruction:="..."
 
-Parameters come from config/pipeline.yaml (the same file `vla-edge bringup` uses); the launch
+chunk_executor -> command_raw -> watchdog -> command -> the robot. Parameters come from
+config/pipeline.yaml and config/watchdog.yaml (the files `vla-edge bringup` uses); the launch
 arguments below override the most common ones.
 """
 from launch.actions import DeclareLaunchArgument
@@ -15,6 +16,7 @@ from launch import LaunchDescription
 
 def generate_launch_description():
     config = LaunchConfiguration('config_file')
+    watchdog_config = LaunchConfiguration('watchdog_config_file')
     namespace = LaunchConfiguration('namespace')
     use_sim_time = LaunchConfiguration('use_sim_time')
     args = [
@@ -30,6 +32,9 @@ def generate_launch_description():
         DeclareLaunchArgument('config_file', default_value=PathJoinSubstitution(
             [FindPackageShare('vla_edge'), 'config', 'pipeline.yaml']),
             description='Parameter file for vla_node and chunk_executor'),
+        DeclareLaunchArgument('watchdog_config_file', default_value=PathJoinSubstitution(
+            [FindPackageShare('vla_edge'), 'config', 'watchdog.yaml']),
+            description='Parameter file for the watchdog (limits, thresholds, camera size)'),
     ]
     vla_node = Node(
         package='vla_edge', executable='vla_node', name='vla_node', namespace=namespace,
@@ -41,8 +46,11 @@ def generate_launch_description():
     executor = Node(
         package='vla_edge', executable='chunk_executor', name='chunk_executor',
         namespace=namespace, parameters=[config, {'use_sim_time': use_sim_time}],
-        # Watchdog slot: until the watchdog node stands between command_raw and command, the
-        # executor's output goes to the robot's command topic directly.
-        remappings=[('command_raw', 'command')],
         output='screen')
-    return LaunchDescription([*args, vla_node, executor])
+    # The only publisher of the robot's `command`: checks every command_raw, holds on a fault.
+    watchdog = Node(
+        package='vla_edge', executable='watchdog_node', name='watchdog', namespace=namespace,
+        parameters=[watchdog_config, {'camera_topic': LaunchConfiguration('camera_topic'),
+                                      'use_sim_time': use_sim_time}],
+        output='screen')
+    return LaunchDescription([*args, vla_node, executor, watchdog])

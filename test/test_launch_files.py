@@ -18,7 +18,8 @@ def _str_args(call):
 
 def test_launch_arguments_and_executables():
     entry_points = set(re.findall(r"'(\w+) = vla_edge", (REPO / 'setup.py').read_text()))
-    expected_args = {'model_dir', 'instruction', 'namespace', 'use_sim_time', 'config_file'}
+    expected_args = {'model_dir', 'instruction', 'namespace', 'use_sim_time', 'config_file',
+                     'watchdog_config_file'}
     for name in ('vla_edge.launch.py', 'sim_demo.launch.py'):
         tree = ast.parse((REPO / 'launch' / name).read_text())
         assert any(isinstance(n, ast.FunctionDef) and n.name == 'generate_launch_description'
@@ -37,3 +38,32 @@ def test_package_xml_declares_the_runtime_dependencies():
                 'launch_ros', 'python3-opencv', 'python3-numpy'):
         assert f'<exec_depend>{dep}</exec_depend>' in xml
     assert '<build_type>ament_python</build_type>' in xml
+
+
+def _node_calls(tree):
+    out = {}
+    for node in _calls(tree, 'Node'):
+        kw = {k.arg: k.value for k in node.keywords}
+        exe = kw['executable'].value if isinstance(kw.get('executable'), ast.Constant) else None
+        out[exe] = kw
+    return out
+
+
+def test_the_watchdog_stands_between_the_executor_and_the_robot():
+    """vla_edge.launch.py runs watchdog_node with config/watchdog.yaml, and nothing else is
+    remapped onto the robot's `command` topic (the watchdog slot is filled)."""
+    text = (REPO / 'launch' / 'vla_edge.launch.py').read_text()
+    tree = ast.parse(text)
+    nodes = _node_calls(tree)
+    assert 'watchdog_node' in nodes
+    params = ast.unparse(nodes['watchdog_node']['parameters'])
+    assert 'watchdog_config' in params and 'use_sim_time' in params
+    assert "'watchdog.yaml'" in text and (REPO / 'config' / 'watchdog.yaml').is_file()
+    for exe, kw in nodes.items():
+        remaps = ast.unparse(kw['remappings']) if 'remappings' in kw else ''
+        assert "'command'" not in remaps, f'{exe} publishes onto the robot topic'
+    sim = ast.parse((REPO / 'launch' / 'sim_demo.launch.py').read_text())
+    sim_nodes = _node_calls(sim)
+    assert 'remappings' not in sim_nodes['sim'], 'the sim robot must listen to `command`'
+    include = ast.unparse(_calls(sim, 'IncludeLaunchDescription')[0])
+    assert "'watchdog_config_file'" in include

@@ -200,16 +200,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bringup(args: argparse.Namespace) -> int:
-    from vla_edge.nodes.bringup import CONFIG_DIR
+    from vla_edge.nodes.bringup import default_param_files
     from vla_edge.tools.bringup_cli import parse_overrides, run_in_process, run_processes
 
-    files = args.config or [CONFIG_DIR / 'pipeline.yaml', CONFIG_DIR / 'sim.yaml']
+    files = args.config or default_param_files()
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         raise VlaEdgeError(f'parameter file(s) not found: {", ".join(map(str, missing))}')
     overrides = parse_overrides(args.param)
     run = run_processes if args.processes else run_in_process
-    return run(files, not args.no_sim, args.duration, overrides)
+    return run(files, not args.no_sim, args.duration, overrides,
+               with_watchdog=not args.no_watchdog)
 
 
 def _replay_verb(module: str, function: str):
@@ -300,9 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help='run the pipeline (and the sim) with the launch files\' parameter '
                             'files, composed in one process or as separate processes')
     p.add_argument('config', type=Path, nargs='*',
-                   help='parameter files (default: config/pipeline.yaml config/sim.yaml)')
+                   help='parameter files (default: config/pipeline.yaml config/sim.yaml '
+                        'config/watchdog.yaml)')
     p.add_argument('--processes', action='store_true', help='one process per node executable')
     p.add_argument('--no-sim', action='store_true', help='robot and camera are real: no sim')
+    p.add_argument('--no-watchdog', action='store_true',
+                   help='no watchdog in the chain: the robot listens to command_raw (testing only)')
     p.add_argument('--duration', type=float, default=None, help='stop after this many seconds')
     p.add_argument('-p', '--param', action='append', default=[], metavar='NODE.PARAM=VALUE',
                    help='override a parameter, e.g. -p chunk_executor.mode=sync')
@@ -320,6 +324,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help='play a rosbag2 with its original timing (the recorded bytes)')
     add_replay_arguments(p)
     p.set_defaults(func=_replay_verb('player', 'run_replay'))
+
+    from vla_edge.tools.faults import add_arguments as add_fault_arguments
+    from vla_edge.tools.faults import cmd_faults
+
+    p = sub.add_parser('faults', formatter_class=fmt,
+                       help='inject faults into the live sim pipeline; measure time to the first '
+                            'safe command and count unsafe commands; a clean run counts false '
+                            'vetoes')
+    add_fault_arguments(p)
+    p.set_defaults(func=cmd_faults)
 
     p = sub.add_parser('bench', formatter_class=fmt, help='per-stage ONNX latency on this machine')
     _session_args(p)

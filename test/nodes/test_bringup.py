@@ -11,6 +11,7 @@ from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
+from vla_edge.nodes.bringup import build_pipeline, default_param_files
 from vla_edge.tools.bringup_cli import parse_overrides
 
 CLI = str(Path(sys.executable).parent / 'vla-edge')
@@ -21,7 +22,8 @@ def test_bringup_runs_the_pipeline(processes, reference_model_dir):
     domain = 150 + os.getpid() % 40 + (1 if processes else 0)
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
                VLA_EDGE_MODEL_DIR=str(reference_model_dir))
-    cmd = [CLI, 'bringup', '--duration', '12', '-p', 'chunk_executor.mode=sync']
+    files = [str(f) for f in default_param_files()]
+    cmd = [CLI, 'bringup', *files, '--duration', '12', '-p', 'chunk_executor.mode=sync']
     proc = subprocess.Popen(cmd + (['--processes'] if processes else []), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ctx = rclpy.Context()
@@ -32,11 +34,16 @@ def test_bringup_runs_the_pipeline(processes, reference_model_dir):
                              lambda m: seen.__setitem__('chunks', seen['chunks'] + 1), 10)
     node.create_subscription(Float64MultiArray, 'command_raw',
                              lambda m: seen.__setitem__('commands', seen['commands'] + 1), 10)
+    # `command` has a publisher only if the watchdog runs (the robot is no longer remapped)
+    node.create_subscription(Float64MultiArray, 'command',
+                             lambda m: seen.__setitem__('gated', seen['gated'] + 1), 10)
+    seen['gated'] = 0
     executor = SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
     try:
         end = time.monotonic() + 25
-        while time.monotonic() < end and (seen['chunks'] < 2 or seen['commands'] < 50):
+        while time.monotonic() < end and (seen['chunks'] < 2 or seen['commands'] < 50
+                                          or seen['gated'] < 50):
             executor.spin_once(timeout_sec=0.1)
     finally:
         executor.shutdown()
@@ -44,6 +51,7 @@ def test_bringup_runs_the_pipeline(processes, reference_model_dir):
         rclpy.try_shutdown(context=ctx)
         out, _ = proc.communicate(timeout=60)
     assert seen['chunks'] >= 2 and seen['commands'] >= 50, out[-2000:]
+    assert seen['gated'] >= 50, f'no commands from the watchdog\n{out[-2000:]}'
     assert proc.returncode == 0, out[-2000:]
     assert 'Traceback' not in out, out[-3000:]
 
@@ -55,3 +63,38 @@ def test_parameter_overrides_are_parsed_as_yaml():
         'vla_node': {'noise_seed': 3}}
     with pytest.raises(ValueError, match='NODE.PARAM=VALUE'):
         parse_overrides(['mode=sync'])
+
+
+def test_pipeline_with_the_watchdog_runs_episodes(ros_context, reference_runtime):
+    """executor -> command_raw -> watchdog -> command -> sim robot, with config/watchdog.yaml:
+    episodes finish and the watchdog never vetoes."""
+    pipe = build_pipeline(context=ros_context, runtime=reference_runtime,
+                          overrides={'sim_robot': {'auto_reset': True}})
+    robot, watchdog = pipe.nodes['sim_robot'], pipe.nodes['watchdog']
+    assert watchdog.config.frame.expected_width == 128      # the watchdog's file was applied
+    robot.start_episode()
+    pipe.start()
+    try:
+        end = time.monotonic() + 40
+        while time.monotonic() < end and not any(e['success'] for e in robot.episodes):
+            time.sleep(0.1)
+    finally:
+        pipe.stop()
+    assert any(e['success'] for e in robot.episodes), robot.episodes
+    assert watchdog.wd.armed and watchdog.wd.latch.trips == 0, watchdog.wd.latch.reasons
+    assert robot.commands_received >= watchdog.counts['commands_out'] - 5 > 100
+
+
+def test_without_the_watchdog_the_robot_listens_to_command_raw(ros_context, reference_runtime):
+    pipe = build_pipeline(context=ros_context, runtime=reference_runtime, with_watchdog=False)
+    robot = pipe.nodes['sim_robot']
+    assert 'watchdog' not in pipe.nodes
+    robot.start_episode()
+    pipe.start()
+    try:
+        end = time.monotonic() + 20
+        while time.monotonic() < end and robot.commands_received < 20:
+            time.sleep(0.1)
+    finally:
+        pipe.stop()
+    assert robot.commands_received >= 20

@@ -103,9 +103,10 @@ def test_config_files_match_the_declared_parameters(ros_context, reference_runti
     from vla_edge.nodes.chunk_executor import PARAMETERS as EXECUTOR
     from vla_edge.nodes.sim_nodes import ROBOT_PARAMETERS
     from vla_edge.nodes.vla_node import PARAMETERS as VLA
+    from vla_edge.nodes.watchdog_node import PARAMETERS as WATCHDOG
 
     declared = {'vla_node': VLA, 'chunk_executor': EXECUTOR, 'sim_robot': ROBOT_PARAMETERS,
-                'sim_camera': ()}
+                'sim_camera': (), 'watchdog': WATCHDOG}
 
     def flatten(d, prefix=''):
         for k, v in d.items():

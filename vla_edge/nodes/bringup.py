@@ -3,6 +3,9 @@
 This is the tested path where `ros2 launch` is not installed: the same node classes, the same
 `config/*.yaml` (passed to each node as `--params-file`), one single-threaded executor per node
 (see `isolated_executors` for why not rclpy's MultiThreadedExecutor).
+
+The chain to the robot: chunk_executor -> command_raw -> watchdog -> command -> robot. Without the
+watchdog (`with_watchdog=False`) the robot listens to `command_raw` directly.
 """
 from __future__ import annotations
 
@@ -15,8 +18,15 @@ from vla_edge.nodes.chunk_executor import ChunkExecutor
 from vla_edge.nodes.isolated_executors import IsolatedExecutors
 from vla_edge.nodes.sim_nodes import SimCamera, SimRobot, SimSession
 from vla_edge.nodes.vla_node import VlaNode
+from vla_edge.nodes.watchdog_node import WatchdogNode
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / 'config'
+DEFAULT_CONFIG_NAMES = ('pipeline.yaml', 'sim.yaml', 'watchdog.yaml')
+
+
+def default_param_files() -> list[Path]:
+    """The parameter files the launch files use: pipeline, sim, watchdog."""
+    return [CONFIG_DIR / name for name in DEFAULT_CONFIG_NAMES]
 
 
 def node_args(param_files: list[Path], overrides: dict[str, object] | None = None,
@@ -59,25 +69,34 @@ class Pipeline:
 
 def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
                    overrides: dict[str, dict[str, object]] | None = None,
-                   runtime=None, namespace: str = '', context=None) -> Pipeline:
-    """Create vla_node + chunk_executor (+ sim robot and camera). Call rclpy.init() first.
+                   runtime=None, namespace: str = '', context=None,
+                   with_watchdog: bool = True) -> Pipeline:
+    """Create vla_node + chunk_executor (+ watchdog) (+ sim robot and camera). Call rclpy.init()
+    first. `overrides` are per node name ('watchdog' for the watchdog).
 
     Without a watchdog in the chain, the simulated robot listens to `command_raw` directly.
     """
-    files = param_files or [CONFIG_DIR / 'pipeline.yaml', CONFIG_DIR / 'sim.yaml']
+    files = param_files or default_param_files()
     o = overrides or {}
 
     def kw(name: str, remap: dict[str, str] | None = None) -> dict:
         return node_args(files, o.get(name), remap, namespace, context)
 
-    nodes: dict[str, Node] = {
-        'vla_node': VlaNode(runtime=runtime, **kw('vla_node')),
-        'chunk_executor': ChunkExecutor(**kw('chunk_executor')),
-    }
+    nodes: dict[str, Node] = {}
     session = None
-    if with_sim:
-        session = SimSession()
-        nodes['sim_robot'] = SimRobot(session, **kw('sim_robot', {'command': 'command_raw'}))
-        nodes['sim_camera'] = SimCamera(session, **kw('sim_camera'))
+    try:   # a node that refuses its parameters must not leave the others' threads running
+        nodes['vla_node'] = VlaNode(runtime=runtime, **kw('vla_node'))
+        nodes['chunk_executor'] = ChunkExecutor(**kw('chunk_executor'))
+        if with_watchdog:
+            nodes['watchdog'] = WatchdogNode(**kw('watchdog'))
+        if with_sim:
+            session = SimSession()
+            remap = None if with_watchdog else {'command': 'command_raw'}
+            nodes['sim_robot'] = SimRobot(session, **kw('sim_robot', remap))
+            nodes['sim_camera'] = SimCamera(session, **kw('sim_camera'))
+    except Exception:
+        for node in nodes.values():
+            node.destroy_node()
+        raise
     return Pipeline(nodes=nodes, executors=IsolatedExecutors(nodes.values(), context),
                     session=session)

@@ -1,8 +1,10 @@
 """`vla-edge bringup`: the launch files' job where `ros2 launch` is not installed.
 
 In-process (default): the nodes composed in one process, one executor thread per node.
-`--processes`: each node executable in its own process (`vla_node`, `chunk_executor`, `sim`), with
-the same parameter files passed as `--ros-args --params-file`, as `ros2 launch` would.
+`--processes`: each node executable in its own process (`vla_node`, `chunk_executor`,
+`watchdog_node`, `sim`), with the same parameter files passed as `--ros-args --params-file`, as
+`ros2 launch` would. The watchdog stands between command_raw and the robot's command unless
+`with_watchdog` is False (then the sim robot listens to command_raw).
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
 
 
 def run_in_process(config_files: list[Path], with_sim: bool, duration_s: float | None,
-                   overrides: dict[str, dict[str, object]]) -> int:
+                   overrides: dict[str, dict[str, object]], with_watchdog: bool = True) -> int:
     import rclpy
 
     from vla_edge.nodes.bringup import build_pipeline
@@ -37,7 +39,8 @@ def run_in_process(config_files: list[Path], with_sim: bool, duration_s: float |
     rclpy.init()
     pipe = None
     try:
-        pipe = build_pipeline(config_files, with_sim=with_sim, overrides=overrides)
+        pipe = build_pipeline(config_files, with_sim=with_sim, overrides=overrides,
+                              with_watchdog=with_watchdog)
         if with_sim:
             pipe.nodes['sim_robot'].start_episode()
         pipe.start()
@@ -56,9 +59,10 @@ def run_in_process(config_files: list[Path], with_sim: bool, duration_s: float |
 
 
 def run_processes(config_files: list[Path], with_sim: bool, duration_s: float | None,
-                  overrides: dict[str, dict[str, object]]) -> int:
+                  overrides: dict[str, dict[str, object]], with_watchdog: bool = True) -> int:
     bin_dir = Path(sys.executable).parent
-    executables = ['vla_node', 'chunk_executor'] + (['sim'] if with_sim else [])
+    executables = ['vla_node', 'chunk_executor'] + (['watchdog_node'] if with_watchdog else []) \
+        + (['sim'] if with_sim else [])
     procs = []
     for exe in executables:
         path = shutil.which(exe, path=str(bin_dir)) or shutil.which(exe)
@@ -68,11 +72,12 @@ def run_processes(config_files: list[Path], with_sim: bool, duration_s: float | 
         cmd = [path, '--ros-args']
         for f in config_files:
             cmd += ['--params-file', str(f)]
-        nodes = {'sim': ('sim_robot', 'sim_camera')}.get(exe, (exe,))
+        nodes = {'sim': ('sim_robot', 'sim_camera'),
+                 'watchdog_node': ('watchdog',)}.get(exe, (exe,))
         for node in nodes:
             for k, v in overrides.get(node, {}).items():
                 cmd += ['-p', f'{node}:{k}:={v}']
-        if exe == 'sim':   # no watchdog in the chain yet: the robot listens to command_raw
+        if exe == 'sim' and not with_watchdog:   # no gate: the robot listens to command_raw
             cmd += ['-r', 'command:=command_raw']
         procs.append(subprocess.Popen(cmd))
     try:

@@ -31,6 +31,7 @@ class RunResult:
     jitter_p99_ms: float = float('nan')
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     trace: dict = field(default_factory=dict)
+    watchdog: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
         done = [e['time_s'] for e in self.episodes if e['success']]
@@ -48,6 +49,7 @@ class RunResult:
             'switch_discontinuity_ratio': discontinuity_ratio(switch, inside),
             'switch_p95_ratio': switch_p95_ratio(switch, inside),
             'latency_ms': self.latency_ms,
+            'watchdog': self.watchdog,
         }
 
 
@@ -69,6 +71,8 @@ def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: l
         'sim_robot': {'auto_reset': False}})
     result = RunResult(label=label)
     vla, ex, robot = pipe.nodes['vla_node'], pipe.nodes['chunk_executor'], pipe.nodes['sim_robot']
+    watchdog = pipe.nodes.get('watchdog')
+    latches = 0
     try:
         robot.running = False
         robot.start_episode(seeds[0])
@@ -80,6 +84,12 @@ def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: l
             robot.start_episode(seed)
             time.sleep(0.25)          # fresh frames encoded, instruction delivered
             ex.reset_queue()
+            if watchdog is not None and watchdog.wd.latch.latched:
+                # A veto in the last episode stays latched until reset (as on a robot); the
+                # demo counts it and resets, so one veto does not hold every later episode.
+                latches += 1
+                with watchdog._lock:
+                    watchdog.wd.reset(watchdog.now_s())
             ex.record_trace = record_first and i == 0
             t_start = ex.now_s()
             n = len(robot.episodes)
@@ -100,6 +110,9 @@ def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: l
         if len(periods):
             result.jitter_p99_ms = float(np.percentile(np.abs(periods - 1.0 / ex.rate_hz), 99)
                                          * 1e3)
+        if watchdog is not None:
+            result.watchdog = {k: int(v) for k, v in watchdog.counts.items()}
+            result.watchdog['latched_episodes'] = latches + int(watchdog.wd.latch.latched)
         for stage, tracker in vla.stage_latency.items():
             if tracker.samples:
                 v = np.array(tracker.samples) * 1e3

@@ -45,8 +45,8 @@ def test_nan_command_latches_and_holds_zero_velocity_with_the_last_grip(clean_fr
 
 def test_clamped_command_passes_with_a_warning(clean_frames):
     wd = armed(clean_frames)
-    d = wd.on_command([0.0, 0.0, 1.05], DT)
-    assert d.clamped and not d.holding and d.command[2] == 1.0 and wd.latch.trips == 0
+    d = wd.on_command([0.0, 0.0, 1.55], DT)
+    assert d.clamped and not d.holding and d.command[2] == 1.5 and wd.latch.trips == 0
 
 
 def test_reset_refused_while_the_camera_is_black(clean_frames):

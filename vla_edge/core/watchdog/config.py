@@ -251,10 +251,11 @@ class CommandGateConfig:
     velocity_dims: tuple[int, ...] = param(
         (0, 1), 'Indices of velocity dimensions (zeroed on hold).', item_range=(0, 63))
     value_min: tuple[float, ...] = param(
-        (-1.0, -1.0, -1.0), f'{_PER_DIM}: lower bound of the command value.',
+        (-1.0, -1.0, -1.5), f'{_PER_DIM}: lower bound of the command value (the sim gripper '
+        'command acts at +-0.5 and the reference policy overshoots +-1 by up to 0.1).',
         item_range=(-1e9, 1e9))
     value_max: tuple[float, ...] = param(
-        (1.0, 1.0, 1.0), f'{_PER_DIM}: upper bound of the command value.',
+        (1.0, 1.0, 1.5), f'{_PER_DIM}: upper bound of the command value.',
         item_range=(-1e9, 1e9))
     bounds_mode: str = param('clamp', 'On a value outside its bounds.', choices=GATE_MODES)
     bounds_veto_ratio: float = param(
