@@ -335,6 +335,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_fault_arguments(p)
     p.set_defaults(func=cmd_faults)
 
+    from vla_edge.tools.quantize import add_quantize_arguments, run_quantize
+
+    p = sub.add_parser('quantize', formatter_class=fmt,
+                       help='drift-aware mixed-precision quantization, measured on this machine')
+    add_quantize_arguments(p)
+    p.set_defaults(func=run_quantize)
+
     p = sub.add_parser('bench', formatter_class=fmt, help='per-stage ONNX latency on this machine')
     _session_args(p)
     p.add_argument('--repeats', type=int, default=200)
