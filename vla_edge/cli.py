@@ -213,13 +213,26 @@ def cmd_bringup(args: argparse.Namespace) -> int:
                with_watchdog=not args.no_watchdog)
 
 
-def _replay_verb(module: str, function: str):
-    """The verbs live in vla_edge.replay (which needs the `replay` extra: rosbags)."""
-    def run(args: argparse.Namespace) -> int:
-        import importlib
+def _optional_verb(sub, name: str, help_text: str, module: str, add_arguments: str,
+                   run: str, extra: str | None, formatter) -> None:
+    """Register a verb from `module`; if its imports fail (an extra not installed), register a
+    verb that says which extra to install instead of breaking the whole CLI."""
+    import importlib
 
-        return getattr(importlib.import_module(f'vla_edge.replay.{module}'), function)(args)
-    return run
+    kwargs = {'help': help_text} | ({'formatter_class': formatter} if formatter else {})
+    p = sub.add_parser(name, **kwargs)
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        hint = f"pip install 'vla_edge[{extra}]'" if extra else 'a complete install'
+
+        def unavailable(args: argparse.Namespace, exc=exc) -> int:
+            raise VlaEdgeError(f'vla-edge {name} needs {hint} ({exc})')
+        p.add_argument('rest', nargs=argparse.REMAINDER)
+        p.set_defaults(func=unavailable)
+        return
+    getattr(mod, add_arguments)(p)
+    p.set_defaults(func=getattr(mod, run))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,35 +325,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help='override a parameter, e.g. -p chunk_executor.mode=sync')
     p.set_defaults(func=cmd_bringup)
 
-    from vla_edge.replay.player import add_replay_arguments
-    from vla_edge.replay.recorder import add_record_arguments
-
-    p = sub.add_parser('record', formatter_class=fmt,
-                       help='record topics to a rosbag2 (mcap or sqlite3) without rosbag2')
-    add_record_arguments(p)
-    p.set_defaults(func=_replay_verb('recorder', 'run_record'))
-
-    p = sub.add_parser('replay', formatter_class=fmt,
-                       help='play a rosbag2 with its original timing (the recorded bytes)')
-    add_replay_arguments(p)
-    p.set_defaults(func=_replay_verb('player', 'run_replay'))
-
-    from vla_edge.tools.faults import add_arguments as add_fault_arguments
-    from vla_edge.tools.faults import cmd_faults
-
-    p = sub.add_parser('faults', formatter_class=fmt,
-                       help='inject faults into the live sim pipeline; measure time to the first '
-                            'safe command and count unsafe commands; a clean run counts false '
-                            'vetoes')
-    add_fault_arguments(p)
-    p.set_defaults(func=cmd_faults)
-
-    from vla_edge.tools.quantize import add_quantize_arguments, run_quantize
-
-    p = sub.add_parser('quantize', formatter_class=fmt,
-                       help='drift-aware mixed-precision quantization, measured on this machine')
-    add_quantize_arguments(p)
-    p.set_defaults(func=run_quantize)
+    # Verbs whose modules need an optional extra: registered lazily, so the CLI still works
+    # (with a clear message for these verbs) where that extra is not installed.
+    _optional_verb(sub, 'record', 'record topics to a rosbag2 (mcap or sqlite3) without rosbag2',
+                   'vla_edge.replay.recorder', 'add_record_arguments', 'run_record', 'replay', fmt)
+    _optional_verb(sub, 'replay', 'play a rosbag2 with its original timing (the recorded bytes)',
+                   'vla_edge.replay.player', 'add_replay_arguments', 'run_replay', 'replay', fmt)
+    _optional_verb(sub, 'replay-test', 'replay a bag through the pipeline and compare its outputs '
+                   'with a golden bag (also --record-sim-run, --write-golden)',
+                   'vla_edge.tools.replay_test', 'add_replay_test_arguments', 'run_replay_test',
+                   'replay', None)
+    _optional_verb(sub, 'faults', 'inject faults into the live sim pipeline; measure time to the '
+                   'first safe command and count unsafe commands; a clean run counts false vetoes',
+                   'vla_edge.tools.faults', 'add_arguments', 'cmd_faults', None, fmt)
+    _optional_verb(sub, 'quantize', 'drift-aware mixed-precision quantization, measured on this '
+                   'machine', 'vla_edge.tools.quantize', 'add_quantize_arguments', 'run_quantize',
+                   'train', fmt)
 
     p = sub.add_parser('bench', formatter_class=fmt, help='per-stage ONNX latency on this machine')
     _session_args(p)

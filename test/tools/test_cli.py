@@ -70,3 +70,19 @@ def test_eval_expert_reports_the_scripted_ceiling(tmp_path):
     data = json.loads(out.read_text())
     assert data['success_rate'] == 1.0 and data['episodes'] == 5
     assert data['mean_time_to_completion_s'] > 0.5
+
+
+def test_a_verb_whose_extra_is_missing_says_which_extra_to_install():
+    import argparse
+
+    import pytest
+
+    from vla_edge.cli import _optional_verb
+    from vla_edge.core.errors import VlaEdgeError
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    _optional_verb(sub, 'record', 'help', 'vla_edge.no_such_module', 'add', 'run', 'replay', None)
+    args = parser.parse_args(['record', 'some', 'args'])
+    with pytest.raises(VlaEdgeError, match=r"record needs pip install 'vla_edge\[replay\]'"):
+        args.func(args)

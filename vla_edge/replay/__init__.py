@@ -11,11 +11,13 @@ One concept per module:
 - `message_source`: the player's validated, preloaded or prefetched supply of messages.
 - `precise_timing`: GIL switch interval, timer slack, SCHED_FIFO for the publishing thread.
 - `player`: rclpy node that republishes a bag with its original timing (`replay_main(argv)`).
+- `lockstep`: rclpy node that plays a bag one message at a time on its own /clock, each camera
+  frame gated on the system's answer: reproducible replays (`vla-edge replay-test`).
 - `stop_signals`: Ctrl-C/SIGTERM as a stop request for the record/replay verbs.
 - `errors`: BagError, BagReadError, BagWriteError (VlaEdgeError subclasses).
 - `compare`: action outputs of a new run vs a golden bag (`compare_main(argv)`).
 - `overlay_plot`: PNG of golden vs new trajectories (matplotlib, optional).
 - `pytest_helper`: write a bag, replay it into a system under test, compare, in a few lines.
 
-rclpy is imported only by `recorder`, `player`, `qos` and `pytest_helper`.
+rclpy is imported only by `recorder`, `player`, `lockstep`, `qos` and `pytest_helper`.
 """

@@ -305,13 +305,21 @@ def compare_runs(golden: ActionRun | str | Path, new: ActionRun | str | Path,
     return CompareResult(not failures, failures, metrics, th, g, n, t_s, abs_err)
 
 
-# -- compare two bags from the command line (used by `vla-edge replay-test`) -------------------
+# -- compare two bags from the command line (`vla-edge replay-test` reuses the thresholds) -----
 
 def add_compare_arguments(p: argparse.ArgumentParser) -> None:
     """Flags for comparing a new run's bag with a golden bag; `run_compare(args)` executes them."""
-    d = CompareThresholds()
     p.add_argument('golden', type=Path, help='golden bag (reference run)')
     p.add_argument('new', type=Path, help='bag of the run under test')
+    add_threshold_arguments(p)
+    p.add_argument('--json', type=Path, default=None, help='also write the result as JSON')
+    p.add_argument('--plot', type=Path, default=None,
+                   help='also draw golden vs new per joint into this PNG (needs matplotlib)')
+
+
+def add_threshold_arguments(p: argparse.ArgumentParser) -> None:
+    """The pass/fail limits as flags (`thresholds_from_args(args)` reads them back)."""
+    d = CompareThresholds()
     p.add_argument('--chunk-max-abs-error', type=float, default=d.chunk_max_abs_error,
                    help=f'largest |new - golden| in any matched chunk (default: '
                         f'{d.chunk_max_abs_error:g})')
@@ -332,9 +340,6 @@ def add_compare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--command-align', choices=('time', 'index'), default=d.command_align,
                    help='pair commands by time since the first command, or by index '
                         f'(default: {d.command_align})')
-    p.add_argument('--json', type=Path, default=None, help='also write the result as JSON')
-    p.add_argument('--plot', type=Path, default=None,
-                   help='also draw golden vs new per joint into this PNG (needs matplotlib)')
 
 
 def thresholds_from_args(args: argparse.Namespace) -> CompareThresholds:
@@ -364,14 +369,14 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def compare_main(argv: list[str] | None = None) -> int:
     """Standalone comparison (python -m vla_edge.replay.compare GOLDEN NEW ...)."""
-    parser = argparse.ArgumentParser(prog='vla-edge replay-test',
+    parser = argparse.ArgumentParser(prog='python -m vla_edge.replay.compare',
                                      description=__doc__.split('\n')[0])
     add_compare_arguments(parser)
     args = parser.parse_args(argv)
     try:
         return run_compare(args)
     except (VlaEdgeError, ValueError) as exc:
-        print(f'vla-edge replay-test: error: {exc}', file=sys.stderr)
+        print(f'compare: error: {exc}', file=sys.stderr)
         return 2
 
 
