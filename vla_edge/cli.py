@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 from pathlib import Path
 
 from vla_edge.core.chunk_merge import MergeConfig
 from vla_edge.core.errors import VlaEdgeError
+from vla_edge.core.json_safe import finite_for_json
 from vla_edge.core.model_dir import default_model_dir
 
 
@@ -35,19 +35,8 @@ def _write_json(path: Path | None, data: dict) -> None:
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_finite(data), indent=2, default=str))
+    path.write_text(json.dumps(finite_for_json(data), indent=2, default=str))
     print(f'wrote {path}')
-
-
-def _finite(o):
-    """NaN/inf become null: strict JSON readers reject them."""
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_finite(v) for v in o]
-    return o
 
 
 def _eval_config(args: argparse.Namespace, mode: str, **overrides):

@@ -8,9 +8,9 @@ import yaml
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 
+from vla_edge.core.polling import wait_until as _wait
 from vla_edge.nodes.bringup import CONFIG_DIR, build_pipeline
 from vla_edge.nodes.vla_node import VlaNode
-from vla_edge.tools.ros_demo import _wait
 
 
 def _run(ctx, runtime, seconds, mode, emulated_s, margin_ticks=5):

@@ -19,6 +19,7 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from vla_edge.core.polling import wait_until
 from vla_edge.nodes.bringup import CONFIG_DIR
 from vla_edge.nodes.isolated_executors import IsolatedExecutors
 from vla_edge.nodes.messages import chunk_to_trajectory
@@ -38,12 +39,7 @@ def healthy_frame() -> np.ndarray:
 
 
 def _wait(condition, timeout_s):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return bool(condition())
+    return wait_until(condition, timeout_s, poll_s=0.01)
 
 
 class Rig:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
+from vla_edge.core.json_safe import finite_for_json
 from vla_edge.quant.allocation import Allocation
 
 
@@ -56,15 +56,5 @@ def pareto_png(path: Path, alloc: Allocation, measured: dict[str, dict]) -> Path
 
 
 def write_json(path: Path, data: dict) -> Path:
-    path.write_text(json.dumps(_finite(data), indent=2, default=str))
+    path.write_text(json.dumps(finite_for_json(data), indent=2, default=str))
     return path
-
-
-def _finite(o):
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_finite(v) for v in o]
-    return o

@@ -36,7 +36,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +44,7 @@ import pytest
 import rclpy
 from rclpy.node import Node
 
+from vla_edge.core.polling import wait_until
 from vla_edge.nodes.isolated_executors import IsolatedExecutors
 from vla_edge.replay.bag_reader import BagReader
 from vla_edge.replay.bag_writer import write_bag  # noqa: F401 - part of this helper's API
@@ -87,14 +88,6 @@ def _running(system, env: ReplayEnv) -> Iterator[None]:
                 node.destroy_node()
 
 
-def _wait(condition: Callable[[], bool], timeout_s: float) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
-
 
 @dataclass
 class ReplayEnv:
@@ -129,11 +122,11 @@ class ReplayEnv:
                 recorder = start_recording(out, specs, storage, context=self.context)
                 executors = IsolatedExecutors([player, recorder], context=self.context).start()
                 try:
-                    if not _wait(lambda: len(recorder.subscribed_topics) == len(specs),
+                    if not wait_until(lambda: len(recorder.subscribed_topics) == len(specs),
                                  discovery_timeout_s):
                         log.warning('replay: no publisher seen for %s; recording what appears',
                                     sorted(set(outputs) - set(recorder.subscribed_topics)))
-                    if not _wait(lambda: all(player.subscriber_counts().values()),
+                    if not wait_until(lambda: all(player.subscriber_counts().values()),
                                  discovery_timeout_s):
                         log.warning('replay: inputs without subscribers: %s', [
                             t for t, c in player.subscriber_counts().items() if not c])

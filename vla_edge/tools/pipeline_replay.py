@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vla_edge.core.errors import VlaEdgeError
+from vla_edge.core.polling import wait_until
 from vla_edge.replay.compare import CHUNK_TOPIC, COMMAND_TOPIC
 
 CAMERA, COMPRESSED = '/camera/image_raw', '/camera/image_raw/compressed'
@@ -96,12 +97,7 @@ def ros_context(domain_id: int | None, args: list[str] | None = None) -> Iterato
 
 
 def _wait(condition: Callable[[], bool], timeout_s: float, stop: threading.Event) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end and not stop.is_set():
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+    return wait_until(condition, timeout_s, stop=stop)
 
 
 def bag_inputs(bag: Path) -> list[str]:

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from vla_edge.core.chunk_merge import discontinuity_ratio, switch_p95_ratio
 from vla_edge.core.chunk_scheduler import SchedulerStats
+from vla_edge.core.polling import wait_until
 
 _domains = itertools.count(20 + os.getpid() % 60)
 
@@ -77,7 +78,7 @@ def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: l
         robot.running = False
         robot.start_episode(seeds[0])
         pipe.start()
-        _wait(lambda: vla.frames_encoded > 0, 10.0)
+        wait_until(lambda: vla.frames_encoded > 0, 10.0)
         ex.periods_s.clear()
         for i, seed in enumerate(tqdm(seeds, desc=label, unit='episode', disable=not progress)):
             robot.running = False
@@ -95,7 +96,7 @@ def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: l
             n = len(robot.episodes)
             robot.running = True
             limit = robot.session.env.config.time_limit_s * 2 + 5.0
-            _wait(lambda n=n: len(robot.episodes) > n, limit)
+            wait_until(lambda n=n: len(robot.episodes) > n, limit)
             robot.running = False
             result.stats.append(ex.reset_queue())
             if len(robot.episodes) > n:
@@ -124,13 +125,7 @@ def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: l
     return result
 
 
-def _wait(condition, timeout_s: float) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+
 
 
 def run_demo(episodes: int = 10, first_seed: int = 1_000_000, latency_fraction: float = 0.3,
