@@ -30,8 +30,10 @@ $(MODEL)/instruction_encoder.onnx: $(STAMP)
 
 # The sim closed loop over real DDS in real time (async vs sync, at this machine's speed and on an
 # emulated slower board), then the virtual-clock evaluation on 100 held-out episodes.
+# e.g. `make demo DEMO_ARGS="--model models/reference-mixed"` for a quantized model folder.
+DEMO_ARGS ?=
 demo: setup
-	$(BIN)/vla-edge demo
+	$(BIN)/vla-edge demo $(DEMO_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest
