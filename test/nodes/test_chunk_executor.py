@@ -211,3 +211,20 @@ def test_a_chunk_requested_before_a_reset_is_discarded_when_it_lands_after_it(ro
         assert node.scheduler.stats.chunks_received == 2
     finally:
         node.destroy_node()
+
+
+def test_a_new_instruction_drops_the_queue_of_the_old_task(ros_context):
+    from std_msgs.msg import String
+
+    node = ChunkExecutor(context=ros_context)
+    try:
+        node._t0_s = node.now_s() - 1.0
+        node.on_instruction(String(data='put the tea bag in the mug'))   # the first: no reset
+        node.on_chunk(chunk_to_trajectory(np.zeros((H, 3)), node.now_s(), RATE, ['a', 'b', 'c']))
+        node.on_instruction(String(data='put the tea bag in the mug'))   # repeated: no reset
+        assert node.scheduler.stats.chunks_received == 1
+        node.on_instruction(String(data='put the red block in the bowl'))
+        assert node.scheduler.stats.chunks_received == 0
+        assert node.scheduler.queue.remaining(node.tick_of(node.now_s())) == 0
+    finally:
+        node.destroy_node()

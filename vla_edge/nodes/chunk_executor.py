@@ -15,7 +15,8 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import TwistStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from std_msgs.msg import Float64MultiArray
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -59,6 +60,8 @@ PARAMETERS = (
          choices=COMMAND_TYPES),
     Spec('joint_names', ['vx', 'vy', 'grip'], 'Names of the command dimensions.'),
     Spec('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', range=(0.05, 60.0)),
+    Spec('reset_on_new_instruction', True, 'A new instruction is a new task: drop the queued '
+         'actions of the old one (hold until the first chunk for the new one arrives).'),
 )
 
 
@@ -105,6 +108,9 @@ class ChunkExecutor(Node):
         self.create_timer(p['diagnostics_period_s'], self.publish_diagnostics,
                           callback_group=MutuallyExclusiveCallbackGroup())
         self.create_service(Trigger, '~/reset', self.on_reset)
+        self._instruction: str | None = None
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.create_subscription(String, 'instruction', self.on_instruction, latched)
         self.get_logger().info(f'chunk executor: {p["mode"]} at {self.rate_hz:g} Hz, merge '
                                f'{p["merge.strategy"]}, command {p["command_type"]}')
 
@@ -204,6 +210,15 @@ class ChunkExecutor(Node):
             self._request_s = None
             self._skip_next_sample = False
             return old
+
+    def on_instruction(self, msg: String) -> None:
+        """Without this, up to a chunk of the old task's actions would still run in the new one."""
+        changed = self._instruction is not None and msg.data != self._instruction
+        self._instruction = msg.data
+        if changed and self.params['reset_on_new_instruction']:
+            old = self.reset_queue()
+            self.get_logger().info(f'new instruction {msg.data!r}: queue dropped '
+                                   f'({old.chunks_received} chunks before)')
 
     def on_reset(self, request, response):
         old = self.reset_queue()
