@@ -156,12 +156,27 @@ class FaultRunner:
 
     def _inject_chunk(self, value: float, hold_s: float):
         ex = self.ex
+        # Right after an episode change the executor holds until the new task's first chunk
+        # (its queue is empty): there is nothing to corrupt until that chunk is queued. And the
+        # robot must be moving: a zero-velocity safe command is told apart from the commands
+        # before the fault only if those were not zero velocity too.
+        vel = list(self.vel)
+
+        def moving_with_a_queue() -> bool:
+            tick = ex._last_tick + 1
+            if ex.scheduler.queue.remaining(tick) < 10 or not self.exec_tap.log:
+                return False
+            upcoming = ex.scheduler.queue.upcoming(tick, 3)[:, vel]
+            last = np.asarray(self.exec_tap.log[-1][1])[vel]
+            return bool(np.all(np.abs(upcoming).max(axis=1) > 0.05) and np.abs(last).max() > 0.05)
+        wait_until(moving_with_a_queue, 5.0)
         with ex._lock:
+            start = len(self.exec_tap.log)
             tick = ex._last_tick + 1
             chunk = ex.scheduler.queue.upcoming(tick, 50).copy()
             chunk[:10, list(self.vel)] = value   # 10 ticks of it, then the old plan goes on
             ex.scheduler.queue.install(chunk, tick, tick)
-        return self._onset_from_log(lambda c: not np.all(np.isfinite(c)), hold_s)
+        return self._onset_from_log(lambda c: not np.all(np.isfinite(c)), hold_s, start)
 
     def _publish_limit_chunk(self, hold_s: float):
         pub = self.chunk_pub
@@ -172,8 +187,10 @@ class FaultRunner:
         lo, hi = np.asarray(self.gate_cfg.value_min), np.asarray(self.gate_cfg.value_max)
         return self._onset_from_log(lambda c: bool(np.any(c < lo) or np.any(c > hi)), hold_s)
 
-    def _onset_from_log(self, faulty, hold_s: float):
-        start = len(self.exec_tap.log)
+    def _onset_from_log(self, faulty, hold_s: float, start: int | None = None):
+        """`start`: the log length before the injection (a faulty command can be executed
+        between the injection and this call)."""
+        start = len(self.exec_tap.log) if start is None else start
         onset = []
 
         def found():
@@ -255,11 +272,13 @@ class FaultRunner:
         return None
 
     def _first_answer_after(self, t0: float) -> float | None:
-        """First command after t0 that is not an in-flight copy of an earlier executor output."""
-        recent = [c for t, c, _ in self.exec_tap.log[-400:] if t < t0][-10:]
+        """First finite command on the robot side after t0 that is not an in-flight copy of the
+        executor's last output before the fault (a forward delayed past t0 on a loaded machine).
+        """
+        recent = [c for t, c, _ in self.exec_tap.log[-400:] if t < t0][-1:]
         before = {tuple(c[list(self.vel)]) for c in recent}
         for t, c in self.mon.window(t0):
-            if tuple(c[list(self.vel)]) not in before:
+            if np.all(np.isfinite(c)) and tuple(c[list(self.vel)]) not in before:
                 return t
         return None
 
