@@ -300,16 +300,22 @@ class WatchdogNode(Node):
             elif self._track(now) and self._last_sent is not None:
                 self._send_safe()
 
-    def on_reset(self, request, response):
+    def reset_latch(self):
+        """Clear a latched veto if no fault is present (the `~/reset` service, callable in-process
+        too); says so on ~/events and /diagnostics. Returns the core's ResetResult."""
         now = self.now_s()
         with self._lock:
             result = self.wd.reset(now)
             self._latched_seen = self.wd.latch.latched
             self._last_event.clear()
             self._event('reset' if result.accepted else 'reset_refused', now, (result.reason,))
+        self.publish_diagnostics()
+        return result
+
+    def on_reset(self, request, response):
+        result = self.reset_latch()
         response.success = result.accepted
         response.message = result.reason
-        self.publish_diagnostics()
         return response
 
     # -- outputs -------------------------------------------------------------------------------

@@ -89,8 +89,7 @@ def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: l
                 # A veto in the last episode stays latched until reset (as on a robot); the
                 # demo counts it and resets, so one veto does not hold every later episode.
                 latches += 1
-                with watchdog._lock:
-                    watchdog.wd.reset(watchdog.now_s())
+                watchdog.reset_latch()
             ex.record_trace = record_first and i == 0
             t_start = ex.now_s()
             n = len(robot.episodes)
