@@ -139,6 +139,7 @@ class LockstepPlayer(Node):
         self._classes = {t: import_message_class(bag.topics[t].msgtype) for t in self.topics}
         self._pubs, self._delivered = {}, dict.fromkeys(self.topics, 0)
         self._published = dict.fromkeys(self.topics, 0)
+        self._unsettled = False          # inputs published since the SUT last had time to take them
         self._cond = threading.Condition()
         self._answers: deque[int] = deque(maxlen=100)     # header stamps of recent responses
         self._answer_count = self._ticks = self._tick_ns = 0
@@ -257,10 +258,24 @@ class LockstepPlayer(Node):
             return
         if self._tick_ns:
             first = (self._clock_ns // self._tick_ns + 1) * self._tick_ns
+            if first <= t_ns:
+                self._settle_inputs(stats)
             for point in range(first, t_ns + 1, self._tick_ns):
                 self._publish_clock(point, stats, wait_tick=True)
         if self._clock_ns < t_ns:
             self._publish_clock(t_ns, stats, wait_tick=False)
+
+    def _settle_inputs(self, stats: LockstepStats) -> None:
+        """Before a control tick: every input published so far has arrived (+ settle_s), so a
+        tick never races an input sent before it (e.g. a new instruction that resets the
+        executor's queue lands before the tick in every replay, not in some)."""
+        if not self._unsettled:
+            return
+        if not self._wait(lambda: all(self._delivered[t] >= self._published[t]
+                                      for t in self._published), self.options.delivery_timeout_s):
+            stats.undelivered += 1
+        time.sleep(self.options.settle_s)
+        self._unsettled = False
 
     # -- playback --------------------------------------------------------------------------------
     def _wait(self, condition: Callable[[], bool], timeout_s: float) -> bool:
@@ -293,6 +308,7 @@ class LockstepPlayer(Node):
                           o.delivery_timeout_s):
             stats.undelivered += 1
         time.sleep(o.settle_s)
+        self._unsettled = False
         self._set_clock(t_ns, stats)
         stamp = self._trigger_stamp_ns(topic, data)
         with self._cond:
@@ -336,6 +352,7 @@ class LockstepPlayer(Node):
             self._set_clock(t_ns, stats)
             self._pubs[topic].publish(data)
             self._published[topic] += 1
+            self._unsettled = True
             stats.messages += 1
         self._wait(lambda: False, self.options.settle_s * 5)    # the last outputs come in
         stats.wall_s = time.monotonic() - started
