@@ -15,8 +15,10 @@ from vla_edge.nodes.vla_node import VlaNode
 
 def _run(ctx, runtime, seconds, mode, emulated_s, margin_ticks=5):
     pipe = build_pipeline(context=ctx, runtime=runtime, overrides={
+        # reset_on_new_instruction off: an episode ending (auto_reset) would restart the counters
         'chunk_executor': {'mode': mode, 'merge.strategy': 'replace',
-                           'trigger_margin_ticks': margin_ticks},
+                           'trigger_margin_ticks': margin_ticks,
+                           'reset_on_new_instruction': False},
         'vla_node': {'emulated_latency_s': emulated_s},
         'sim_robot': {'auto_reset': True}})
     ex = pipe.nodes['chunk_executor']
@@ -142,5 +144,74 @@ def test_a_chunk_carries_back_the_id_of_the_request_it_answers(ros_context, refe
         node.on_request(request)
         assert _wait(lambda: len(published) == 1, 5.0)
         assert published[0].header.frame_id == request_id(3, 7)
+    finally:
+        node.destroy_node()
+
+
+def _frame(stamp_s):
+    msg = Image(height=128, width=128, encoding='rgb8', step=384, data=bytes(128 * 384))
+    msg.header.stamp.sec = int(stamp_s)
+    msg.header.stamp.nanosec = int(round((stamp_s - int(stamp_s)) * 1e9))
+    return msg
+
+
+def _request(epoch, seq, stamp_s):
+    from vla_edge.nodes.messages import chunk_to_trajectory, request_id
+
+    msg = chunk_to_trajectory(np.zeros((0, 3)), stamp_s, 50.0, ['x', 'y', 'gripper'])
+    msg.header.frame_id = request_id(epoch, seq)
+    return msg
+
+
+def test_after_a_reset_chunks_are_planned_only_from_frames_taken_after_it(
+        ros_context, reference_runtime):
+    """A frame taken before the executor's reset shows the previous episode's scene."""
+    from sensor_msgs.msg import JointState
+
+    from vla_edge.nodes.messages import stamp_to_s
+
+    node = VlaNode(context=ros_context, runtime=reference_runtime)
+    published = []
+    node.chunk_pub.publish = published.append
+    try:
+        node.on_state(JointState(name=['x', 'y', 'gripper'], position=[0.5, 0.5, 1.0],
+                                 velocity=[0.0, 0.0, 0.0]))
+        node.on_frame(_frame(10.0))
+        assert _wait(lambda: node.frames_encoded == 1, 5.0)
+        node.on_request(_request(1, 1, 12.0))       # first epoch seen: no reset to honour
+        assert _wait(lambda: len(published) == 1, 5.0)
+        node.on_request(_request(2, 2, 13.0))       # the executor reset at t = 13 s
+        time.sleep(0.3)
+        assert len(published) == 1, 'planned from a frame taken before the reset'
+        node.on_frame(_frame(13.02))
+        assert _wait(lambda: len(published) == 2, 5.0)
+        assert stamp_to_s(published[1].header.stamp) == pytest.approx(13.02)
+        assert 'stale_frame_after_reset' not in node._errors
+    finally:
+        node.destroy_node()
+
+
+def test_a_camera_that_stops_at_a_reset_delays_the_chunk_by_the_timeout_only(
+        ros_context, reference_runtime):
+    from sensor_msgs.msg import JointState
+
+    node = VlaNode(context=ros_context, runtime=reference_runtime,
+                   parameter_overrides=[Parameter('fresh_frame_timeout_s', value=0.2)])
+    published = []
+    node.chunk_pub.publish = published.append
+    try:
+        node.on_state(JointState(name=['x', 'y', 'gripper'], position=[0.5, 0.5, 1.0],
+                                 velocity=[0.0, 0.0, 0.0]))
+        node.on_frame(_frame(10.0))
+        assert _wait(lambda: node.frames_encoded == 1, 5.0)
+        node.on_request(_request(1, 1, 12.0))
+        assert _wait(lambda: len(published) == 1, 5.0)
+        t0 = time.monotonic()
+        node.on_request(_request(2, 2, 13.0))
+        assert _wait(lambda: len(published) == 2, 5.0)
+        assert time.monotonic() - t0 >= 0.2
+        assert node._errors.get('stale_frame_after_reset') == 1
+        node.on_request(_request(2, 3, 13.5))       # same epoch: no second wait
+        assert _wait(lambda: len(published) == 3, 0.15)
     finally:
         node.destroy_node()

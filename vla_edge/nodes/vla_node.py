@@ -25,12 +25,19 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
 from vla_edge.core.errors import VlaEdgeError
+from vla_edge.core.joint_state import state_vector
 from vla_edge.core.latency import LatencyTracker
 from vla_edge.core.model_dir import default_model_dir
 from vla_edge.core.onnx_session import SessionOptions
 from vla_edge.core.ros_image import ImageConverter
 from vla_edge.core.runtime import PolicyRuntime, VisualEmbedding
-from vla_edge.nodes.messages import chunk_to_trajectory, stamp_to_s, status, trajectory_to_chunk
+from vla_edge.nodes.messages import (
+    chunk_to_trajectory,
+    parse_request_id,
+    stamp_to_s,
+    status,
+    trajectory_to_chunk,
+)
 from vla_edge.nodes.params import Spec, declare_all
 from vla_edge.nodes.spin import spin_nodes
 
@@ -54,6 +61,9 @@ PARAMETERS = (
          'reproduces every chunk exactly: replay tests).', range=(-1, 2**31 - 1)),
     Spec('plan_on_frame', False, 'Free-running: plan a chunk on every encoded frame instead of '
          'on chunk_request (no executor; used by the pipeline-overhead benchmark).'),
+    Spec('fresh_frame_timeout_s', 0.5, 'After an executor reset (a new request epoch), plan only '
+         'from a frame taken after the reset, waiting at most this long for one; then plan from '
+         'the newest frame and report it (errors_stale_frame_after_reset).', range=(0.0, 10.0)),
     Spec('emulated_latency_s', 0.0, 'EMULATION: make every chunk take at least this long, to '
          'emulate a slower board. Reported in diagnostics.', range=(0.0, 10.0)),
     Spec('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', range=(0.05, 60.0)),
@@ -94,6 +104,9 @@ class VlaNode(Node):
         self._instruction: str = p['instruction']
         self._request = threading.Condition()
         self._pending_request: JointTrajectory | None = None
+        self._request_epoch: int | None = None
+        self._fresh_after_s = float('-inf')   # frames older than this show the pre-reset scene
+        self._fresh_wait_since: float | None = None
         self._running = True
         self._stopping = threading.Event()
         self._chunks = 0
@@ -148,7 +161,14 @@ class VlaNode(Node):
             self._state = state
 
     def on_request(self, msg: JointTrajectory) -> None:
+        answered = parse_request_id(msg.header.frame_id)
         with self._request:
+            if answered is not None and answered[0] != self._request_epoch:
+                if self._request_epoch is not None:
+                    # The executor reset (new episode or task) at about this request's time.
+                    self._fresh_after_s = stamp_to_s(msg.header.stamp)
+                    self._fresh_wait_since = None
+                self._request_epoch = answered[0]
             self._pending_request = msg
             self._request.notify()
 
@@ -202,6 +222,12 @@ class VlaNode(Node):
                         self._pending_request = request
                 time.sleep(0.01)
                 continue
+            if self._needs_fresher_frame(visual.stamp_s):
+                with self._request:
+                    if self._pending_request is None:
+                        self._pending_request = request
+                time.sleep(0.005)
+                continue
             try:
                 self._plan_and_publish(request, visual, state, instruction)
             except Exception as exc:   # never let the thread die: the executor holds meanwhile
@@ -209,6 +235,24 @@ class VlaNode(Node):
                     return   # Ctrl-C shut the context down under us: nothing to report
                 self._error('plan_failure', f'planning failed ({type(exc).__name__}: {exc}); '
                                             'no chunk published')
+
+    def _needs_fresher_frame(self, frame_stamp_s: float) -> bool:
+        """True while the newest frame predates the last executor reset (and the wait for a
+        newer one has not timed out): a chunk planned from it would act on the old scene."""
+        with self._request:
+            if frame_stamp_s >= self._fresh_after_s:
+                return False
+            now = time.monotonic()
+            if self._fresh_wait_since is None:
+                self._fresh_wait_since = now
+            if now - self._fresh_wait_since < self.params['fresh_frame_timeout_s']:
+                return True
+            self._fresh_after_s = float('-inf')   # give up once, do not stall every request
+        self._error('stale_frame_after_reset',
+                    f'no frame newer than the reset arrived within '
+                    f'{self.params["fresh_frame_timeout_s"]:g} s; planning from the newest one '
+                    f'(camera stalled or its clock behind?)')
+        return False
 
     def _plan_and_publish(self, request: JointTrajectory, visual: VisualEmbedding,
                           state: np.ndarray, instruction: str) -> None:
@@ -265,18 +309,9 @@ class VlaNode(Node):
 
     # -- helpers ---------------------------------------------------------------------------------
     def _state_vector(self, msg: JointState) -> np.ndarray:
-        index = {n: i for i, n in enumerate(msg.name)}
-        values = []
-        for names, field in ((self.params['state_position_joints'], msg.position),
-                             (self.params['state_velocity_joints'], msg.velocity)):
-            for n in names:
-                if n not in index or index[n] >= len(field):
-                    raise ValueError(f'joint_states lacks {n!r} (has {list(msg.name)})')
-                values.append(field[index[n]])
-        state = np.array(values, dtype=np.float32)
-        if not np.all(np.isfinite(state)):
-            raise ValueError(f'joint_states has NaN/inf: {state.tolist()}')
-        return state
+        return state_vector(msg.name, msg.position, msg.velocity,
+                            self.params['state_position_joints'],
+                            self.params['state_velocity_joints'])
 
     def _error(self, kind: str, text: str) -> None:
         self._errors[kind] = self._errors.get(kind, 0) + 1

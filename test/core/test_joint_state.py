@@ -1,0 +1,44 @@
+"""The policy's state vector from JointState fields: joints by name, whatever their order;
+a missing joint or a NaN/inf value is a ValueError that says which."""
+import math
+
+import numpy as np
+import pytest
+
+from vla_edge.core.joint_state import state_vector
+
+
+def test_joints_are_taken_by_name_positions_then_velocities():
+    state = state_vector(['gripper', 'y', 'x'], position=[0.7, 0.2, 0.1],
+                         velocity=[9.0, -0.5, 0.3])
+    assert state.dtype == np.float32
+    np.testing.assert_array_equal(state, np.array([0.1, 0.2, 0.7, 0.3, -0.5], np.float32))
+
+
+def test_custom_joint_lists_and_extra_joints_in_the_message():
+    state = state_vector(('a', 'b', 'c', 'unused'), (1.0, 2.0, 3.0, 4.0), (5.0, 6.0, 7.0, 8.0),
+                         position_joints=('c',), velocity_joints=('a', 'b'))
+    np.testing.assert_array_equal(state, [3.0, 5.0, 6.0])
+
+
+@pytest.mark.parametrize('names, position, velocity, missing', [
+    (['x', 'gripper'], [0.1, 0.7], [0.0, 0.0], "'y'"),           # not named at all
+    (['x', 'y', 'gripper'], [0.1, 0.2], [0.0, 0.0, 0.0], "'gripper'"),   # position too short
+    (['x', 'y', 'gripper'], [0.1, 0.2, 0.7], [], "'x'"),          # no velocities
+])
+def test_a_missing_joint_is_named(names, position, velocity, missing):
+    with pytest.raises(ValueError, match=f'joint_states lacks {missing}') as err:
+        state_vector(names, position, velocity)
+    assert str(names) in str(err.value)    # and what the message has
+
+
+@pytest.mark.parametrize('bad', [math.nan, math.inf, -math.inf])
+def test_nan_or_inf_is_rejected(bad):
+    with pytest.raises(ValueError, match='NaN/inf'):
+        state_vector(['x', 'y', 'gripper'], [0.1, bad, 0.7], [0.0, 0.0, 0.0])
+
+
+def test_numpy_fields_as_decoded_from_a_bag():
+    state = state_vector(['x', 'y', 'gripper'], np.array([0.1, 0.2, 0.7]),
+                         np.array([0.3, -0.5, 0.0]))
+    np.testing.assert_allclose(state, [0.1, 0.2, 0.7, 0.3, -0.5], rtol=1e-6)
