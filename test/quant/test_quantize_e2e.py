@@ -4,6 +4,7 @@ import time
 import numpy as np
 import pytest
 
+from vla_edge.cli import main
 from vla_edge.core.errors import VlaEdgeError
 from vla_edge.core.manifest import load_manifest
 from vla_edge.core.runtime import PolicyRuntime
@@ -40,6 +41,10 @@ def test_quantize_end_to_end_loads_and_plans(reference_model_dir, tmp_path):
     saved = json.loads((out / 'quantization_report.json').read_text())
     assert saved['policy_step_speedup'] == pytest.approx(report['policy_step_speedup'])
     assert saved['decisions'] and (out / 'quantization_pareto.png').is_file()
+    calib = saved['calibration']     # calibrated and measured on the same sim seeds
+    assert (calib['source'], calib['episodes'], calib['first_seed']) == ('sim', 2, 2_000_000)
+    assert calib['drift'] == {'source': 'sim', 'episodes': 2, 'first_seed': 2_000_000}
+    assert manifest.raw['quantization']['calibration']['source'] == 'sim'
     # and it runs like the FP32 folder
     rt = PolicyRuntime(out)
     obs = TeaTableEnv().reset(2_000_000)
@@ -48,6 +53,38 @@ def test_quantize_end_to_end_loads_and_plans(reference_model_dir, tmp_path):
     assert np.all(np.isfinite(chunk.actions))
 
 
-def test_bag_calibration_says_it_is_not_supported(tmp_path, reference_model_dir):
-    with pytest.raises(VlaEdgeError, match='bag calibration not yet supported'):
-        collect_bag(tmp_path / 'bag', reference_model_dir)
+def test_quantize_cli_calibrates_from_a_bag_and_weighs_stage_exclusions(
+        reference_model_dir, sim_bag, tmp_path, capsys):
+    """`--calib BAG`: feeds from the bag's frames, drift still on sim seeds, and the backbone's
+    `--exclude` variants measured beside the shared candidates."""
+    out = tmp_path / 'quantized'
+    t0 = time.perf_counter()
+    rc = main(['quantize', str(reference_model_dir), '--out', str(out), '--calib',
+               str(sim_bag.path), '--calib-max-frames', '6', '--episodes', '1', '--repeats', '3',
+               '--methods', 'minmax', '--drift-budget', '1.0', '--exclude', r'backbone=kv\.',
+               '--no-progress'])
+    assert rc == 0 and time.perf_counter() - t0 < 120
+    report = json.loads((out / 'quantization_report.json').read_text())
+    calib = report['calibration']
+    assert calib['source'] == 'bag' and calib['bag'] == str(sim_bag.path)
+    assert (calib['frames_in_bag'], calib['frames_used'], calib['frames_skipped']) == (12, 6, 1)
+    assert calib['feeds'] == {'vision_encoder': 6, 'backbone': 6, 'action_expert': 60}
+    assert calib['drift'] == {'source': 'sim', 'episodes': 1, 'first_seed': 2_000_000,
+                              'why': 'closed-loop drift needs a simulator: a bag cannot react '
+                                     'to the policy'}
+    assert calib['summary'] in report['decisions'] and 'bag' in capsys.readouterr().out
+    assert load_manifest(out).raw['quantization']['calibration']['source'] == 'bag'
+    # the exclusion variants exist for the backbone only, were measured, and keep kv.* in float
+    names = {s: {r['name'] for r in rows} for s, rows in report['candidates'].items()}
+    excl = {n for n in names['backbone'] if n.endswith('_excl1')}
+    assert excl == {f'{n}_excl1' for n in names['vision_encoder'] if n != 'fp32'}
+    assert not any('_excl' in n for n in names['vision_encoder'] | names['action_expert'])
+    rows = {r['name']: r for r in report['candidates']['backbone']}
+    assert all(rows[n]['recipe']['exclude'] == [r'kv\.'] for n in excl)
+    assert np.isfinite(rows['int8_dynamic_excl1']['drift_mean'])
+    assert rows['int8_dynamic_excl1']['latency_ratio'] > 0
+
+
+def test_a_missing_bag_is_a_clear_error(tmp_path, reference_model_dir):
+    with pytest.raises(VlaEdgeError, match='no bag at'):
+        collect_bag(tmp_path / 'bag', reference_model_dir, progress=False)

@@ -1,12 +1,20 @@
-"""Calibration data: the real inputs of every stage, recorded while the FP32 policy acts in the sim.
+"""Calibration data: the real inputs of every stage, recorded while the FP32 policy runs.
 
 The quantizer must see what the robot will see: camera frames after preprocessing, the backbone's
 inputs, and the action expert's inputs at *every* denoising step (noisy actions and tau sweep from
-noise to data, so a single step would calibrate the wrong ranges). Seeds default to 2_000_000+,
-disjoint from training (0..) and from the held-out evaluation seeds (1_000_000+).
+noise to data, so a single step would calibrate the wrong ranges). Two sources:
+
+- `collect_sim`: the FP32 policy acts in seeded sim episodes. Seeds default to 2_000_000+,
+  disjoint from training (0..) and from the held-out evaluation seeds (1_000_000+).
+- `collect_bag`: the FP32 policy plans one chunk from each observation of a rosbag2 (frames
+  paired with joint states and instruction as vla_node pairs them: `bag_calibration`), so the
+  ranges are those of the robot's own camera and states. No closed loop here: a bag cannot
+  react to the policy.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,8 +22,9 @@ import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 from tqdm import tqdm
 
-from vla_edge.core.errors import VlaEdgeError
+from vla_edge.core.latency import LatencyTracker
 from vla_edge.core.runtime import PolicyRuntime
+from vla_edge.quant.bag_calibration import DEFAULT_MAX_FRAMES, BagTopicNames, bag_observations
 from vla_edge.sim.closed_loop import EvalConfig, RuntimePolicy, run_episode
 from vla_edge.sim.env import Observation, TeaTableEnv
 
@@ -31,7 +40,9 @@ class CalibrationSet:
 
     feeds: dict[str, list[Feed]] = field(default_factory=dict)
     observations: list[Observation] = field(default_factory=list)
-    seeds: list[int] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)   # sim episodes recorded (none from a bag)
+    source: str = 'sim'                              # 'sim' or 'bag'
+    bag: dict | None = None                          # BagObservations.to_dict() of a bag source
 
     def count(self, stage: str) -> int:
         return len(self.feeds.get(stage, []))
@@ -46,14 +57,27 @@ class CalibrationSet:
 
 
 class _RecordingSession:
-    """Stands in for an InferenceSession: records each feed, then runs the real session."""
+    """Stands in for an InferenceSession: records each feed, then runs the real session.
+
+    Feeds are copied (the denoiser updates its arrays in place), except that an input passed
+    again unchanged (the expert's prefix_kv at every denoising step of a chunk) shares the
+    previous copy: a bag's 200 chunks would otherwise hold 2000 copies of it.
+    """
 
     def __init__(self, session, sink: list[Feed]):
         self._session, self._sink = session, sink
+        self._last: dict[str, tuple[object, np.ndarray]] = {}
 
     def run(self, output_names, feed: Feed, *args, **kwargs):
-        self._sink.append({k: np.array(v, copy=True) for k, v in feed.items()})
+        self._sink.append({k: self._copy(k, v) for k, v in feed.items()})
         return self._session.run(output_names, feed, *args, **kwargs)
+
+    def _copy(self, name: str, value) -> np.ndarray:
+        source, copy = self._last.get(name, (None, None))
+        if source is not value or not np.array_equal(copy, value):
+            copy = np.array(value, copy=True)
+            self._last[name] = (value, copy)
+        return copy
 
     def __getattr__(self, name):
         return getattr(self._session, name)
@@ -69,6 +93,19 @@ class _ObservingPolicy(RuntimePolicy):
         return super().plan(obs, seed, prefix)
 
 
+@contextmanager
+def _recording(rt: PolicyRuntime, source: str) -> Iterator[CalibrationSet]:
+    """While inside, every quantized stage of `rt` records its feeds into the yielded set."""
+    calib = CalibrationSet(feeds={s: [] for s in QUANTIZED_STAGES}, source=source)
+    real = dict(rt.sessions)
+    try:
+        for stage in QUANTIZED_STAGES:
+            rt.sessions[stage] = _RecordingSession(real[stage], calib.feeds[stage])
+        yield calib
+    finally:
+        rt.sessions.update(real)
+
+
 def collect_sim(model_dir: str | Path, episodes: int = 10,
                 seed_offset: int = CALIBRATION_SEED_OFFSET, runtime: PolicyRuntime | None = None,
                 progress: bool = True) -> CalibrationSet:
@@ -76,29 +113,36 @@ def collect_sim(model_dir: str | Path, episodes: int = 10,
     if episodes < 1:
         raise ValueError(f'calibration episodes must be >= 1, got {episodes}')
     rt = runtime or PolicyRuntime(model_dir)
-    calib = CalibrationSet(feeds={s: [] for s in QUANTIZED_STAGES})
-    real = dict(rt.sessions)
-    try:
-        for stage in QUANTIZED_STAGES:
-            rt.sessions[stage] = _RecordingSession(real[stage], calib.feeds[stage])
+    with _recording(rt, 'sim') as calib:
         policy = _ObservingPolicy(rt, calib.observations)
         env = TeaTableEnv()
         cfg = EvalConfig(mode='sync', episodes=episodes, seed_offset=seed_offset, latency_s=0.02)
-        from vla_edge.core.latency import LatencyTracker
-
         for seed in tqdm(range(seed_offset, seed_offset + episodes), desc='calibrate (sim)',
                          unit='episode', disable=not progress):
             run_episode(env, policy, seed, cfg, LatencyTracker(), {})
             calib.seeds.append(seed)
-    finally:
-        rt.sessions.update(real)
     return calib
 
 
-def collect_bag(bag: str | Path, model_dir: str | Path) -> CalibrationSet:
-    """Calibration from a rosbag2 (frames + states + instruction): not implemented yet."""
-    raise VlaEdgeError(f'bag calibration not yet supported (got {bag}); use --calib sim, which '
-                       'records the same stage inputs from seeded sim episodes')
+def collect_bag(bag: str | Path, model_dir: str | Path, runtime: PolicyRuntime | None = None,
+                progress: bool = True, max_frames: int = DEFAULT_MAX_FRAMES,
+                topics: BagTopicNames | None = None, **observation_kwargs) -> CalibrationSet:
+    """Plan one chunk with the FP32 policy from each of (at most `max_frames`, evenly spread)
+    observations of a rosbag2, recording each stage's inputs; the noise of observation i is
+    seeded with i. `observation_kwargs` go to `bag_observations` (joints, default instruction).
+
+    Raises VlaEdgeError for a bag that cannot be used (see `bag_observations`).
+    """
+    found = bag_observations(bag, max_frames, topics, progress=progress, **observation_kwargs)
+    rt = runtime or PolicyRuntime(model_dir)
+    with _recording(rt, 'bag') as calib:
+        calib.bag = found.to_dict()
+        for i, obs in enumerate(tqdm(found.observations, desc='calibrate (bag)', unit='frame',
+                                     disable=not progress)):
+            rt.plan_chunk(rt.encode_image(obs.image, obs.time_s), obs.instruction, obs.state,
+                          seed=i)
+            calib.observations.append(obs)
+    return calib
 
 
 class FeedReader(CalibrationDataReader):

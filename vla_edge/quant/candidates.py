@@ -6,7 +6,9 @@ calibrated with MinMax / Percentile / Entropy on recorded feeds), `dynamic_int8`
 `nbits` (weight-only MatMulNBits, 4 or 8 bit, for the transformer MatMuls) and `fp16` (float16
 weights and compute, float32 inputs/outputs). `exclude` keeps named nodes in float (regexes over
 node names); `keep_tail` keeps the last fraction of MatMul/Gemm nodes in float (the projection into
-the next stage, the last expert blocks).
+the next stage, the last expert blocks). `exclusion_variants` turns one stage's exclusions into
+extra candidates of that stage (`vla-edge quantize --exclude/--keep-tail`), which the allocator
+weighs like any other; `stage_candidates` merges them with the shared ones.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ import io
 import logging
 import re
 import shutil
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import onnx
@@ -64,8 +67,8 @@ class Recipe:
             base += '_u8s8'
         if self.op_types:
             base += '_' + '-'.join(o.lower() for o in self.op_types)
-        if self.keep_tail:
-            base += f'_tail{int(round(self.keep_tail * 100))}fp32'
+        if self.keep_tail:   # 0.25 -> tail25fp32, 0.125 -> tail12p5fp32
+            base += f'_tail{self.keep_tail * 100:g}fp32'.replace('.', 'p')
         if self.exclude:
             base += f'_excl{len(self.exclude)}'
         return base
@@ -91,6 +94,71 @@ def default_recipes(methods: tuple[str, ...] = ('minmax', 'percentile'),
     recipes += [Recipe('dynamic_int8'), Recipe('nbits', bits=4), Recipe('nbits', bits=8),
                 Recipe('fp16')]
     return recipes
+
+
+def exclusion_variants(recipes: Iterable[Recipe], exclude: Sequence[str] = (),
+                       keep_tails: Sequence[float] = ()) -> list[Recipe]:
+    """Each quantized (not fp32) recipe again with `exclude` added to its own exclusions and,
+    for each of `keep_tails`, that fraction kept in float (none given: the recipe's own).
+
+    Variants equal to one another or to their recipe are left out, so the result is empty when
+    there is nothing to exclude."""
+    out: list[Recipe] = []
+    for recipe in recipes:
+        if recipe.kind == 'fp32':
+            continue
+        for tail in list(keep_tails) or [recipe.keep_tail]:
+            variant = replace(recipe, exclude=tuple(dict.fromkeys((*recipe.exclude, *exclude))),
+                              keep_tail=tail)
+            if variant != recipe and variant not in out:
+                out.append(variant)
+    return out
+
+
+def stage_candidates(recipes: Sequence[Recipe], extra: Mapping[str, Sequence[Recipe]],
+                     stages: Sequence[str]) -> dict[str, list[Recipe]]:
+    """{stage: the shared `recipes` + that stage's `extra` ones}, duplicates dropped.
+
+    Raises ValueError for an extra of an unknown stage, or two different recipes of one stage
+    with the same name (names key the files, the report and the allocation)."""
+    unknown = sorted(set(extra) - set(stages))
+    if unknown:
+        raise ValueError(f'candidates for unknown stage(s) {unknown}; stages: {list(stages)}')
+    out: dict[str, list[Recipe]] = {}
+    for stage in stages:
+        named: dict[str, Recipe] = {}
+        for recipe in (*recipes, *extra.get(stage, ())):
+            other = named.setdefault(recipe.name, recipe)
+            if other != recipe:
+                raise ValueError(f'{stage}: two different candidates are both named '
+                                 f'{recipe.name!r}: {other.to_dict()} and {recipe.to_dict()}')
+        out[stage] = list(named.values())
+    return out
+
+
+def check_exclusions(stage_files: Mapping[str, Path],
+                     extra: Mapping[str, Sequence[Recipe]]) -> None:
+    """Every exclusion regex of a stage's extra recipes compiles and names at least one node of
+    that stage's graph; a regex that names nothing would build a duplicate of its recipe.
+
+    Raises VlaEdgeError naming the stage, the regex and some of the graph's node names."""
+    for stage, recipes in extra.items():
+        patterns = list(dict.fromkeys(p for r in recipes for p in r.exclude))
+        if not patterns:
+            continue
+        nodes = onnx.load(str(stage_files[stage]), load_external_data=False).graph.node
+        names = [n.name for n in nodes]
+        for pattern in patterns:
+            try:
+                regex = re.compile(pattern)
+            except re.error as exc:
+                raise VlaEdgeError(f'{stage}: exclusion {pattern!r} is not a valid regular '
+                                   f'expression: {exc}') from exc
+            if not any(regex.search(n) for n in names):
+                weights = [n.name for n in nodes if n.op_type in ('MatMul', 'Gemm', 'Conv')]
+                raise VlaEdgeError(f'{stage}: exclusion {pattern!r} matches none of its '
+                                   f'{len(names)} nodes (some of its MatMul/Gemm/Conv nodes: '
+                                   f'{", ".join(weights[:8]) or "none"})')
 
 
 def excluded_nodes(model: onnx.ModelProto, recipe: Recipe) -> list[str]:

@@ -3,6 +3,11 @@
 Every figure is taken on this machine in this run: stage latencies beside FP32 in one interleaved
 loop, closed-loop drift against the FP32 trajectories from the same seeds and noise, and finally the
 chosen mix's whole policy step (vision + backbone + all denoising steps) timed beside FP32.
+
+Calibration comes from seeded sim episodes or from a rosbag2 (`calib` = a bag path). Closed-loop
+drift needs a world that reacts to the policy, so it is measured in the sim either way: on the
+calibration episodes' seeds, or with a bag on the sim seeds seed_offset .. seed_offset+episodes-1.
+The open-loop action error is taken on the calibration observations (the bag's frames, if any).
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from vla_edge.core.onnx_session import SessionOptions
 from vla_edge.core.runtime import PolicyRuntime
 from vla_edge.quant import candidates as cand
 from vla_edge.quant.allocation import Option, allocate
+from vla_edge.quant.bag_calibration import DEFAULT_MAX_FRAMES, BagTopicNames
 from vla_edge.quant.calibration import (
     CALIBRATION_SEED_OFFSET,
     QUANTIZED_STAGES,
@@ -43,13 +49,16 @@ class QuantizeConfig:
 
     model_dir: Path
     out_dir: Path
-    calib: str = 'sim'                      # 'sim' or a rosbag2 path
-    episodes: int = 10                      # calibration = drift-evaluation episodes (K)
+    calib: str | Path = 'sim'               # 'sim' or a rosbag2 path
+    episodes: int = 10                      # drift-evaluation episodes K (= calibration's, sim)
+    calib_max_frames: int = DEFAULT_MAX_FRAMES   # bag: at most this many frames, evenly spread
+    calib_topics: BagTopicNames = field(default_factory=BagTopicNames)
     seed_offset: int = CALIBRATION_SEED_OFFSET
     latency_budget_ms: float | None = None
     drift_budget: float | None = None       # default when neither budget is given: 0.01
     methods: tuple[str, ...] = ('minmax', 'percentile')
-    recipes: list[cand.Recipe] | None = None
+    recipes: list[cand.Recipe] | None = None  # candidates of every stage (None: the defaults)
+    stage_recipes: dict[str, tuple[cand.Recipe, ...]] = field(default_factory=dict)  # and extras
     repeats: int = 100                      # latency repeats per candidate
     max_calib_feeds: int = 256
     max_success_drop: float = 0.1
@@ -74,18 +83,25 @@ def quantize(cfg: QuantizeConfig) -> dict:
     def bar(it, desc):
         return tqdm(it, desc=desc, disable=not cfg.progress)
 
-    # 1. calibration
-    if cfg.calib == 'sim':
+    base = cfg.recipes or cand.default_recipes(tuple(cfg.methods))
+    recipes = cand.stage_candidates(base, cfg.stage_recipes, QUANTIZED_STAGES)
+    cand.check_exclusions({s: m.stages[s].path for s in QUANTIZED_STAGES}, cfg.stage_recipes)
+    # 1. calibration; drift is measured on sim seeds either way (a bag cannot react)
+    if cfg.episodes < 1:
+        raise ValueError(f'drift episodes must be >= 1, got {cfg.episodes}')
+    if str(cfg.calib) == 'sim':
         calib = collect_sim(cfg.model_dir, cfg.episodes, cfg.seed_offset, rt, cfg.progress)
+        seeds = calib.seeds
     else:
-        calib = collect_bag(cfg.calib, cfg.model_dir)
-    seeds = calib.seeds
+        calib = collect_bag(cfg.calib, cfg.model_dir, rt, cfg.progress, cfg.calib_max_frames,
+                            cfg.calib_topics)
+        seeds = list(range(cfg.seed_offset, cfg.seed_offset + cfg.episodes))
+    calibration = _calibration_meta(calib, seeds)
     # 2. candidates
-    recipes = cfg.recipes or cand.default_recipes(tuple(cfg.methods))
     built: dict[str, dict[str, Path]] = {s: {} for s in QUANTIZED_STAGES}
     rows: dict[str, list[dict]] = {s: [] for s in QUANTIZED_STAGES}
-    recipe_of = {r.name: r for r in recipes}
-    jobs = [(s, r) for s in QUANTIZED_STAGES for r in recipes]
+    recipe_of = {s: {r.name: r for r in recipes[s]} for s in QUANTIZED_STAGES}
+    jobs = [(s, r) for s in QUANTIZED_STAGES for r in recipes[s]]
     for stage, recipe in bar(jobs, 'build candidates'):
         path = work / stage / f'{recipe.name}.onnx'
         try:
@@ -114,7 +130,7 @@ def quantize(cfg: QuantizeConfig) -> dict:
                 row['action_error_open_loop'] = open_loop_error(
                     ref_chunks, planned_chunks(rt, calib.observations))
         ratio = lat[stage][name] / lat[stage]['fp32']
-        rows[stage].append({'name': name, 'recipe': recipe_of[name].to_dict(),
+        rows[stage].append({'name': name, 'recipe': recipe_of[stage][name].to_dict(),
                             'latency_ms': lat[stage][name] * 1e3, 'latency_ratio': ratio,
                             **row})
     # 5. allocation
@@ -144,7 +160,8 @@ def quantize(cfg: QuantizeConfig) -> dict:
             comp[label] = {'applied': False, 'why': 'backbone is FP32: nothing to compensate'}
             continue
         expert, how, corr = _compensated_expert(m, files, calib, choice['action_expert'],
-                                                recipe_of, work / f'compensated_{label}', cfg)
+                                                recipe_of['action_expert'],
+                                                work / f'compensated_{label}', cfg)
         with_comp = compare(reference, _rollouts(rt, {**files, 'action_expert': expert}, seeds))
         comp[label] = {'applied': True, 'how': how, 'correction': corr.to_dict(),
                        'drift_without': measured[label]['drift_mean'],
@@ -167,7 +184,7 @@ def quantize(cfg: QuantizeConfig) -> dict:
     # 8. output
     precision = {s: n + ('+compensated' if s == 'action_expert' and comp.get('chosen', {})
                          .get('kept') else '') for s, n in alloc.chosen.choice.items()}
-    decisions = list(alloc.decisions)
+    decisions = [calibration['summary'], *alloc.decisions]
     for label, c in comp.items():
         if c['applied']:
             verdict = 'reduced' if c['drift_with'] < c['drift_without'] else 'did NOT reduce'
@@ -182,10 +199,8 @@ def quantize(cfg: QuantizeConfig) -> dict:
                          f'{measured["uniform_int8"]["drift_mean"]:.4f})')
     decisions.append(f'policy step: chosen {step_ms["chosen"]:.2f} ms vs FP32 '
                      f'{step_ms["fp32"]:.2f} ms in the same run: x{speedup:.2f} speedup')
-    quant_meta = {'source_model': str(m.folder), 'calibration': {
-        'source': cfg.calib, 'episodes': len(seeds), 'first_seed': seeds[0],
-        'feeds': {s: calib.count(s) for s in QUANTIZED_STAGES}},
-        'stages': {s: recipe_of[n].to_dict() for s, n in alloc.chosen.choice.items()},
+    quant_meta = {'source_model': str(m.folder), 'calibration': calibration,
+        'stages': {s: recipe_of[s][n].to_dict() for s, n in alloc.chosen.choice.items()},
         'compensation': {k: {kk: vv for kk, vv in v.items() if kk != 'expert_file'}
                          for k, v in comp.items()},
         'policy_step_speedup': speedup, 'report': 'quantization_report.json'}
@@ -193,7 +208,7 @@ def quantize(cfg: QuantizeConfig) -> dict:
     report = {
         'model': m.name, 'out_dir': str(out), 'threads': cfg.options.intra_op_threads,
         'providers': list(cfg.options.providers), 'denoising_steps': steps,
-        'fp32_success_rate_calibration': fp32_success,
+        'fp32_success_rate_calibration': fp32_success, 'calibration': calibration,
         'candidates': rows, 'chosen': alloc.chosen.choice,
         'budget': {'latency_ms': cfg.latency_budget_ms, 'drift': drift_budget},
         'estimated': {'latency_ms': alloc.chosen.latency_s * 1e3, 'drift': alloc.chosen.drift,
@@ -210,6 +225,28 @@ def quantize(cfg: QuantizeConfig) -> dict:
         shutil.rmtree(work, ignore_errors=True)
     report['table'] = stage_table(rows)
     return report
+
+
+def _calibration_meta(calib: CalibrationSet, drift_seeds: list[int]) -> dict:
+    """What the calibration was made from and where drift is measured (manifest and report)."""
+    feeds = {s: calib.count(s) for s in QUANTIZED_STAGES}
+    drift = {'source': 'sim', 'episodes': len(drift_seeds), 'first_seed': drift_seeds[0]}
+    if calib.source == 'sim':
+        return {'source': 'sim', 'episodes': len(calib.seeds), 'first_seed': calib.seeds[0],
+                'feeds': feeds, 'drift': drift,
+                'summary': f'calibrated on {len(calib.seeds)} sim episodes (seeds from '
+                           f'{calib.seeds[0]}); drift measured on the same seeds'}
+    bag = calib.bag or {}
+    drift['why'] = 'closed-loop drift needs a simulator: a bag cannot react to the policy'
+    keys = ('camera_topic', 'state_topic', 'instruction_topic', 'frames_in_bag', 'frames_used',
+            'frames_skipped', 'frames_before_state', 'frames_undecodable', 'states_rejected',
+            'default_instruction_frames', 'instructions')
+    return {'source': 'bag', 'bag': bag.get('bag'), **{k: bag.get(k) for k in keys},
+            'feeds': feeds, 'drift': drift,
+            'summary': f'calibrated on {bag.get("frames_used")} of {bag.get("frames_in_bag")} '
+                       f'frames of bag {bag.get("bag")} ({bag.get("frames_skipped")} skipped); '
+                       f'drift measured in the sim on {len(drift_seeds)} episode(s), seeds '
+                       f'from {drift_seeds[0]} (a bag cannot react to the policy)'}
 
 
 def _rollouts(rt, files, seeds):
