@@ -76,7 +76,9 @@ def test_pipeline_with_the_watchdog_runs_episodes(ros_context, reference_runtime
     pipe.start()
     try:
         end = time.monotonic() + 40
-        while time.monotonic() < end and not any(e['success'] for e in robot.episodes):
+        # at least one success and 150 commands through the gate (a quick episode takes ~100)
+        while time.monotonic() < end and not (any(e['success'] for e in robot.episodes)
+                                              and watchdog.counts['commands_out'] > 150):
             time.sleep(0.1)
     finally:
         pipe.stop()

@@ -132,7 +132,7 @@ def test_a_chunk_carries_back_the_id_of_the_request_it_answers(ros_context, refe
 
     node = VlaNode(context=ros_context, runtime=reference_runtime)
     published = []
-    node.chunk_pub.publish = published.append     # what the node hands to DDS
+    node.chunk_pub.publish = lambda data: published.append(_as_trajectory(data))  # to DDS
     try:
         node.on_state(JointState(name=['x', 'y', 'gripper'], position=[0.5, 0.5, 1.0],
                                  velocity=[0.0, 0.0, 0.0]))
@@ -146,6 +146,14 @@ def test_a_chunk_carries_back_the_id_of_the_request_it_answers(ros_context, refe
         assert published[0].header.frame_id == request_id(3, 7)
     finally:
         node.destroy_node()
+
+
+def _as_trajectory(data):
+    """vla_node publishes serialized JointTrajectory bytes (nodes/trajectory_cdr.py)."""
+    from rclpy.serialization import deserialize_message
+    from trajectory_msgs.msg import JointTrajectory
+
+    return deserialize_message(data, JointTrajectory)
 
 
 def _frame(stamp_s):
@@ -172,7 +180,7 @@ def test_after_a_reset_chunks_are_planned_only_from_frames_taken_after_it(
 
     node = VlaNode(context=ros_context, runtime=reference_runtime)
     published = []
-    node.chunk_pub.publish = published.append
+    node.chunk_pub.publish = lambda data: published.append(_as_trajectory(data))
     try:
         node.on_state(JointState(name=['x', 'y', 'gripper'], position=[0.5, 0.5, 1.0],
                                  velocity=[0.0, 0.0, 0.0]))
@@ -198,7 +206,7 @@ def test_a_camera_that_stops_at_a_reset_delays_the_chunk_by_the_timeout_only(
     node = VlaNode(context=ros_context, runtime=reference_runtime,
                    parameter_overrides=[Parameter('fresh_frame_timeout_s', value=0.2)])
     published = []
-    node.chunk_pub.publish = published.append
+    node.chunk_pub.publish = lambda data: published.append(_as_trajectory(data))
     try:
         node.on_state(JointState(name=['x', 'y', 'gripper'], position=[0.5, 0.5, 1.0],
                                  velocity=[0.0, 0.0, 0.0]))

@@ -1,8 +1,9 @@
 """Run the pipeline's nodes composed in one process, with the launch files' parameter files.
 
 This is the tested path where `ros2 launch` is not installed: the same node classes, the same
-`config/*.yaml` (passed to each node as `--params-file`), one single-threaded executor per node
-(see `isolated_executors` for why not rclpy's MultiThreadedExecutor).
+`config/*.yaml` (passed to each node as `--params-file`), one executor per node on its own
+thread: a SingleThreadedExecutor, or rclpy's experimental EventsExecutor with
+VLA_EDGE_EXECUTOR=events (see `isolated_executors`, also for why not the MultiThreadedExecutor).
 
 The chain to the robot: chunk_executor -> command_raw -> watchdog -> command -> robot. Without the
 watchdog (`with_watchdog=False`) the robot listens to `command_raw` directly.
@@ -15,7 +16,7 @@ from pathlib import Path
 from rclpy.node import Node
 
 from vla_edge.nodes.chunk_executor import ChunkExecutor
-from vla_edge.nodes.isolated_executors import IsolatedExecutors
+from vla_edge.nodes.isolated_executors import IsolatedExecutors, default_executor_kind
 from vla_edge.nodes.sim_nodes import SimCamera, SimRobot, SimSession
 from vla_edge.nodes.vla_node import VlaNode
 from vla_edge.nodes.watchdog_node import WatchdogNode
@@ -98,5 +99,6 @@ def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
         for node in nodes.values():
             node.destroy_node()
         raise
-    return Pipeline(nodes=nodes, executors=IsolatedExecutors(nodes.values(), context),
+    return Pipeline(nodes=nodes, executors=IsolatedExecutors(nodes.values(), context,
+                                                             default_executor_kind()),
                     session=session)

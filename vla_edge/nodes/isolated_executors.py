@@ -12,21 +12,61 @@ another node's timer.
 """
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable
 
-from rclpy.executors import ExternalShutdownException, ShutdownException, SingleThreadedExecutor
+from rclpy.executors import (
+    Executor,
+    ExternalShutdownException,
+    ShutdownException,
+    SingleThreadedExecutor,
+)
 from rclpy.node import Node
 from rclpy.utilities import get_default_context
+
+EXECUTOR_KINDS = ('events', 'single')
+
+
+def default_executor_kind() -> str:
+    """The pipeline's executor: $VLA_EDGE_EXECUTOR ('events' or 'single'), else 'single'.
+
+    'events' (rclpy's experimental EventsExecutor, Jazzy+) is opt-in. It cuts ~0.5 ms of
+    dispatch from each camera frame's path (README "Pipeline overhead"), but with Kilted's wheels
+    it fails on raw/message-info subscriptions ("SystemError: null argument to internal routine"
+    in spin_once), breaks `vla-edge replay-test` under pytest's capture ("fileno"), and the fault
+    injection test missed a jump or a hang in 2 of 4 runs (1 of 5 on 'single')."""
+    kind = os.environ.get('VLA_EDGE_EXECUTOR', '').strip().lower() or 'single'
+    if kind not in EXECUTOR_KINDS:
+        raise ValueError(f'VLA_EDGE_EXECUTOR must be one of {EXECUTOR_KINDS}, got {kind!r}')
+    if kind == 'events':
+        try:
+            from rclpy.experimental import EventsExecutor  # noqa: F401
+        except ImportError as exc:
+            raise ValueError('VLA_EDGE_EXECUTOR=events needs rclpy.experimental.EventsExecutor '
+                             '(ROS 2 Jazzy or newer)') from exc
+    return kind
+
+
+def make_executor(kind: str, context=None) -> Executor:
+    """One executor of `kind`: 'single' is the SingleThreadedExecutor; 'events' is rclpy's
+    EventsExecutor (dispatch in C++; see `default_executor_kind` for what it gains and breaks)."""
+    if kind == 'events':
+        from rclpy.experimental import EventsExecutor
+        return EventsExecutor(context=context)
+    if kind == 'single':
+        return SingleThreadedExecutor(context=context)
+    raise ValueError(f'executor kind must be one of {EXECUTOR_KINDS}, got {kind!r}')
 
 
 class IsolatedExecutors:
     """Spin each node on its own executor and thread; `shutdown()` stops them all."""
 
-    def __init__(self, nodes: Iterable[Node], context=None):
+    def __init__(self, nodes: Iterable[Node], context=None, kind: str = 'single'):
         self.nodes = list(nodes)
         self.context = context or get_default_context()
-        self.executors = [SingleThreadedExecutor(context=context) for _ in self.nodes]
+        self.kind = kind
+        self.executors = [make_executor(self.kind, context) for _ in self.nodes]
         for executor, node in zip(self.executors, self.nodes):
             executor.add_node(node)
         self.threads: list[threading.Thread] = []
@@ -41,7 +81,7 @@ class IsolatedExecutors:
             self.threads.append(t)
         return self
 
-    def _spin(self, executor: SingleThreadedExecutor) -> None:
+    def _spin(self, executor: Executor) -> None:
         """Spin in short waits, so that the thread always ends soon after shutdown or Ctrl-C.
 
         A thread blocked in an endless wait when the process exits takes FastDDS down with

@@ -32,7 +32,6 @@ from vla_edge.core.onnx_session import SessionOptions
 from vla_edge.core.ros_image import ImageConverter
 from vla_edge.core.runtime import PolicyRuntime, VisualEmbedding
 from vla_edge.nodes.messages import (
-    chunk_to_trajectory,
     parse_request_id,
     stamp_to_s,
     status,
@@ -40,6 +39,7 @@ from vla_edge.nodes.messages import (
 )
 from vla_edge.nodes.params import Spec, declare_all
 from vla_edge.nodes.spin import spin_nodes
+from vla_edge.nodes.trajectory_cdr import chunk_to_trajectory_cdr
 
 PARAMETERS = (
     Spec('model_dir', '', 'Model folder (manifest.yaml + ONNX per stage). Empty: '
@@ -273,10 +273,11 @@ class VlaNode(Node):
         remaining = self.params['emulated_latency_s'] - (time.perf_counter() - started)
         if remaining > 0 and self._stopping.wait(remaining):
             return   # shutting down
-        msg = chunk_to_trajectory(chunk.actions, chunk.observation_stamp_s, self.rate_hz,
-                                  self.action_names)
-        msg.header.frame_id = request.header.frame_id   # the request id, echoed
-        self.chunk_pub.publish(msg)
+        # Serialized here (numpy, ~0.02 ms) rather than as 50 rosidl point objects (~0.5 ms with
+        # rclpy's conversion): the same JointTrajectory on the wire. The request id is echoed.
+        self.chunk_pub.publish(chunk_to_trajectory_cdr(
+            chunk.actions, chunk.observation_stamp_s, self.rate_hz, self.action_names,
+            request.header.frame_id))
         raw_s = visual.encode_s + chunk.stage_latency_s['backbone'] + \
             chunk.stage_latency_s['action_expert']
         self.chunk_records.append((visual.stamp_s, raw_s,
