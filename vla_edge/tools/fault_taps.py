@@ -68,6 +68,7 @@ class ExecutorTap:
         self.transform = None
         self.onset_s: float | None = None
         self._arm_at_chunk: int | None = None
+        self._arm_scheduler = None
         self._hold = False
         self._publish = executor.command_pub.publish
         executor.command_pub.publish = self.publish
@@ -80,15 +81,23 @@ class ExecutorTap:
 
     def start_after_next_chunk(self, transform) -> None:
         self.onset_s = None
+        self._arm_scheduler = self.ex.scheduler
         self._arm_at_chunk = self.ex.scheduler.stats.chunks_received + 1
         self.transform = transform
+
+    def _next_chunk_arrived(self) -> bool:
+        """A reset (new episode) replaces the scheduler and restarts its chunk count: then any
+        chunk of the new one counts (missing this left the jump fault unarmed in ~1 run in 7)."""
+        stats = self.ex.scheduler.stats
+        if self.ex.scheduler is not self._arm_scheduler:
+            return stats.chunks_received >= 1
+        return stats.chunks_received >= self._arm_at_chunk
 
     def publish(self, msg) -> None:
         now = self.ex.now_s()
         kind, self._hold = ('hold' if self._hold else 'action'), False
         values = np.array(msg.data, dtype=np.float64)
-        if self.transform is not None and \
-                self.ex.scheduler.stats.chunks_received >= self._arm_at_chunk:
+        if self.transform is not None and self._next_chunk_arrived():
             values = self.transform(values)
             msg.data = values.tolist()
             if self.onset_s is None:
