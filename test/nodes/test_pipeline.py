@@ -171,23 +171,30 @@ def _request(epoch, seq, stamp_s):
     return msg
 
 
+def _node_that_answered_epoch_1(ctx, runtime, overrides=()):
+    """A vla_node with a state, a frame at t = 10 s and one chunk for a request of epoch 1;
+    chunks it publishes land (deserialized) in the returned list."""
+    from sensor_msgs.msg import JointState
+
+    node = VlaNode(context=ctx, runtime=runtime, parameter_overrides=list(overrides))
+    published = []
+    node.chunk_pub.publish = lambda data: published.append(_as_trajectory(data))
+    node.on_state(JointState(name=['x', 'y', 'gripper'], position=[0.5, 0.5, 1.0],
+                             velocity=[0.0, 0.0, 0.0]))
+    node.on_frame(_frame(10.0))
+    assert _wait(lambda: node.frames_encoded == 1, 5.0)
+    node.on_request(_request(1, 1, 12.0))       # first epoch seen: no reset to honour
+    assert _wait(lambda: len(published) == 1, 5.0)
+    return node, published
+
+
 def test_after_a_reset_chunks_are_planned_only_from_frames_taken_after_it(
         ros_context, reference_runtime):
     """A frame taken before the executor's reset shows the previous episode's scene."""
-    from sensor_msgs.msg import JointState
-
     from vla_edge.nodes.messages import stamp_to_s
 
-    node = VlaNode(context=ros_context, runtime=reference_runtime)
-    published = []
-    node.chunk_pub.publish = lambda data: published.append(_as_trajectory(data))
+    node, published = _node_that_answered_epoch_1(ros_context, reference_runtime)
     try:
-        node.on_state(JointState(name=['x', 'y', 'gripper'], position=[0.5, 0.5, 1.0],
-                                 velocity=[0.0, 0.0, 0.0]))
-        node.on_frame(_frame(10.0))
-        assert _wait(lambda: node.frames_encoded == 1, 5.0)
-        node.on_request(_request(1, 1, 12.0))       # first epoch seen: no reset to honour
-        assert _wait(lambda: len(published) == 1, 5.0)
         node.on_request(_request(2, 2, 13.0))       # the executor reset at t = 13 s
         time.sleep(0.3)
         assert len(published) == 1, 'planned from a frame taken before the reset'
@@ -201,19 +208,9 @@ def test_after_a_reset_chunks_are_planned_only_from_frames_taken_after_it(
 
 def test_a_camera_that_stops_at_a_reset_delays_the_chunk_by_the_timeout_only(
         ros_context, reference_runtime):
-    from sensor_msgs.msg import JointState
-
-    node = VlaNode(context=ros_context, runtime=reference_runtime,
-                   parameter_overrides=[Parameter('fresh_frame_timeout_s', value=0.2)])
-    published = []
-    node.chunk_pub.publish = lambda data: published.append(_as_trajectory(data))
+    node, published = _node_that_answered_epoch_1(
+        ros_context, reference_runtime, [Parameter('fresh_frame_timeout_s', value=0.2)])
     try:
-        node.on_state(JointState(name=['x', 'y', 'gripper'], position=[0.5, 0.5, 1.0],
-                                 velocity=[0.0, 0.0, 0.0]))
-        node.on_frame(_frame(10.0))
-        assert _wait(lambda: node.frames_encoded == 1, 5.0)
-        node.on_request(_request(1, 1, 12.0))
-        assert _wait(lambda: len(published) == 1, 5.0)
         t0 = time.monotonic()
         node.on_request(_request(2, 2, 13.0))
         assert _wait(lambda: len(published) == 2, 5.0)
