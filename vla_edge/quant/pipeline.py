@@ -61,6 +61,7 @@ class QuantizeConfig:
     stage_recipes: dict[str, tuple[cand.Recipe, ...]] = field(default_factory=dict)  # and extras
     repeats: int = 100                      # latency repeats per candidate
     max_calib_feeds: int = 256
+    max_open_loop_observations: int = 64    # open-loop action error on at most this many frames
     max_success_drop: float = 0.1
     min_gain: float = 0.02
     heldout_episodes: int = 0               # also evaluate FP32 vs chosen on held-out seeds
@@ -118,7 +119,12 @@ def quantize(cfg: QuantizeConfig) -> dict:
                                      desc=f'latency {stage}', progress=cfg.progress)
     # 4. closed-loop drift and open-loop action error, one stage swapped at a time
     reference = rollouts(rt, seeds)
-    ref_chunks = planned_chunks(rt, calib.observations)
+    # Evenly spread, so a 200-frame bag costs no more per candidate than the sim episodes do.
+    idx = np.unique(np.linspace(0, len(calib.observations) - 1,
+                                min(len(calib.observations), cfg.max_open_loop_observations))
+                    .round().astype(int))
+    open_loop_obs = [calib.observations[i] for i in idx]
+    ref_chunks = planned_chunks(rt, open_loop_obs)
     fp32_success = float(np.mean([t.success for t in reference]))
     jobs = [(s, n) for s in QUANTIZED_STAGES for n in built[s]]
     for stage, name in bar(jobs, 'closed-loop drift'):
@@ -128,7 +134,7 @@ def quantize(cfg: QuantizeConfig) -> dict:
             with stage_files(rt, {stage: built[stage][name]}):
                 row = compare(reference, rollouts(rt, seeds))
                 row['action_error_open_loop'] = open_loop_error(
-                    ref_chunks, planned_chunks(rt, calib.observations))
+                    ref_chunks, planned_chunks(rt, open_loop_obs))
         ratio = lat[stage][name] / lat[stage]['fp32']
         rows[stage].append({'name': name, 'recipe': recipe_of[stage][name].to_dict(),
                             'latency_ms': lat[stage][name] * 1e3, 'latency_ratio': ratio,
