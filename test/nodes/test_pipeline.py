@@ -171,9 +171,9 @@ def _request(epoch, seq, stamp_s):
     return msg
 
 
-def _node_that_answered_epoch_1(ctx, runtime, overrides=()):
-    """A vla_node with a state, a frame at t = 10 s and one chunk for a request of epoch 1;
-    chunks it publishes land (deserialized) in the returned list."""
+def _node_that_answered_epoch_1(ctx, runtime, overrides=(), first_frame_s=10.0):
+    """A vla_node with a state, one frame and one chunk for a request of epoch 1 (stamped 2 s
+    after the frame); chunks it publishes land (deserialized) in the returned list."""
     from sensor_msgs.msg import JointState
 
     node = VlaNode(context=ctx, runtime=runtime, parameter_overrides=list(overrides))
@@ -181,16 +181,17 @@ def _node_that_answered_epoch_1(ctx, runtime, overrides=()):
     node.chunk_pub.publish = lambda data: published.append(_as_trajectory(data))
     node.on_state(JointState(name=['x', 'y', 'gripper'], position=[0.5, 0.5, 1.0],
                              velocity=[0.0, 0.0, 0.0]))
-    node.on_frame(_frame(10.0))
+    node.on_frame(_frame(first_frame_s))
     assert _wait(lambda: node.frames_encoded == 1, 5.0)
-    node.on_request(_request(1, 1, 12.0))       # first epoch seen: no reset to honour
+    node.on_request(_request(1, 1, first_frame_s + 2.0))   # first epoch seen: no reset to honour
     assert _wait(lambda: len(published) == 1, 5.0)
     return node, published
 
 
-def test_after_a_reset_chunks_are_planned_only_from_frames_taken_after_it(
+def test_after_a_reset_chunks_are_planned_only_from_frames_received_after_it(
         ros_context, reference_runtime):
-    """A frame taken before the executor's reset shows the previous episode's scene."""
+    """A frame taken before the executor's reset shows the previous episode's scene. Stamps of
+    10 s are far from the node's clock (another clock, e.g. a device's): receive order decides."""
     from vla_edge.nodes.messages import stamp_to_s
 
     node, published = _node_that_answered_epoch_1(ros_context, reference_runtime)
@@ -198,10 +199,30 @@ def test_after_a_reset_chunks_are_planned_only_from_frames_taken_after_it(
         node.on_request(_request(2, 2, 13.0))       # the executor reset at t = 13 s
         time.sleep(0.3)
         assert len(published) == 1, 'planned from a frame taken before the reset'
-        node.on_frame(_frame(13.02))
+        node.on_frame(_frame(12.5))                 # device clock behind: still after the reset
         assert _wait(lambda: len(published) == 2, 5.0)
-        assert stamp_to_s(published[1].header.stamp) == pytest.approx(13.02)
+        assert stamp_to_s(published[1].header.stamp) == pytest.approx(12.5)
         assert 'stale_frame_after_reset' not in node._errors
+    finally:
+        node.destroy_node()
+
+
+def test_on_the_nodes_own_clock_a_frame_stamped_before_the_reset_is_not_used(
+        ros_context, reference_runtime):
+    """Received after the reset but taken before it (delayed in transport): still the old scene."""
+    from vla_edge.nodes.messages import stamp_to_s
+
+    now = time.time()
+    node, published = _node_that_answered_epoch_1(ros_context, reference_runtime,
+                                                  first_frame_s=now - 2.5)
+    try:
+        node.on_request(_request(2, 2, now - 0.2))  # the reset
+        node.on_frame(_frame(now - 0.3))            # arrives after it, taken before it
+        time.sleep(0.3)
+        assert len(published) == 1
+        node.on_frame(_frame(now - 0.1))
+        assert _wait(lambda: len(published) == 2, 5.0)
+        assert stamp_to_s(published[1].header.stamp) == pytest.approx(now - 0.1)
     finally:
         node.destroy_node()
 
@@ -209,14 +230,28 @@ def test_after_a_reset_chunks_are_planned_only_from_frames_taken_after_it(
 def test_a_camera_that_stops_at_a_reset_delays_the_chunk_by_the_timeout_only(
         ros_context, reference_runtime):
     node, published = _node_that_answered_epoch_1(
-        ros_context, reference_runtime, [Parameter('fresh_frame_timeout_s', value=0.2)])
+        ros_context, reference_runtime, [Parameter('fresh_frame_timeout_s', value=1.0)])
     try:
         t0 = time.monotonic()
         node.on_request(_request(2, 2, 13.0))
         assert _wait(lambda: len(published) == 2, 5.0)
-        assert time.monotonic() - t0 >= 0.2
+        assert time.monotonic() - t0 >= 1.0
         assert node._errors.get('stale_frame_after_reset') == 1
+        t1 = time.monotonic()
         node.on_request(_request(2, 3, 13.5))       # same epoch: no second wait
-        assert _wait(lambda: len(published) == 3, 0.15)
+        assert _wait(lambda: len(published) == 3, 5.0)
+        assert time.monotonic() - t1 < 0.9
+        assert node._errors.get('stale_frame_after_reset') == 1
+    finally:
+        node.destroy_node()
+
+
+def test_a_zero_timeout_turns_the_wait_off(ros_context, reference_runtime):
+    node, published = _node_that_answered_epoch_1(
+        ros_context, reference_runtime, [Parameter('fresh_frame_timeout_s', value=0.0)])
+    try:
+        node.on_request(_request(2, 2, 13.0))
+        assert _wait(lambda: len(published) == 2, 5.0)
+        assert 'stale_frame_after_reset' not in node._errors
     finally:
         node.destroy_node()

@@ -4,7 +4,7 @@ import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 from trajectory_msgs.msg import JointTrajectory
 
-from vla_edge.nodes.messages import chunk_to_trajectory, trajectory_to_chunk
+from vla_edge.nodes.messages import chunk_to_trajectory, s_to_stamp, trajectory_to_chunk
 from vla_edge.nodes.trajectory_cdr import chunk_to_trajectory_cdr
 
 CASES = [  # (horizon, joint names, frame_id, stamp): paddings of every length before the points
@@ -14,6 +14,7 @@ CASES = [  # (horizon, joint names, frame_id, stamp): paddings of every length b
     (7, ['j1', 'joint_2', 'c', 'dd', 'e'], 'abc', 12.999999999),
     (3, ['xx', 'y'], 'abcd', 3.25),
     (20, ['abc'], 'abcdefg', 1e-9),
+    (5, ['x', 'y', 'gripper'], '', 59.99999999999999),   # rounds up into the next second
 ]
 
 
@@ -39,6 +40,15 @@ def test_bytes_equal_rclpy_serialization_where_no_padding_is_needed():
     assert serialize_message(msg)[:len(ours)] == ours
 
 
-def test_a_chunk_without_joints_is_refused():
+def test_a_chunk_without_joints_or_with_the_wrong_names_is_refused():
     with pytest.raises(ValueError, match='joints >= 1'):
         chunk_to_trajectory_cdr(np.zeros((5, 0)), 0.0, 50.0, [])
+    with pytest.raises(ValueError, match='2 joint names for 3 values'):
+        chunk_to_trajectory_cdr(np.zeros((5, 3)), 0.0, 50.0, ['x', 'y'])
+
+
+@pytest.mark.parametrize('seconds,expected', [(59.99999999999999, (60, 0)), (1.5, (1, 500000000)),
+                                              (-0.25, (-1, 750000000)), (7.0, (7, 0))])
+def test_stamps_round_to_the_nanosecond_and_carry_into_the_seconds(seconds, expected):
+    stamp = s_to_stamp(seconds)
+    assert (stamp.sec, stamp.nanosec) == expected

@@ -182,3 +182,16 @@ def test_a_camera_topic_without_messages_is_a_clear_error(tmp_path):
     with pytest.raises(VlaEdgeError, match='has no messages on its camera topic '
                                            '/camera/image_raw'):
         bag_observations(tmp_path / 'bag', progress=False)
+
+
+def test_the_state_vector_follows_the_given_joint_names_and_instruction(sim_bag):
+    """A robot names its joints its own way: the same lists as vla_node's parameters."""
+    found = bag_observations(sim_bag.path, progress=False, position_joints=('y', 'x'),
+                             velocity_joints=('x',), default_instruction='stack the cups')
+    for obs in found.observations:
+        x, y, _, vx, _ = sim_bag.expected_state(sim_bag.stamp_of(obs))
+        np.testing.assert_array_equal(obs.state, np.array([y, x, vx], np.float32))
+    assert found.instructions[0] == 'stack the cups'
+    with pytest.raises(VlaEdgeError, match="lacks 'shoulder'"):
+        bag_observations(sim_bag.path, progress=False, position_joints=('shoulder',))
+

@@ -87,3 +87,15 @@ def test_a_regex_naming_no_node_stops_the_run_before_calibration(reference_model
     assert re.search(r"backbone: exclusion 'no_such_node' matches none of its \d+ nodes", err)
     assert '/backbone/' in err                 # names some of the graph's nodes
     assert not (tmp_path / 'out').exists()
+
+
+def test_bag_joint_names_and_instruction_reach_the_quantize_config():
+    from vla_edge.tools.quantize import config_from_args
+
+    cfg = config_from_args(parse('--calib', 'bag', '--calib-position-joints', 'a', 'b',
+                                 '--calib-velocity-joints', '--calib-instruction', 'wipe it'))
+    assert cfg.calib_position_joints == ('a', 'b') and cfg.calib_velocity_joints == ()
+    assert cfg.calib_instruction == 'wipe it'
+    default = config_from_args(parse())
+    assert default.calib_position_joints == ('x', 'y', 'gripper')
+    assert default.calib_velocity_joints == ('x', 'y')

@@ -79,6 +79,7 @@ def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
     """
     files = param_files or default_param_files()
     o = overrides or {}
+    executor_kind = default_executor_kind()   # a bad $VLA_EDGE_EXECUTOR fails before any node
 
     def kw(name: str, remap: dict[str, str] | None = None) -> dict:
         return node_args(files, o.get(name), remap, namespace, context)
@@ -95,10 +96,9 @@ def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
             remap = None if with_watchdog else {'command': 'command_raw'}
             nodes['sim_robot'] = SimRobot(session, **kw('sim_robot', remap))
             nodes['sim_camera'] = SimCamera(session, **kw('sim_camera'))
+        executors = IsolatedExecutors(nodes.values(), context, executor_kind)
     except Exception:
         for node in nodes.values():
             node.destroy_node()
         raise
-    return Pipeline(nodes=nodes, executors=IsolatedExecutors(nodes.values(), context,
-                                                             default_executor_kind()),
-                    session=session)
+    return Pipeline(nodes=nodes, executors=executors, session=session)

@@ -58,11 +58,16 @@ def _stderr_with_fileno():
     try:
         sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):
-        captured, sys.stderr = sys.stderr, sys.__stderr__
-        try:
-            yield
-        finally:
-            sys.stderr = captured
+        captured = sys.stderr
+        with contextlib.ExitStack() as stack:
+            real = sys.__stderr__
+            if real is None:   # no console at all (a daemon): fault reports go nowhere
+                real = stack.enter_context(open(os.devnull, 'w'))
+            sys.stderr = real   # process-wide for a moment: executors are built at bringup
+            try:
+                yield
+            finally:
+                sys.stderr = captured
         return
     yield
 

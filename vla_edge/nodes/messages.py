@@ -14,8 +14,10 @@ def stamp_to_s(stamp: Time) -> float:
 
 
 def s_to_stamp(seconds: float) -> Time:
-    sec = int(np.floor(seconds))
-    return Time(sec=sec, nanosec=int(round((seconds - sec) * 1e9)) % 1_000_000_000)
+    """Rounded to the nearest nanosecond, carrying into the seconds (59.99999999999999 s is
+    60 s, not 59 s + 0 ns)."""
+    sec, nanosec = divmod(int(round(seconds * 1e9)), 1_000_000_000)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def chunk_to_trajectory(actions: np.ndarray, stamp_s: float, rate_hz: float,

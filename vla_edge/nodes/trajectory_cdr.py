@@ -11,7 +11,6 @@ that header (float64 to 8). Checked byte for byte against rclpy's own serializat
 """
 from __future__ import annotations
 
-import math
 import struct
 from collections.abc import Sequence
 
@@ -62,17 +61,16 @@ def chunk_to_trajectory_cdr(actions: np.ndarray, stamp_s: float, rate_hz: float,
     if actions.ndim != 2 or actions.shape[1] == 0:
         raise ValueError(f'actions must be (H, joints >= 1), got shape {actions.shape}')
     height, width = actions.shape
+    if len(joint_names) != width:
+        raise ValueError(f'{len(joint_names)} joint names for {width} values per point')
     w = _Writer()
-    sec = math.floor(stamp_s)
-    nanosec = int(round((stamp_s - sec) * 1e9))
-    if nanosec >= 1_000_000_000:
-        sec, nanosec = sec + 1, nanosec - 1_000_000_000
+    sec, nanosec = divmod(int(round(stamp_s * 1e9)), 1_000_000_000)   # as messages.s_to_stamp
     w.i32(sec)
     w.u32(nanosec)
     w.string(frame_id)
     w.u32(len(joint_names))
     for name in joint_names:
-        w.string(name)
+        w.string(str(name))
     w.u32(height)
     if height == 0:
         return _ENCAPSULATION_CDR_LE + bytes(w.buf)

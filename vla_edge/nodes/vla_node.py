@@ -62,8 +62,10 @@ PARAMETERS = (
     Spec('plan_on_frame', False, 'Free-running: plan a chunk on every encoded frame instead of '
          'on chunk_request (no executor; used by the pipeline-overhead benchmark).'),
     Spec('fresh_frame_timeout_s', 0.5, 'After an executor reset (a new request epoch), plan only '
-         'from a frame taken after the reset, waiting at most this long for one; then plan from '
-         'the newest frame and report it (errors_stale_frame_after_reset).', range=(0.0, 10.0)),
+         'from a frame received after the reset and stamped no earlier than it, waiting at most '
+         'this long (wall time: it guards against a dead camera) for one; then plan from the '
+         'newest frame and report it (errors_stale_frame_after_reset). 0 turns the wait off.',
+         range=(0.0, 10.0)),
     Spec('emulated_latency_s', 0.0, 'EMULATION: make every chunk take at least this long, to '
          'emulate a slower board. Reported in diagnostics.', range=(0.0, 10.0)),
     Spec('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', range=(0.05, 60.0)),
@@ -94,18 +96,20 @@ class VlaNode(Node):
                              f'but the model expects state_dim = {m.state_dim} '
                              f'({m.raw.get("state_names")})')
         self.rate_hz = m.control_rate_hz
-        self.action_names = list(m.raw.get('action_names') or range(m.action_dim))
+        self.action_names = [str(n) for n in (m.raw.get('action_names') or range(m.action_dim))]
         self.converter = ImageConverter()
         self._frame_lock = threading.Condition()
-        self._frame: tuple[object, float] | None = None
+        self._frame: tuple[object, float, int, bool] | None = None   # msg, stamp, index, clock ok
         self._slot_lock = threading.Lock()
         self._visual: VisualEmbedding | None = None
+        self._visual_frame: tuple[int, bool] = (0, True)   # its frame's receive index, clock ok
         self._state: np.ndarray | None = None
         self._instruction: str = p['instruction']
         self._request = threading.Condition()
         self._pending_request: JointTrajectory | None = None
         self._request_epoch: int | None = None
         self._fresh_after_s = float('-inf')   # frames older than this show the pre-reset scene
+        self._fresh_after_index = 0             # ... and frames received up to this one
         self._fresh_wait_since: float | None = None
         self._running = True
         self._stopping = threading.Event()
@@ -142,8 +146,12 @@ class VlaNode(Node):
     # -- subscriptions: store the newest value, nothing heavy ------------------------------------
     def on_frame(self, msg) -> None:
         self.frames_received += 1
+        stamp = stamp_to_s(msg.header.stamp)
+        # A stamp far from this node's clock comes from another clock (device time, a sim that
+        # restarted): then only the receive order can tell frames before a reset from after.
+        comparable = abs(self.get_clock().now().nanoseconds * 1e-9 - stamp) < 1.0
         with self._frame_lock:
-            self._frame = (msg, stamp_to_s(msg.header.stamp))
+            self._frame = (msg, stamp, self.frames_received, comparable)
             self._frame_lock.notify()
 
     def on_instruction(self, msg: String) -> None:
@@ -165,8 +173,10 @@ class VlaNode(Node):
         with self._request:
             if answered is not None and answered[0] != self._request_epoch:
                 if self._request_epoch is not None:
-                    # The executor reset (new episode or task) at about this request's time.
+                    # The executor reset (new episode or task) at about this request's time;
+                    # frames received so far (same thread: on_frame) show the old scene.
                     self._fresh_after_s = stamp_to_s(msg.header.stamp)
+                    self._fresh_after_index = self.frames_received
                     self._fresh_wait_since = None
                 self._request_epoch = answered[0]
             self._pending_request = msg
@@ -180,7 +190,7 @@ class VlaNode(Node):
                     self._frame_lock.wait(timeout=0.1)
                 if not self._running:
                     return
-                msg, stamp = self._frame
+                msg, stamp, index, comparable = self._frame
                 self._frame = None
             try:
                 visual = self.runtime.encode_image(self.converter.to_rgb(msg), stamp)
@@ -194,7 +204,7 @@ class VlaNode(Node):
             self.stage_latency['vision_encoder'].add(self.runtime.last_latency_s['vision_encoder'])
             self.frames_encoded += 1
             with self._slot_lock:
-                self._visual = visual
+                self._visual, self._visual_frame = visual, (index, comparable)
             if self.params['plan_on_frame']:
                 request = JointTrajectory()
                 request.header.stamp = msg.header.stamp
@@ -210,6 +220,7 @@ class VlaNode(Node):
                 request, self._pending_request = self._pending_request, None
             with self._slot_lock:
                 visual, state, instruction = self._visual, self._state, self._instruction
+                frame_index, comparable = self._visual_frame
             if visual is None or state is None:
                 # Keep the request (unless a newer one came) until the inputs exist.
                 self.get_logger().info(
@@ -222,7 +233,7 @@ class VlaNode(Node):
                         self._pending_request = request
                 time.sleep(0.01)
                 continue
-            if self._needs_fresher_frame(visual.stamp_s):
+            if self._needs_fresher_frame(visual.stamp_s, frame_index, comparable):
                 with self._request:
                     if self._pending_request is None:
                         self._pending_request = request
@@ -236,22 +247,27 @@ class VlaNode(Node):
                 self._error('plan_failure', f'planning failed ({type(exc).__name__}: {exc}); '
                                             'no chunk published')
 
-    def _needs_fresher_frame(self, frame_stamp_s: float) -> bool:
+    def _needs_fresher_frame(self, stamp_s: float, frame_index: int, comparable: bool) -> bool:
         """True while the newest frame predates the last executor reset (and the wait for a
-        newer one has not timed out): a chunk planned from it would act on the old scene."""
+        newer one has not timed out): a chunk planned from it would act on the old scene.
+
+        Fresh = received after the reset and, where the frame's clock is this node's, stamped no
+        earlier than the reset (a frame delayed in transport can arrive after it)."""
+        timeout = self.params['fresh_frame_timeout_s']
         with self._request:
-            if frame_stamp_s >= self._fresh_after_s:
+            fresh = frame_index > self._fresh_after_index and (
+                not comparable or stamp_s >= self._fresh_after_s)
+            if fresh or timeout <= 0.0 or self._fresh_wait_since == float('inf'):
                 return False
             now = time.monotonic()
             if self._fresh_wait_since is None:
                 self._fresh_wait_since = now
-            if now - self._fresh_wait_since < self.params['fresh_frame_timeout_s']:
+            if now - self._fresh_wait_since < timeout:
                 return True
-            self._fresh_after_s = float('-inf')   # give up once, do not stall every request
+            self._fresh_wait_since = float('inf')   # gave up for this reset: no wait per request
         self._error('stale_frame_after_reset',
-                    f'no frame newer than the reset arrived within '
-                    f'{self.params["fresh_frame_timeout_s"]:g} s; planning from the newest one '
-                    f'(camera stalled or its clock behind?)')
+                    f'no frame newer than the reset arrived within {timeout:g} s; planning from '
+                    f'the newest one (camera stalled, or its clock behind?)')
         return False
 
     def _plan_and_publish(self, request: JointTrajectory, visual: VisualEmbedding,

@@ -21,11 +21,12 @@ import onnx
 from tqdm import tqdm
 
 from vla_edge.core.errors import VlaEdgeError
+from vla_edge.core.joint_state import DEFAULT_POSITION_JOINTS, DEFAULT_VELOCITY_JOINTS
 from vla_edge.core.onnx_session import SessionOptions
 from vla_edge.core.runtime import PolicyRuntime
 from vla_edge.quant import candidates as cand
 from vla_edge.quant.allocation import Option, allocate
-from vla_edge.quant.bag_calibration import DEFAULT_MAX_FRAMES, BagTopicNames
+from vla_edge.quant.bag_calibration import DEFAULT_INSTRUCTION, DEFAULT_MAX_FRAMES, BagTopicNames
 from vla_edge.quant.calibration import (
     CALIBRATION_SEED_OFFSET,
     QUANTIZED_STAGES,
@@ -53,6 +54,9 @@ class QuantizeConfig:
     episodes: int = 10                      # drift-evaluation episodes K (= calibration's, sim)
     calib_max_frames: int = DEFAULT_MAX_FRAMES   # bag: at most this many frames, evenly spread
     calib_topics: BagTopicNames = field(default_factory=BagTopicNames)
+    calib_position_joints: tuple[str, ...] = DEFAULT_POSITION_JOINTS   # bag: the state vector, as
+    calib_velocity_joints: tuple[str, ...] = DEFAULT_VELOCITY_JOINTS   # vla_node's parameters
+    calib_instruction: str = DEFAULT_INSTRUCTION   # bag: for frames before any instruction
     seed_offset: int = CALIBRATION_SEED_OFFSET
     latency_budget_ms: float | None = None
     drift_budget: float | None = None       # default when neither budget is given: 0.01
@@ -95,7 +99,9 @@ def quantize(cfg: QuantizeConfig) -> dict:
         seeds = calib.seeds
     else:
         calib = collect_bag(cfg.calib, cfg.model_dir, rt, cfg.progress, cfg.calib_max_frames,
-                            cfg.calib_topics)
+                            cfg.calib_topics, position_joints=tuple(cfg.calib_position_joints),
+                            velocity_joints=tuple(cfg.calib_velocity_joints),
+                            default_instruction=cfg.calib_instruction)
         seeds = list(range(cfg.seed_offset, cfg.seed_offset + cfg.episodes))
     calibration = _calibration_meta(calib, seeds)
     # 2. candidates

@@ -8,8 +8,9 @@ import argparse
 import re
 from pathlib import Path
 
+from vla_edge.core.joint_state import DEFAULT_POSITION_JOINTS, DEFAULT_VELOCITY_JOINTS
 from vla_edge.core.onnx_session import SessionOptions
-from vla_edge.quant.bag_calibration import DEFAULT_MAX_FRAMES, BagTopicNames
+from vla_edge.quant.bag_calibration import DEFAULT_INSTRUCTION, DEFAULT_MAX_FRAMES, BagTopicNames
 from vla_edge.quant.calibration import CALIBRATION_SEED_OFFSET, QUANTIZED_STAGES
 from vla_edge.quant.candidates import (
     CALIBRATION_METHODS,
@@ -123,17 +124,27 @@ def add_quantize_arguments(p: argparse.ArgumentParser) -> None:
                    help='sensor_msgs/Image topic (or its /compressed); also found under a '
                         'namespace')
     g.add_argument('--calib-state-topic', default=topics.joint_states, metavar='TOPIC',
-                   help='sensor_msgs/JointState topic (x, y, gripper positions; x, y velocities)')
+                   help='sensor_msgs/JointState topic (which joints: --calib-position-joints, '
+                        '--calib-velocity-joints)')
     g.add_argument('--calib-instruction-topic', default=topics.instruction, metavar='TOPIC',
-                   help="std_msgs/String topic (frames before any: vla_node's default "
-                        'instruction)')
+                   help='std_msgs/String topic (frames before any: --calib-instruction)')
+    g.add_argument('--calib-instruction', default=DEFAULT_INSTRUCTION, metavar='TEXT',
+                   help="instruction for frames recorded before any on the topic (vla_node's "
+                        'default)')
+    g.add_argument('--calib-position-joints', nargs='+', default=list(DEFAULT_POSITION_JOINTS),
+                   metavar='NAME', help="JointState names whose positions start the state "
+                                        "vector (vla_node's state_position_joints)")
+    g.add_argument('--calib-velocity-joints', nargs='*', default=list(DEFAULT_VELOCITY_JOINTS),
+                   metavar='NAME', help="JointState names whose velocities follow "
+                                        "(vla_node's state_velocity_joints)")
 
 
-def run_quantize(args: argparse.Namespace) -> int:
-    from vla_edge.quant.pipeline import QuantizeConfig, quantize
+def config_from_args(args: argparse.Namespace):
+    """The QuantizeConfig the parsed arguments describe."""
+    from vla_edge.quant.pipeline import QuantizeConfig
 
     methods = tuple(args.methods)
-    cfg = QuantizeConfig(
+    return QuantizeConfig(
         model_dir=args.model_dir, out_dir=args.out, calib=args.calib, episodes=args.episodes,
         seed_offset=args.seed_offset, latency_budget_ms=args.latency_budget_ms,
         drift_budget=args.drift_budget, methods=methods, repeats=args.repeats,
@@ -142,7 +153,16 @@ def run_quantize(args: argparse.Namespace) -> int:
         progress=not args.no_progress, calib_max_frames=args.calib_max_frames,
         calib_topics=BagTopicNames(args.calib_camera_topic, args.calib_state_topic,
                                    args.calib_instruction_topic),
+        calib_position_joints=tuple(args.calib_position_joints),
+        calib_velocity_joints=tuple(args.calib_velocity_joints),
+        calib_instruction=args.calib_instruction,
         stage_recipes=stage_recipes(args.exclude, args.keep_tail, default_recipes(methods)))
+
+
+def run_quantize(args: argparse.Namespace) -> int:
+    from vla_edge.quant.pipeline import quantize
+
+    cfg = config_from_args(args)
     report = quantize(cfg)
     print(report['table'])
     print('\n'.join(report['decisions']))
