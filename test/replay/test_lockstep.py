@@ -54,14 +54,18 @@ class EchoPolicy(Node):
     def __init__(self, context):
         super().__init__('echo_policy', context=context,
                          parameter_overrides=[Parameter('use_sim_time', value=True)])
-        self.state, self.seen = None, []
+        self.state, self.seen, self.ticks = None, [], []   # ticks: (sim time ns, state then)
         self.chunk_pub = self.create_publisher(JointTrajectory, 'action_chunk', 10)
         self.tick_pub = self.create_publisher(Float64MultiArray, 'command_raw', 10)
         self.create_subscription(JointState, 'joint_states',
                                  lambda m: setattr(self, 'state', m.position[0]), 10)
         self.create_subscription(Image, 'camera/image_raw', self.on_frame,
                                  qos_profile_sensor_data)
-        self.create_timer(0.02, lambda: self.tick_pub.publish(Float64MultiArray(data=[1.0])))
+        self.create_timer(0.02, self.on_tick)
+
+    def on_tick(self):
+        self.ticks.append((self.get_clock().now().nanoseconds, self.state))
+        self.tick_pub.publish(Float64MultiArray(data=[1.0]))
 
     def on_frame(self, msg):
         self.seen.append(self.state)
@@ -94,6 +98,11 @@ def test_frames_see_the_state_before_them_and_outputs_carry_the_lockstep_clock(r
     ticks = [m.timestamp_ns for m in out if m.topic == '/command_raw']
     assert all(t % (20 * MS) == 0 for t in ticks[1:])          # one per period, on the grid
     assert len(ticks) == 1 + (states[-1][0] // (20 * MS) - states[0][0] // (20 * MS))
+    # every control tick saw the newest state played before it (inputs settle before a tick)
+    after_first_state = [(t, s) for t, s in sut.ticks if t > states[0][0]]
+    assert after_first_state
+    assert [s for _, s in after_first_state] == \
+        [max(s for ts, s in states if ts < t) for t, _ in after_first_state]
 
 
 def test_a_system_that_never_answers_is_a_clear_error(ros, tmp_path):
