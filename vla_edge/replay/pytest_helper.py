@@ -47,7 +47,10 @@ from rclpy.node import Node
 from vla_edge.core.polling import wait_until
 from vla_edge.nodes.isolated_executors import IsolatedExecutors
 from vla_edge.replay.bag_reader import BagReader
-from vla_edge.replay.bag_writer import write_bag  # noqa: F401 - part of this helper's API
+from vla_edge.replay.bag_writer import (
+    BagWriter,
+    write_bag,  # noqa: F401 - part of this helper's API
+)
 from vla_edge.replay.compare import (
     CHUNK_TOPIC,
     COMMAND_TOPIC,
@@ -55,6 +58,7 @@ from vla_edge.replay.compare import (
     CompareThresholds,
     compare_runs,
 )
+from vla_edge.replay.lockstep import LockstepOptions, LockstepPlayer
 from vla_edge.replay.player import Player, PlayerOptions
 from vla_edge.replay.recorder import start_recording
 
@@ -100,21 +104,33 @@ class ReplayEnv:
     def replay(self, bag: str | Path, system, *, outputs: Iterable[str] = OUTPUTS,
                inputs: Iterable[str] | None = None, record_to: str | Path | None = None,
                storage: str = 'mcap', options: PlayerOptions | None = None,
+               lockstep: LockstepOptions | None = None,
                discovery_timeout_s: float = 10.0, tail_s: float = 1.0) -> Path:
         """Play `bag`'s inputs (default: every topic except `outputs`) into the SUT while
         recording `outputs`; returns the recorded bag. The bag is validated before the SUT
-        starts, so a bad bag fails fast with BagReadError."""
+        starts, so a bad bag fails fast with BagReadError.
+
+        `lockstep` plays deterministically instead of in real time (`replay.lockstep`): each
+        trigger (`lockstep.trigger_topics`, camera frames by default) goes out after the inputs
+        recorded before it and waits for its answer on `lockstep.response_topic`, on a /clock
+        this helper publishes, so the SUT's nodes must run with use_sim_time=True. Outputs are
+        stamped with that clock; two replays of one bag then record the same outputs."""
         outputs = [o if o.startswith('/') else f'/{o}' for o in outputs]
         with BagReader(bag) as golden:
             known = {t: i.msgtype for t, i in golden.topics.items()}
             if inputs is None:
                 inputs = [t for t in golden.selected if t not in outputs]
+        out = Path(record_to) if record_to else next(
+            p for p in (self.workdir / f'run_{i}' for i in itertools.count(1)) if not p.exists())
+        if lockstep is not None:
+            if options is not None:
+                raise ValueError('give options (real-time playback) or lockstep, not both')
+            return self._replay_lockstep(bag, system, list(inputs), outputs, out, storage,
+                                         lockstep, discovery_timeout_s)
         specs = [f'{t}:{known[t]}' if t in known else t for t in outputs]
         opts = dataclasses.replace(options or PlayerOptions(), topics=list(inputs))
         if opts.loop:
             raise ValueError('a replay test plays the bag once: options.loop must be False')
-        out = Path(record_to) if record_to else next(
-            p for p in (self.workdir / f'run_{i}' for i in itertools.count(1)) if not p.exists())
         player = Player(bag, opts, context=self.context)
         recorder = None
         try:
@@ -146,6 +162,33 @@ class ReplayEnv:
             if recorder is not None:
                 recorder.destroy_node()
             player.destroy_node()
+        return out
+
+    def _replay_lockstep(self, bag, system, inputs: list[str], outputs: list[str], out: Path,
+                         storage: str, lockstep: LockstepOptions,
+                         discovery_timeout_s: float) -> Path:
+        opts = dataclasses.replace(lockstep, topics=inputs, record_topics=tuple(outputs))
+        writer = BagWriter(out, storage=storage).open()
+        player, reason = None, ''
+        try:
+            player = LockstepPlayer(bag, opts, record=writer, context=self.context)
+            with _running(system, self):
+                executors = IsolatedExecutors([player], context=self.context).start()
+                try:
+                    if not wait_until(lambda: all(player.subscriber_counts().values()),
+                                      discovery_timeout_s):
+                        log.warning('replay: inputs without subscribers: %s', [
+                            t for t, c in player.subscriber_counts().items() if not c])
+                    log.info('%s', player.run().describe())
+                finally:
+                    executors.shutdown()
+        except BaseException as exc:
+            reason = f'replay failed: {exc}'
+            raise
+        finally:
+            log.info('%s', writer.close(reason).describe())
+            if player is not None:
+                player.destroy_node()
         return out
 
     def replay_and_compare(self, golden: str | Path, system,
