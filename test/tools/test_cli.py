@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from vla_edge.cli import main
 
 REQUIRED = {'success_rate': float, 'mean_time_to_completion_s': (float, type(None)),
@@ -30,14 +32,19 @@ def test_eval_reports_a_missing_model_clearly(tmp_path, capsys):
     assert 'does not exist' in err and 'Traceback' not in err
 
 
-def test_demo_virtual_clock_part_writes_all_four_evaluations(tmp_path):
+def test_demo_virtual_clock_part_writes_all_evaluations(tmp_path, capsys):
     out = tmp_path / 'demo.json'
     assert main(['demo', '--skip-ros', '--eval-episodes', '2', '--latency-ms', '20',
                  '--json', str(out)]) == 0
     data = json.loads(out.read_text())['virtual_clock']
-    assert set(data) == {'sync', 'async', 'heldout_phrasing', 'swapped_object'}
+    assert set(data) == {'sync', 'async', 'heldout_phrasing', 'swapped_object', 'emulated_edge'}
     assert data['heldout_phrasing']['phrasing'] == 'heldout'
     assert data['swapped_object']['swap_object'] is True
+    edge = data['emulated_edge']
+    assert edge['emulated'] is True and edge['latency_s'] == pytest.approx(0.3)
+    assert (edge['async']['mode'], edge['sync']['mode']) == ('async', 'sync')
+    assert edge['async']['latency_source'] == 'given 300 ms'
+    assert 'EMULATED_edge_async' in capsys.readouterr().out     # labelled in the printout
 
 
 def test_demo_real_time_part_writes_the_documented_json(tmp_path):
