@@ -228,3 +228,23 @@ def test_a_new_instruction_drops_the_queue_of_the_old_task(ros_context):
         assert node.scheduler.queue.remaining(node.tick_of(node.now_s())) == 0
     finally:
         node.destroy_node()
+
+
+def test_tools_see_and_edit_the_queue_between_two_ticks(ros_context):
+    """locked_queue / queued_ticks / last_command_was_hold: the fault injector's public view."""
+    node = ChunkExecutor(context=ros_context)
+    try:
+        assert node.queued_ticks() == 0 and node.last_command_was_hold
+        node._t0_s = node.now_s()
+        node.on_chunk(chunk_to_trajectory(np.ones((H, 3)), node.now_s(), RATE, ['a', 'b', 'c']))
+        with node.locked_queue() as (scheduler, tick):
+            assert scheduler is node.scheduler and tick == 0
+            edited = scheduler.queue.upcoming(tick, H).copy()
+            edited[:] = 7.0
+            scheduler.queue.install(edited, tick, tick)
+        assert node.queued_ticks() >= H - 2
+        node.on_tick()
+        assert not node.last_command_was_hold
+        np.testing.assert_array_equal(node._last_command, [7.0, 7.0, 7.0])
+    finally:
+        node.destroy_node()

@@ -8,7 +8,9 @@ the safe hold. All timing uses the node clock, so `use_sim_time` is honoured.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -91,6 +93,7 @@ class ChunkExecutor(Node):
         self._request_seq = 0
         self.discarded_after_reset = 0
         self._last_command = np.zeros(len(self.joint_names))
+        self.last_command_was_hold = True   # what the command being published is (for taps)
         self.periods_s: list[float] = []
         self.executed: list[tuple[float, np.ndarray | None]] = []   # for reports and tests
         self.events: list[tuple[str, float]] = []                    # ('request'|'arrival', t)
@@ -175,6 +178,7 @@ class ChunkExecutor(Node):
                 self._skip_next_sample = self.scheduler.stats.timeouts > timeouts
                 self._send_request(tick)
             action = self.scheduler.next_action(tick)
+            self.last_command_was_hold = action is None
             command = self._hold() if action is None else action
             self._last_command = np.asarray(command, dtype=np.float64)
             if self.record_trace:
@@ -226,6 +230,18 @@ class ChunkExecutor(Node):
         response.message = (f'queue cleared ({old.chunks_received} chunks, {old.stalled_ticks} '
                             'stalled ticks before)')
         return response
+
+    @contextlib.contextmanager
+    def locked_queue(self) -> Iterator[tuple[ChunkScheduler, int]]:
+        """(scheduler, next tick to execute) with the control loop paused between two ticks:
+        for tools that inspect or edit the queue (fault injection), never from a callback."""
+        with self._lock:
+            yield self.scheduler, self._last_tick + 1
+
+    def queued_ticks(self) -> int:
+        """Actions queued from the next tick on."""
+        with self.locked_queue() as (scheduler, tick):
+            return scheduler.queue.remaining(tick)
 
     def _hold(self) -> np.ndarray:
         """Never stale, never undefined: the last command, or zero velocity."""

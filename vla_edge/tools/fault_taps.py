@@ -69,15 +69,8 @@ class ExecutorTap:
         self.onset_s: float | None = None
         self._arm_at_chunk: int | None = None
         self._arm_scheduler = None
-        self._hold = False
         self._publish = executor.command_pub.publish
         executor.command_pub.publish = self.publish
-        hold = executor._hold
-
-        def marked_hold():
-            self._hold = True
-            return hold()
-        executor._hold = marked_hold
 
     def start_after_next_chunk(self, transform) -> None:
         self.onset_s = None
@@ -95,7 +88,7 @@ class ExecutorTap:
 
     def publish(self, msg) -> None:
         now = self.ex.now_s()
-        kind, self._hold = ('hold' if self._hold else 'action'), False
+        kind = 'hold' if self.ex.last_command_was_hold else 'action'
         values = np.array(msg.data, dtype=np.float64)
         if self.transform is not None and self._next_chunk_arrived():
             values = self.transform(values)

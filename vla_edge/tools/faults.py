@@ -114,7 +114,7 @@ class FaultRunner:
             self.unexpected.append(list(self.wd.wd.latch.reasons))
             self.mon.reset_watchdog(timeout_s)
         ok = wait_until(lambda: self.wd.wd.armed and not self.wd.wd.latch.latched
-                        and self.ex.scheduler.queue.remaining(self.ex._last_tick) > 0,
+                        and self.ex.queued_ticks() > 0,
                         timeout_s, 0.05)
         time.sleep(1.0)
         return ok and not self.wd.wd.latch.latched
@@ -163,19 +163,18 @@ class FaultRunner:
         vel = list(self.vel)
 
         def moving_with_a_queue() -> bool:
-            tick = ex._last_tick + 1
-            if ex.scheduler.queue.remaining(tick) < 10 or not self.exec_tap.log:
-                return False
-            upcoming = ex.scheduler.queue.upcoming(tick, 3)[:, vel]
+            with ex.locked_queue() as (scheduler, tick):
+                if scheduler.queue.remaining(tick) < 10 or not self.exec_tap.log:
+                    return False
+                upcoming = scheduler.queue.upcoming(tick, 3)[:, vel]
             last = np.asarray(self.exec_tap.log[-1][1])[vel]
             return bool(np.all(np.abs(upcoming).max(axis=1) > 0.05) and np.abs(last).max() > 0.05)
         wait_until(moving_with_a_queue, 5.0)
-        with ex._lock:
+        with ex.locked_queue() as (scheduler, tick):
             start = len(self.exec_tap.log)
-            tick = ex._last_tick + 1
-            chunk = ex.scheduler.queue.upcoming(tick, 50).copy()
+            chunk = scheduler.queue.upcoming(tick, 50).copy()
             chunk[:10, list(self.vel)] = value   # 10 ticks of it, then the old plan goes on
-            ex.scheduler.queue.install(chunk, tick, tick)
+            scheduler.queue.install(chunk, tick, tick)
         return self._onset_from_log(lambda c: not np.all(np.isfinite(c)), hold_s, start)
 
     def _publish_limit_chunk(self, hold_s: float):
