@@ -248,3 +248,38 @@ def test_tools_see_and_edit_the_queue_between_two_ticks(ros_context):
         np.testing.assert_array_equal(node._last_command, [7.0, 7.0, 7.0])
     finally:
         node.destroy_node()
+
+
+def test_realtime_priority_moves_the_control_thread_to_sched_fifo_or_warns(ros_context,
+                                                                         monkeypatch):
+    import os
+    import threading
+
+    from rclpy.parameter import Parameter
+
+    default = ChunkExecutor(context=ros_context)
+    assert default._apply_realtime_priority() == 0                    # default: off
+    default.destroy_node()
+    node = ChunkExecutor(context=ros_context,
+                         parameter_overrides=[Parameter('realtime_priority', value=20)])
+    try:
+        seen = {}
+
+        def control_thread():     # a thread of its own: the policy is per thread on Linux
+            seen['applied'] = node._apply_realtime_priority()
+            seen['policy'] = os.sched_getscheduler(0)
+        t = threading.Thread(target=control_thread)
+        t.start()
+        t.join()
+        if seen['applied']:
+            assert seen['applied'] == 20 and seen['policy'] == os.SCHED_FIFO
+        else:                     # no rtprio permission here: normal scheduling, a warning
+            assert seen['policy'] == os.SCHED_OTHER
+        assert os.sched_getscheduler(0) == os.SCHED_OTHER     # this thread is untouched
+
+        def refused(*_):
+            raise PermissionError(1, 'Operation not permitted')
+        monkeypatch.setattr(os, 'sched_setscheduler', refused)
+        assert node._apply_realtime_priority() == 0           # warns, runs on
+    finally:
+        node.destroy_node()
