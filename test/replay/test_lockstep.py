@@ -1,10 +1,7 @@
 """Lockstep replay over real DDS with a tiny system under test (SUT): each frame is seen after the
 state recorded before it and answered before anything else goes out, the SUT's timer ticks once
 per period on /clock, outputs carry the clock they arrived at; a silent SUT is a clear error."""
-import contextlib
-
 import pytest
-import rclpy
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
@@ -18,17 +15,6 @@ from vla_edge.replay.lockstep import LockstepOptions, LockstepPlayer, NoAnswerEr
 
 MS = 1_000_000
 T0 = 1_700_000_000 * 1_000_000_000
-
-
-@contextlib.contextmanager
-def domain(domain_id):
-    """A Context of its own on a domain of the 60-79 block (the replay-test tests' own)."""
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=domain_id)
-    try:
-        yield ctx
-    finally:
-        rclpy.try_shutdown(context=ctx)
 
 
 def stamped(msg, t_ns):
@@ -78,7 +64,7 @@ def test_frames_see_the_state_before_them_and_outputs_carry_the_lockstep_clock(r
     msgs = inputs_bag(tmp_path / 'bag')
     states = sorted((t, m.position[0]) for topic, m, t in msgs if topic == '/joint_states')
     frames = sorted(t for topic, _, t in msgs if topic == '/camera/image_raw')
-    with domain(66) as ctx:
+    with ros.domain(224) as ctx:
         sut = EchoPolicy(ctx)
         writer = BagWriter(tmp_path / 'run').open()
         player = LockstepPlayer(tmp_path / 'bag', LockstepOptions(
@@ -107,7 +93,7 @@ def test_frames_see_the_state_before_them_and_outputs_carry_the_lockstep_clock(r
 
 def test_a_system_that_never_answers_is_a_clear_error(ros, tmp_path):
     inputs_bag(tmp_path / 'bag')
-    with domain(67) as ctx:
+    with ros.domain(225) as ctx:
         player = LockstepPlayer(tmp_path / 'bag', LockstepOptions(
             first_response_timeout_s=0.05, response_timeout_s=0.05, discovery_timeout_s=0.1,
             max_unanswered_in_a_row=3), context=ctx)
