@@ -57,19 +57,14 @@ def _stderr_with_fileno():
     where stderr is captured (pytest, a GUI, a log wrapper) the process's real stderr stands in."""
     try:
         sys.stderr.fileno()
+        usable = True
     except (AttributeError, OSError, ValueError):
-        captured = sys.stderr
-        with contextlib.ExitStack() as stack:
-            real = sys.__stderr__
-            if real is None:   # no console at all (a daemon): fault reports go nowhere
-                real = stack.enter_context(open(os.devnull, 'w'))
-            sys.stderr = real   # process-wide for a moment: executors are built at bringup
-            try:
-                yield
-            finally:
-                sys.stderr = captured
-        return
-    yield
+        usable = False
+    with contextlib.ExitStack() as stack:
+        if not usable:   # the real stderr; devnull in a process without one (a daemon)
+            real = sys.__stderr__ or stack.enter_context(open(os.devnull, 'w'))
+            stack.enter_context(contextlib.redirect_stderr(real))   # process-wide, briefly
+        yield
 
 
 def make_executor(kind: str, context=None) -> Executor:
