@@ -228,16 +228,10 @@ class VlaNode(Node):
                     + ' and '.join(n for n, v in (('a camera frame', visual),
                                                   ('a robot state', state)) if v is None),
                     throttle_duration_sec=2.0)
-                with self._request:
-                    if self._pending_request is None:
-                        self._pending_request = request
-                time.sleep(0.01)
+                self._retry_later(request, 0.01)
                 continue
             if self._needs_fresher_frame(visual.stamp_s, frame_index, comparable):
-                with self._request:
-                    if self._pending_request is None:
-                        self._pending_request = request
-                time.sleep(0.005)
+                self._retry_later(request, 0.005)
                 continue
             try:
                 self._plan_and_publish(request, visual, state, instruction)
@@ -246,6 +240,13 @@ class VlaNode(Node):
                     return   # Ctrl-C shut the context down under us: nothing to report
                 self._error('plan_failure', f'planning failed ({type(exc).__name__}: {exc}); '
                                             'no chunk published')
+
+    def _retry_later(self, request: JointTrajectory, pause_s: float) -> None:
+        """Keep the request (unless a newer one came meanwhile) and look again after a pause."""
+        with self._request:
+            if self._pending_request is None:
+                self._pending_request = request
+        time.sleep(pause_s)
 
     def _needs_fresher_frame(self, stamp_s: float, frame_index: int, comparable: bool) -> bool:
         """True while the newest frame predates the last executor reset (and the wait for a
