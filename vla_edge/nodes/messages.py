@@ -13,10 +13,14 @@ def stamp_to_s(stamp: Time) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
-def s_to_stamp(seconds: float) -> Time:
+def sec_nanosec(seconds: float) -> tuple[int, int]:
     """Rounded to the nearest nanosecond, carrying into the seconds (59.99999999999999 s is
     60 s, not 59 s + 0 ns)."""
-    sec, nanosec = divmod(int(round(seconds * 1e9)), 1_000_000_000)
+    return divmod(int(round(seconds * 1e9)), 1_000_000_000)
+
+
+def s_to_stamp(seconds: float) -> Time:
+    sec, nanosec = sec_nanosec(seconds)
     return Time(sec=sec, nanosec=nanosec)
 
 

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from vla_edge.nodes.messages import sec_nanosec
+
 _ENCAPSULATION_CDR_LE = b'\x00\x01\x00\x00'
 
 
@@ -64,7 +66,7 @@ def chunk_to_trajectory_cdr(actions: np.ndarray, stamp_s: float, rate_hz: float,
     if len(joint_names) != width:
         raise ValueError(f'{len(joint_names)} joint names for {width} values per point')
     w = _Writer()
-    sec, nanosec = divmod(int(round(stamp_s * 1e9)), 1_000_000_000)   # as messages.s_to_stamp
+    sec, nanosec = sec_nanosec(stamp_s)
     w.i32(sec)
     w.u32(nanosec)
     w.string(frame_id)
