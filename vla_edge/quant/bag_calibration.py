@@ -34,6 +34,7 @@ from vla_edge.core.joint_state import (
     state_vector,
 )
 from vla_edge.core.ros_image import ImageConverter
+from vla_edge.quant.even_spread import evenly_spread
 from vla_edge.sim.env import Observation
 
 DEFAULT_INSTRUCTION = 'put the tea bag in the mug'   # vla_node's `instruction` parameter
@@ -161,10 +162,7 @@ class _EvenThinning:
         self.seen += 1
 
     def result(self) -> list:
-        if len(self.items) <= self.limit:
-            return list(self.items)
-        idx = np.linspace(0, len(self.items) - 1, self.limit).round().astype(int)
-        return [self.items[i] for i in idx]
+        return evenly_spread(self.items, self.limit)
 
 
 def bag_observations(bag: str | Path, max_frames: int = DEFAULT_MAX_FRAMES,

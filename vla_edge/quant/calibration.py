@@ -25,6 +25,7 @@ from tqdm import tqdm
 from vla_edge.core.latency import LatencyTracker
 from vla_edge.core.runtime import PolicyRuntime
 from vla_edge.quant.bag_calibration import DEFAULT_MAX_FRAMES, BagTopicNames, bag_observations
+from vla_edge.quant.even_spread import evenly_spread
 from vla_edge.sim.closed_loop import EvalConfig, RuntimePolicy, run_episode
 from vla_edge.sim.env import Observation, TeaTableEnv
 
@@ -49,11 +50,7 @@ class CalibrationSet:
 
     def subsample(self, stage: str, limit: int) -> list[Feed]:
         """At most `limit` feeds, evenly spread (keeps every denoising step represented)."""
-        feeds = self.feeds.get(stage, [])
-        if limit <= 0 or len(feeds) <= limit:
-            return list(feeds)
-        idx = np.linspace(0, len(feeds) - 1, limit).round().astype(int)
-        return [feeds[i] for i in idx]
+        return evenly_spread(self.feeds.get(stage, []), limit)
 
 
 class _RecordingSession:

@@ -36,6 +36,7 @@ from vla_edge.quant.calibration import (
 )
 from vla_edge.quant.compensation import INTERFACE, compensate, fit_affine
 from vla_edge.quant.drift import compare, open_loop_error, planned_chunks, rollouts, stage_files
+from vla_edge.quant.even_spread import evenly_spread
 from vla_edge.quant.latency import interleaved_medians_s, open_session, stage_latency_s
 from vla_edge.quant.model_folder import write_model_folder
 from vla_edge.quant.report import pareto_png, stage_table, write_json
@@ -126,10 +127,7 @@ def quantize(cfg: QuantizeConfig) -> dict:
     # 4. closed-loop drift and open-loop action error, one stage swapped at a time
     reference = rollouts(rt, seeds)
     # Evenly spread, so a 200-frame bag costs no more per candidate than the sim episodes do.
-    idx = np.unique(np.linspace(0, len(calib.observations) - 1,
-                                min(len(calib.observations), cfg.max_open_loop_observations))
-                    .round().astype(int))
-    open_loop_obs = [calib.observations[i] for i in idx]
+    open_loop_obs = evenly_spread(calib.observations, cfg.max_open_loop_observations)
     ref_chunks = planned_chunks(rt, open_loop_obs)
     fp32_success = float(np.mean([t.success for t in reference]))
     jobs = [(s, n) for s in QUANTIZED_STAGES for n in built[s]]
