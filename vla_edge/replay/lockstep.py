@@ -44,7 +44,7 @@ from rosgraph_msgs.msg import Clock
 
 from vla_edge.core.errors import VlaEdgeError
 from vla_edge.replay.bag_reader import BagReader
-from vla_edge.replay.bag_writer import BagWriter
+from vla_edge.replay.bag_writer import BagSummary, BagWriter
 from vla_edge.replay.errors import BagError
 from vla_edge.replay.message_source import MessageSource
 from vla_edge.replay.msg_types import import_message_class, normalize_msgtype
@@ -362,6 +362,43 @@ class LockstepPlayer(Node):
         self.stop()
         self.source.close()
         super().destroy_node()
+
+
+def record_lockstep(bag: str | Path, options: LockstepOptions, out: str | Path, context, *,
+                    storage: str = 'mcap', discovery_timeout_s: float = 10.0,
+                    stop: threading.Event | None = None,
+                    say: Callable[[str], None] = print) -> tuple[LockstepStats, BagSummary]:
+    """Play `bag` in lockstep into a running system and record `options.record_topics` into
+    the bag `out`; returns (stats, the recording's BagSummary). The system under test must be
+    up (on `context`, use_sim_time) before this is called; `stop` ends the replay early."""
+    from vla_edge.core.polling import wait_until
+    from vla_edge.nodes.isolated_executors import IsolatedExecutors
+
+    stop = stop or threading.Event()
+    writer = BagWriter(out, storage=storage).open()
+    player = executors = None
+    reason = ''
+    try:
+        player = LockstepPlayer(bag, options, record=writer, context=context)
+        executors = IsolatedExecutors([player], context=context).start()
+        if not wait_until(lambda: all(player.subscriber_counts().values()), discovery_timeout_s,
+                          stop=stop):
+            say(f'warning: inputs without subscribers: {player.subscriber_counts()}')
+        say(f'replaying {", ".join(player.topics)} from {bag} in lockstep on sim time')
+        stats = player.run(lambda s: say(f'  {s.triggers} frames, {s.answered} answered'),
+                           stop=stop)
+        say(stats.describe())
+    except BaseException as exc:
+        reason = f'replay failed: {exc}'
+        raise
+    finally:
+        if executors is not None:
+            executors.shutdown()
+        summary = writer.close('interrupted' if stop.is_set() else reason)
+        if player is not None:
+            player.destroy_node()
+    say(summary.describe())
+    return stats, summary
 
 
 def input_topics(bag_path: str | Path, wanted: Iterable[str]) -> list[str]:

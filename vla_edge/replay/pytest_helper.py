@@ -48,7 +48,6 @@ from vla_edge.core.polling import wait_until
 from vla_edge.nodes.isolated_executors import IsolatedExecutors
 from vla_edge.replay.bag_reader import BagReader
 from vla_edge.replay.bag_writer import (
-    BagWriter,
     write_bag,  # noqa: F401 - part of this helper's API
 )
 from vla_edge.replay.compare import (
@@ -58,7 +57,7 @@ from vla_edge.replay.compare import (
     CompareThresholds,
     compare_runs,
 )
-from vla_edge.replay.lockstep import LockstepOptions, LockstepPlayer
+from vla_edge.replay.lockstep import LockstepOptions, record_lockstep
 from vla_edge.replay.player import Player, PlayerOptions
 from vla_edge.replay.recorder import start_recording
 
@@ -168,27 +167,10 @@ class ReplayEnv:
                          storage: str, lockstep: LockstepOptions,
                          discovery_timeout_s: float) -> Path:
         opts = dataclasses.replace(lockstep, topics=inputs, record_topics=tuple(outputs))
-        writer = BagWriter(out, storage=storage).open()
-        player, reason = None, ''
-        try:
-            player = LockstepPlayer(bag, opts, record=writer, context=self.context)
-            with _running(system, self):
-                executors = IsolatedExecutors([player], context=self.context).start()
-                try:
-                    if not wait_until(lambda: all(player.subscriber_counts().values()),
-                                      discovery_timeout_s):
-                        log.warning('replay: inputs without subscribers: %s', [
-                            t for t, c in player.subscriber_counts().items() if not c])
-                    log.info('%s', player.run().describe())
-                finally:
-                    executors.shutdown()
-        except BaseException as exc:
-            reason = f'replay failed: {exc}'
-            raise
-        finally:
-            log.info('%s', writer.close(reason).describe())
-            if player is not None:
-                player.destroy_node()
+        with _running(system, self):
+            record_lockstep(bag, opts, out, self.context, storage=storage,
+                            discovery_timeout_s=discovery_timeout_s,
+                            say=lambda text: log.info('%s', text))
         return out
 
     def replay_and_compare(self, golden: str | Path, system,

@@ -159,35 +159,13 @@ def replay_through_pipeline(bag: str | Path, run_bag: str | Path, cfg: ReplayTes
 
 
 def _play_lockstep(bag, run_bag, inputs, outputs, cfg, pipeline, ctx, stop, progress) -> dict:
-    from vla_edge.nodes.isolated_executors import IsolatedExecutors
-    from vla_edge.replay.bag_writer import BagWriter
-    from vla_edge.replay.lockstep import LockstepOptions, LockstepPlayer
+    from vla_edge.replay.lockstep import LockstepOptions, record_lockstep
 
     options = LockstepOptions(topics=inputs, response_timeout_s=cfg.response_timeout_s,
                               tick_topic=COMMAND_TOPIC, record_topics=tuple(outputs),
                               tick_period_s=1.0 / pipeline.nodes['chunk_executor'].rate_hz)
-    writer = BagWriter(run_bag, storage=cfg.storage).open()
-    player = executors = None
-    reason = ''
-    try:
-        player = LockstepPlayer(bag, options, record=writer, context=ctx)
-        executors = IsolatedExecutors([player], context=ctx).start()
-        if not _wait(lambda: all(player.subscriber_counts().values()), 10.0, stop):
-            progress(f'warning: inputs without subscribers: {player.subscriber_counts()}')
-        progress(f'replaying {", ".join(inputs)} from {bag} in lockstep on sim time')
-        stats = player.run(lambda s: progress(f'  {s.triggers} frames, {s.answered} answered'),
-                           stop=stop)
-        progress(stats.describe())
-    except BaseException as exc:
-        reason = f'replay failed: {exc}'
-        raise
-    finally:
-        if executors is not None:
-            executors.shutdown()
-        summary = writer.close('interrupted' if stop.is_set() else reason)
-        if player is not None:
-            player.destroy_node()
-    progress(summary.describe())
+    stats, summary = record_lockstep(bag, options, run_bag, ctx, storage=cfg.storage,
+                                     stop=stop, say=progress)
     return {'lockstep': stats.to_dict(), 'recorded': summary.to_dict()}
 
 
