@@ -99,7 +99,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     }
     # The emulated board again, on 10x the real-time demo's episodes: there one failure moves
     # success by 10 points, so this is the figure to compare async and sync by.
-    edge_s = args.latency_fraction * rt.manifest.chunk_length / rt.manifest.control_rate_hz
+    edge_s = args.latency_fraction * rt.manifest.chunk_duration_s
     for mode in ('async', 'sync'):
         runs[f'EMULATED_edge_{mode}'] = _eval_config(args, mode, episodes=args.eval_episodes,
                                                       latency_s=edge_s)
@@ -127,7 +127,7 @@ def _ros_demo(args: argparse.Namespace, rt) -> dict:
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     if args.model:
         os.environ['VLA_EDGE_MODEL_DIR'] = str(args.model)
-    chunk_s = rt.manifest.chunk_length / rt.manifest.control_rate_hz
+    chunk_s = rt.manifest.chunk_duration_s
     print(f'ROS 2 closed loop over DDS, real time: {args.episodes} held-out episodes per '
           f'configuration (seeds from {args.seed_offset}); emulated edge board = '
           f'{args.latency_fraction:g} x chunk duration ({args.latency_fraction * chunk_s:.2f} s)')

@@ -83,6 +83,11 @@ class Manifest:
         return float(self.raw['control_rate_hz'])
 
     @property
+    def chunk_duration_s(self) -> float:
+        """How long one chunk lasts when executed at the control rate."""
+        return self.chunk_length / self.control_rate_hz
+
+    @property
     def denoising_steps(self) -> int:
         return int(self.raw['denoising_steps'])
 

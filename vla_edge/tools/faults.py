@@ -94,7 +94,7 @@ class FaultRunner:
         self.frame_s = 1.0 / pipe.nodes['sim_camera'].get_parameter('rate_hz').value
         self.vel = tuple(cfg.command.velocity_dims)
         self.unexpected: list[list[str]] = []   # latches outside any injected fault
-        self.chunk_s = self.vla.runtime.manifest.chunk_length / self.vla.rate_hz
+        self.chunk_s = self.vla.runtime.manifest.chunk_duration_s
         from trajectory_msgs.msg import JointTrajectory
 
         # created now, so that DDS has matched it with the executor before a fault needs it
