@@ -265,11 +265,12 @@ class LockstepPlayer(Node):
         if self._clock_ns < t_ns:
             self._publish_clock(t_ns, stats, wait_tick=False)
 
-    def _settle_inputs(self, stats: LockstepStats) -> None:
-        """Before a control tick: every input published so far has arrived (+ settle_s), so a
-        tick never races an input sent before it (e.g. a new instruction that resets the
-        executor's queue lands before the tick in every replay, not in some)."""
-        if not self._unsettled:
+    def _settle_inputs(self, stats: LockstepStats, always: bool = False) -> None:
+        """Every input published so far has arrived (+ settle_s): before a trigger (`always`),
+        and before a control tick when inputs went out since the last settle, so a tick never
+        races an input sent before it (e.g. a new instruction that resets the executor's queue
+        lands before the tick in every replay, not in some)."""
+        if not (always or self._unsettled):
             return
         if not self._wait(lambda: all(self._delivered[t] >= self._published[t]
                                       for t in self._published), self.options.delivery_timeout_s):
@@ -304,11 +305,7 @@ class LockstepPlayer(Node):
         if not all(self._published[t] for t in others):
             stats.skipped_before_ready += 1
             return
-        if not self._wait(lambda: all(self._delivered[t] >= self._published[t] for t in others),
-                          o.delivery_timeout_s):
-            stats.undelivered += 1
-        time.sleep(o.settle_s)
-        self._unsettled = False
+        self._settle_inputs(stats, always=True)   # `others` are all that _published counts
         self._set_clock(t_ns, stats)
         stamp = self._trigger_stamp_ns(topic, data)
         with self._cond:
