@@ -157,9 +157,10 @@ def _as_trajectory(data):
 
 
 def _frame(stamp_s):
+    from vla_edge.nodes.messages import s_to_stamp
+
     msg = Image(height=128, width=128, encoding='rgb8', step=384, data=bytes(128 * 384))
-    msg.header.stamp.sec = int(stamp_s)
-    msg.header.stamp.nanosec = int(round((stamp_s - int(stamp_s)) * 1e9))
+    msg.header.stamp = s_to_stamp(stamp_s)
     return msg
 
 
