@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from vla_edge.core.chunk_merge import MergeConfig
+from vla_edge.core.chunk_scheduler import SchedulerConfig
 from vla_edge.core.errors import VlaEdgeError
 from vla_edge.core.json_safe import finite_for_json
 from vla_edge.core.model_dir import default_model_dir
@@ -72,7 +73,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     rt = _runtime(args)
     _check_held_out(rt, args.seed_offset, args.episodes)
     cfg = _eval_config(args, args.mode, phrasing=args.phrasing, swap_object=args.swap_object,
-                       merge=MergeConfig(args.merge, args.blend_steps))
+                       merge=MergeConfig(args.merge, args.blend_steps),
+                       max_action_age_s=args.max_action_age)
     report = evaluate(RuntimePolicy(rt), cfg)
     print(describe(report))
     _write_json(args.json, report.to_dict())
@@ -276,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='evaluate the scripted expert (every tick) instead of a model')
     p.add_argument('--blend-steps', type=int, default=MergeConfig.blend_steps,
                    help='overlap of blend / temporal_ensemble, in control ticks')
+    p.add_argument('--max-action-age', type=float, default=SchedulerConfig.max_action_age_s,
+                   metavar='S', help='async: replan so the next chunk lands by the time the '
+                                     'current one\'s observation is S seconds old (0: off)')
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser('train', formatter_class=fmt,

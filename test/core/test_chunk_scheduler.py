@@ -67,13 +67,46 @@ def test_stale_actions_are_dropped_by_exactly_the_ticks_moved():
 
 
 def test_async_trigger_uses_the_latency_percentile():
-    s = ChunkScheduler(SchedulerConfig(mode='async', trigger_margin_ticks=2,
+    s = ChunkScheduler(SchedulerConfig(mode='async', trigger_margin_ticks=2, max_action_age_s=0.0,
                                        merge=MergeConfig('replace')))
     for _ in range(20):
         s.latency.add(0.2)            # 10 ticks at 50 Hz
     assert s.lead_ticks() == 12
     s.chunk_arrived(np.zeros((H, 3)), 0, 0, latency_s=0.2)
     assert not s.wants_chunk(H - 13) and s.wants_chunk(H - 12)
+
+
+def test_age_bound_requests_so_the_next_chunk_lands_when_the_view_reaches_the_age():
+    # 0.4 s = 20 ticks; latency 0.1 s = 5 ticks: ask at observation + 15, not at the deadline.
+    s = ChunkScheduler(SchedulerConfig(mode='async', trigger_margin_ticks=0, max_action_age_s=0.4,
+                                       merge=MergeConfig('replace')))
+    for _ in range(20):
+        s.latency.add(0.1)
+    s.chunk_arrived(np.zeros((H, 3)), 100, 103, latency_s=0.1)
+    assert s.lead_ticks() == 5
+    assert not s.wants_chunk(114) and s.wants_chunk(115)
+
+
+def test_age_bound_under_slow_inference_replans_continuously_without_stalls():
+    # latency 15 ticks (0.3 s) >= the 0.2 s age bound: a new request goes out on every arrival
+    s, executed = drive(SchedulerConfig(mode='async', max_action_age_s=0.2,
+                                        merge=MergeConfig('replace')), 15, ticks=600)
+    assert s.stats.stalled_ticks == 0
+    assert s.stats.chunks_received == 600 // 15 - 1 + (600 % 15 > 0)
+    # each chunk runs 15 ticks, every action at its own tick, none older than 15 + 15 ticks
+    assert all(t - 30 < a <= t for t, a in enumerate(executed) if a is not None and t >= 30)
+
+
+def test_age_bound_off_waits_for_the_deadline():
+    on, _ = drive(SchedulerConfig(mode='async', max_action_age_s=0.4,
+                                  merge=MergeConfig('replace')), 5, ticks=600)
+    off, _ = drive(SchedulerConfig(mode='async', max_action_age_s=0.0,
+                                   merge=MergeConfig('replace')), 5, ticks=600)
+    # on (20 ticks, latency 5): ask at age 15, land at 20 as the new view is 5 old, so a chunk
+    # every 15 ticks after the first (tick 5); off: every H - lead = 40 ticks
+    assert on.stats.chunks_received == (595 - 5) // 15 + 1
+    assert off.stats.chunks_received < 600 // 35
+    assert on.stats.stalled_ticks == off.stats.stalled_ticks == 0
 
 
 def test_lost_request_is_retried_after_the_timeout():
@@ -95,7 +128,8 @@ def test_bad_chunk_rejected():
 
 
 @pytest.mark.parametrize('kwargs', [dict(mode='eager'), dict(control_rate_hz=0.1),
-                                    dict(trigger_margin_ticks=-1), dict(request_timeout_s=0)])
+                                    dict(trigger_margin_ticks=-1), dict(request_timeout_s=0),
+                                    dict(max_action_age_s=-0.1), dict(max_action_age_s=61.0)])
 def test_bad_config_rejected(kwargs):
     with pytest.raises(ValueError):
         SchedulerConfig(**kwargs)

@@ -109,6 +109,20 @@ def test_async_executes_every_action_at_its_tick_and_drops_exactly_the_stale_one
     assert not late, f'ticks whose executed action was planned for another tick: {late[:5]}'
 
 
+def test_max_action_age_replans_before_the_deadline(ros_context):
+    """0.4 s = 20 ticks at 50 Hz. The driver answers right after tick request + 7, so the executor
+    measures 7 ticks of latency and asks when a chunk's view is 20 - 7 = 13 ticks old; the
+    deadline alone would ask only ~13 ticks before a 50-tick chunk runs out."""
+    gaps = {}
+    for age in (0.4, 0.0):
+        node, drv = drive(ros_context, 200, 8, mode='async', max_action_age_s=age,
+                          **{'merge.strategy': 'replace'})
+        assert node.scheduler.stats.stalled_ticks == 0
+        gaps[age] = set(np.diff([t for t, _ in drv.requests[2:]]).tolist())
+    assert gaps[0.4] == {13}
+    assert min(gaps[0.0]) > 30
+
+
 def test_sync_mode_stalls_and_holds_safely(ros_context):
     node, drv = drive(ros_context, 200, 10, mode='sync', **{'merge.strategy': 'replace'})
     st = node.scheduler.stats
@@ -123,18 +137,22 @@ def test_sync_mode_stalls_and_holds_safely(ros_context):
                                             ('temporal_ensemble', 1 / (1 + np.exp(-0.5)))])
 def test_merge_strategies_soften_the_jump_that_replace_makes(ros_context, strategy, limit):
     """Each new chunk disagrees with the old one by +1.0: replace jumps by 1.0 at each switch,
-    blend spreads it over 9 ticks, the two-chunk ensemble leaves 1/(1+e^-m) at the overlap end."""
+    blend spreads it over 9 ticks, the two-chunk ensemble leaves 1/(1+e^-m) at the overlap end.
+    Requests on the deadline only (no age bound), so an overlap is never cut by the next switch."""
     node, drv = drive(ros_context, 250, 8, driver_kwargs={'offset_per_chunk': 1.0},
-                      mode='async', **{'merge.strategy': strategy, 'merge.blend_steps': 9})
+                      mode='async', max_action_age_s=0.0,
+                      **{'merge.strategy': strategy, 'merge.blend_steps': 9})
     steps = np.abs(np.diff([c[0] for c in drv.commands[60:]]))
     assert node.scheduler.stats.stalled_ticks == 0
     assert steps.max() - 1.0 == pytest.approx(limit, abs=0.02)   # 1.0 = the ramp's own slope
 
 
 def test_prefix_inpaint_sends_the_committed_actions_and_continues_them(ros_context):
+    # Deadline requests only: this driver's own actions after a prefix jump by +1 per chunk, so
+    # a prefix must not reach past the previous one's end (the age bound asks every ~7 ticks).
     node, drv = drive(ros_context, 250, 8, driver_kwargs={'offset_per_chunk': 1.0,
                                                            'honour_prefix': True},
-                      mode='async', **{'merge.strategy': 'prefix_inpaint'})
+                      mode='async', max_action_age_s=0.0, **{'merge.strategy': 'prefix_inpaint'})
     with_prefix = [(t, p) for t, p in drv.requests if p is not None]
     assert len(with_prefix) >= 3
     for _, prefix in with_prefix:

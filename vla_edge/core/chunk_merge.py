@@ -25,7 +25,7 @@ class MergeConfig:
     """Strategy and its parameters; see the module docstring."""
 
     strategy: str = 'blend'
-    blend_steps: int = 10
+    blend_steps: int = 5
     ensemble_m: float = 0.5
 
     def __post_init__(self) -> None:

@@ -6,7 +6,10 @@ evaluator on a virtual one) calls, every tick:
   `request_sent(tick)`; when a chunk arrives, `chunk_arrived(...)`; then `next_action(tick)`.
 
 - `async`: request when the queue is down to the tracked latency (high percentile) plus a margin,
-  so the next chunk lands before the current one runs out.
+  so the next chunk lands before the current one runs out; and, with `max_action_age_s`,
+  early enough that the next chunk lands by the time the current one's observation is that old.
+  The deadline keeps the robot moving; the age bound keeps it acting on a recent view of the
+  scene, which is what keeps a policy consistent when inference is slow (README "Replanning").
 - `sync`: request only when the queue is empty; the robot holds while it waits.
 A chunk is stamped with its observation tick; on arrival, the actions for ticks the robot has
 already moved through since then are dropped (exactly those: ticks spent holding still do not make
@@ -39,6 +42,7 @@ class SchedulerConfig:
     latency_percentile: float = 95.0
     request_timeout_s: float = 2.0     # re-request if a chunk never comes
     motion_dims: int = 2               # leading action dims that are continuous motion
+    max_action_age_s: float = 0.3      # replan so actions act on views at most this old; 0: off
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -48,6 +52,8 @@ class SchedulerConfig:
         if not 0 <= self.trigger_margin_ticks <= 100:
             raise ValueError(f'trigger_margin_ticks must be in [0, 100], '
                              f'got {self.trigger_margin_ticks}')
+        if not 0.0 <= self.max_action_age_s <= 60.0:
+            raise ValueError(f'max_action_age_s must be in [0, 60], got {self.max_action_age_s}')
         if self.request_timeout_s <= 0:
             raise ValueError(f'request_timeout_s must be > 0, got {self.request_timeout_s}')
 
@@ -82,6 +88,7 @@ class ChunkScheduler:
         self._previous: np.ndarray | None = None
         self._switched = False
         self._last_executed_tick = -1
+        self._observed_tick: int | None = None   # observation tick of the chunk being executed
 
     @property
     def dt_s(self) -> float:
@@ -90,8 +97,10 @@ class ChunkScheduler:
     def lead_ticks(self) -> int:
         """Ask this many ticks before the queue runs dry: latency percentile + margin, plus the
         overlap the merge strategy blends over."""
-        return math.ceil(self.latency.estimate_s() / self.dt_s - 1e-9) + \
-            self.cfg.trigger_margin_ticks + self.cfg.merge.overlap_ticks
+        return self.latency_ticks() + self.cfg.trigger_margin_ticks + self.cfg.merge.overlap_ticks
+
+    def latency_ticks(self) -> int:
+        return math.ceil(self.latency.estimate_s() / self.dt_s - 1e-9)
 
     def wants_chunk(self, tick: int) -> bool:
         if self.pending_since is not None:
@@ -102,7 +111,15 @@ class ChunkScheduler:
         remaining = self.queue.remaining(tick)
         if self.cfg.mode == 'sync':
             return remaining == 0
-        return remaining <= self.lead_ticks()
+        return remaining <= self.lead_ticks() or self._ages_out(tick, remaining)
+
+    def _ages_out(self, tick: int, remaining: int) -> bool:
+        """True when a chunk requested now lands just as the current one's observation reaches
+        `max_action_age_s` (or later: slow inference means replanning continuously)."""
+        max_age = round(self.cfg.max_action_age_s * self.cfg.control_rate_hz)
+        if not max_age or not remaining or self._observed_tick is None:
+            return False
+        return tick - self._observed_tick + self.latency_ticks() >= max_age
 
     def committed_prefix(self, tick: int) -> np.ndarray | None:
         """For prefix_inpaint: the queued actions that will run while the next chunk computes."""
@@ -134,6 +151,7 @@ class ChunkScheduler:
             merged = merge_chunks(self.queue.upcoming(tick, len(incoming)), incoming,
                                   self.cfg.merge)
             self.queue.install(merged, tick, tick)
+            self._observed_tick = observation_tick
         self.stats.chunks_received += 1
         self.stats.dropped_actions += past
         return past

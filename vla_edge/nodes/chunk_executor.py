@@ -46,7 +46,7 @@ PARAMETERS = (
          'play each chunk to its end, then wait (baseline).', choices=MODES),
     Spec('merge.strategy', 'blend', 'How a new chunk joins the queued remainder of the '
          'old one.', choices=STRATEGIES),
-    Spec('merge.blend_steps', 10, 'Ticks of cross-fade for the blend strategy.', range=(1, 200)),
+    Spec('merge.blend_steps', 5, 'Ticks of cross-fade for the blend strategy.', range=(1, 200)),
     Spec('merge.ensemble_m', 0.5, 'temporal_ensemble: the newer prediction weighs exp(-m).',
          range=(0.0, 10.0)),
     Spec('latency.percentile', 95.0, 'Percentile of recent request-to-chunk latencies used to '
@@ -54,6 +54,10 @@ PARAMETERS = (
     Spec('latency.window', 50, 'Number of recent latencies kept.', range=(1, 10000)),
     Spec('trigger_margin_ticks', 5, 'Extra ticks of lead when requesting the next chunk.',
          range=(0, 100)),
+    Spec('max_action_age_s', 0.3, 'Also ask early enough that the next chunk lands by the time '
+         'the current chunk\'s observation is this old: the robot acts on a recent view of the '
+         'scene. With inference slower than this, it replans continuously (one request in '
+         'flight). 0: only the deadline (latency + margin) triggers requests.', range=(0.0, 60.0)),
     Spec('request_timeout_s', 2.0, 'Ask again if a requested chunk has not arrived by then.',
          range=(0.01, 60.0)),
     Spec('hold_mode', 'zero_velocity', 'What to command when no action is queued: repeat the last '
@@ -84,7 +88,7 @@ class ChunkExecutor(Node):
             merge=MergeConfig(p['merge.strategy'], p['merge.blend_steps'], p['merge.ensemble_m']),
             trigger_margin_ticks=p['trigger_margin_ticks'],
             latency_window=p['latency.window'], latency_percentile=p['latency.percentile'],
-            request_timeout_s=p['request_timeout_s'],
+            request_timeout_s=p['request_timeout_s'], max_action_age_s=p['max_action_age_s'],
             motion_dims=len(p['velocity_dims'])))
         self.rate_hz = p['control_rate_hz']
         self.joint_names = list(p['joint_names'])

@@ -83,12 +83,14 @@ class EvalConfig:
     swap_object: bool = False
     latency_s: float | None = None   # None: each inference takes its measured wall time
     trigger_margin_ticks: int = 5
+    max_action_age_s: float = SchedulerConfig.max_action_age_s
     latency_percentile: float = 95.0
     merge: MergeConfig = field(default_factory=MergeConfig)   # the executor's default
 
     def scheduler_config(self, control_rate_hz: float) -> SchedulerConfig:
         return SchedulerConfig(control_rate_hz=control_rate_hz, mode=self.mode, merge=self.merge,
                                trigger_margin_ticks=self.trigger_margin_ticks,
+                               max_action_age_s=self.max_action_age_s,
                                latency_percentile=self.latency_percentile,
                                request_timeout_s=1e9)  # a virtual-clock request is never lost
 
