@@ -51,6 +51,8 @@ class RunResult:
             'switch_p95_ratio': switch_p95_ratio(switch, inside),
             'latency_ms': self.latency_ms,
             'watchdog': self.watchdog,
+            'per_episode': [{k: e[k] for k in ('seed', 'success', 'time_s') if k in e}
+                            for e in self.episodes],
         }
 
 
