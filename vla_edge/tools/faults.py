@@ -203,6 +203,10 @@ class FaultRunner:
         return (onset[0] if onset else None), self.mon.now_s()
 
     def _inject_policy(self, name: str, hold_s: float):
+        # The fault shows as the queue running dry, so start from a robot that is executing
+        # actions (after slow_model it can still be holding on chunks that landed stale).
+        wait_until(lambda: bool(self.exec_tap.log) and self.exec_tap.log[-1][2] == 'action',
+                   3.0 * self.chunk_s, 0.01)
         vla, n_log = self.vla, len(self.exec_tap.log)
         release = threading.Event()
         if name == 'hang':
