@@ -66,6 +66,15 @@ def test_stale_actions_are_dropped_by_exactly_the_ticks_moved():
     assert s.stats.dropped_actions == (s.stats.chunks_received - 1) * lat
 
 
+def test_a_chunk_whose_actions_are_all_past_is_counted():
+    # latency 60 ticks > H: after the first chunk, each lands once the robot moved through all of
+    # it (holding ticks do not count, so the ones that still overlap are partly fresh)
+    s, _ = drive(SchedulerConfig(mode='async', merge=MergeConfig('replace')), 60, ticks=600)
+    assert s.stats.chunks_all_past >= 1
+    fresh, _ = drive(SchedulerConfig(mode='async', merge=MergeConfig('replace')), 10, ticks=600)
+    assert fresh.stats.chunks_all_past == 0
+
+
 def test_async_trigger_uses_the_latency_percentile():
     s = ChunkScheduler(SchedulerConfig(mode='async', trigger_margin_ticks=2, max_action_age_s=0.0,
                                        merge=MergeConfig('replace')))

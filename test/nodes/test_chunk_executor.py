@@ -123,6 +123,12 @@ def test_max_action_age_replans_before_the_deadline(ros_context):
     assert min(gaps[0.0]) > 30
 
 
+def test_chunks_that_land_entirely_in_the_past_are_reported(ros_context):
+    node, drv = drive(ros_context, 200, 60, mode='async', **{'merge.strategy': 'replace'})
+    assert node.scheduler.stats.chunks_all_past >= 1
+    assert node.snapshot()['chunks_all_past'] == node.scheduler.stats.chunks_all_past
+
+
 def test_sync_mode_stalls_and_holds_safely(ros_context):
     node, drv = drive(ros_context, 200, 10, mode='sync', **{'merge.strategy': 'replace'})
     st = node.scheduler.stats

@@ -204,6 +204,7 @@ def test_after_a_reset_chunks_are_planned_only_from_frames_received_after_it(
         assert _wait(lambda: len(published) == 2, 5.0)
         assert stamp_to_s(published[1].header.stamp) == pytest.approx(12.5)
         assert 'stale_frame_after_reset' not in node._errors
+        assert node.frames_off_clock == 2           # counted for /diagnostics, warned once
     finally:
         node.destroy_node()
 
@@ -224,6 +225,7 @@ def test_on_the_nodes_own_clock_a_frame_stamped_before_the_reset_is_not_used(
         node.on_frame(_frame(now - 0.1))
         assert _wait(lambda: len(published) == 2, 5.0)
         assert stamp_to_s(published[1].header.stamp) == pytest.approx(now - 0.1)
+        assert node.frames_off_clock == 1           # only the helper's first frame, 2.5 s old
     finally:
         node.destroy_node()
 

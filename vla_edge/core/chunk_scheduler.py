@@ -66,6 +66,7 @@ class SchedulerStats:
     stalled_ticks: int = 0          # queue dry after the first chunk: the loop starved
     startup_wait_ticks: int = 0     # waiting for the very first chunk
     dropped_actions: int = 0
+    chunks_all_past: int = 0        # every action already past on arrival: nothing to execute
     timeouts: int = 0
     switch_steps: list[float] = field(default_factory=list)
     inside_steps: list[float] = field(default_factory=list)
@@ -154,6 +155,7 @@ class ChunkScheduler:
             self._observed_tick = observation_tick
         self.stats.chunks_received += 1
         self.stats.dropped_actions += past
+        self.stats.chunks_all_past += not len(incoming)
         return past
 
     def moved_ticks_since(self, since_tick: int, tick: int) -> int:

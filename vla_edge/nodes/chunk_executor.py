@@ -163,9 +163,14 @@ class ChunkExecutor(Node):
             self._skip_next_sample = False
             obs_tick = max(0, self.tick_of(obs_s))
             tick = max(self.tick_of(now), self._last_tick + 1)
-            self.scheduler.chunk_arrived(actions, min(obs_tick, tick), tick, latency)
+            past = self.scheduler.chunk_arrived(actions, min(obs_tick, tick), tick, latency)
             if self.record_trace:
                 self.events.append(('arrival', now))
+        if past == len(actions):
+            self.get_logger().warning(
+                f'action_chunk observed {now - obs_s:.3f} s ago: all {past} actions were past on '
+                'arrival, nothing to execute (inference slower than a chunk, or camera stamps '
+                'not on this node\'s clock)', throttle_duration_sec=5.0)
 
     def on_tick(self) -> None:
         if self.realtime_priority_applied is None:
@@ -308,6 +313,7 @@ class ChunkExecutor(Node):
                 'stalled_ticks': st.stalled_ticks,
                 'startup_wait_ticks': st.startup_wait_ticks,
                 'dropped_actions': st.dropped_actions,
+                'chunks_all_past': st.chunks_all_past,
                 'request_timeouts': st.timeouts,
                 'discarded_after_reset': self.discarded_after_reset,
                 'latency_p95_ms': self.scheduler.latency.estimate_s() * 1e3,

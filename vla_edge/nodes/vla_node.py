@@ -118,6 +118,7 @@ class VlaNode(Node):
         self.stage_latency = {s: LatencyTracker(window=200, percentile=95, discard_first=1)
                               for s in ('vision_encoder', 'backbone', 'action_expert')}
         self.frames_received = 0
+        self.frames_off_clock = 0   # stamped more than 1 s from this node's clock
         self.frames_encoded = 0
         # per chunk: observation stamp, raw ONNX seconds (vision + backbone + expert), published
         self.chunk_records: list[tuple[float, float, float]] = []
@@ -149,10 +150,24 @@ class VlaNode(Node):
         stamp = stamp_to_s(msg.header.stamp)
         # A stamp far from this node's clock comes from another clock (device time, a sim that
         # restarted): then only the receive order can tell frames before a reset from after.
-        comparable = abs(self.get_clock().now().nanoseconds * 1e-9 - stamp) < 1.0
+        now_s = self.get_clock().now().nanoseconds * 1e-9
+        comparable = abs(now_s - stamp) < 1.0
+        if not comparable:
+            self._off_clock_note(stamp, now_s)
         with self._frame_lock:
             self._frame = (msg, stamp, self.frames_received, comparable)
             self._frame_lock.notify()
+
+    def _off_clock_note(self, stamp_s: float, now_s: float) -> None:
+        """Chunks carry the frame's stamp; the executor and the watchdog judge age by it on their
+        own clocks, so a camera on another clock makes every action look stale. Say so once."""
+        self.frames_off_clock += 1
+        if self.frames_off_clock == 1:
+            self.get_logger().warning(
+                f'camera stamps are {stamp_s - now_s:+.3f} s from this node\'s clock: the '
+                'executor will drop actions as stale and the watchdog will call frames stale. '
+                'Stamp frames with ROS time (driver setting), or set use_sim_time alike on all '
+                'nodes (frames_off_clock in /diagnostics)')
 
     def on_instruction(self, msg: String) -> None:
         with self._slot_lock:
@@ -339,6 +354,7 @@ class VlaNode(Node):
         values: dict[str, object] = {'chunks_published': self._chunks,
                                      'frames_received': self.frames_received,
                                      'frames_encoded': self.frames_encoded,
+                                     'frames_off_clock': self.frames_off_clock,
                                      'emulated_latency_s': self.params['emulated_latency_s']}
         for stage, tracker in self.stage_latency.items():
             if tracker.samples:
