@@ -10,11 +10,12 @@ from vla_edge.core.chunk_scheduler import ChunkScheduler, SchedulerConfig
 H = 50
 
 
-def drive(cfg, latency_ticks, ticks=600, answer=True):
-    """Run the scheduler; actions encode (observation tick + index), so drops are visible."""
+def drive(cfg, latency_ticks, ticks=600, answer=True, observed=False):
+    """Run the scheduler; actions encode (observation tick + index), so drops are visible.
+    With `observed`, also return the observation tick of the chunk each tick executed from."""
     s = ChunkScheduler(cfg)
     pending = None
-    executed = []
+    executed, views = [], []
     for tick in range(ticks):
         if pending is not None and pending[0] <= tick:
             s.chunk_arrived(pending[1], pending[2], tick)
@@ -26,7 +27,8 @@ def drive(cfg, latency_ticks, ticks=600, answer=True):
                 pending = (tick + latency_ticks, chunk, tick)
         a = s.next_action(tick)
         executed.append(None if a is None else a[0])
-    return s, executed
+        views.append(None if a is None else s._observed_tick)
+    return (s, executed, views) if observed else (s, executed)
 
 
 @pytest.mark.parametrize('latency_ticks', [1, 10, 15, 24, 25])
@@ -98,12 +100,16 @@ def test_age_bound_requests_so_the_next_chunk_lands_when_the_view_reaches_the_ag
 
 def test_age_bound_under_slow_inference_replans_continuously_without_stalls():
     # latency 15 ticks (0.3 s) >= the 0.2 s age bound: a new request goes out on every arrival
-    s, executed = drive(SchedulerConfig(mode='async', max_action_age_s=0.2,
-                                        merge=MergeConfig('replace')), 15, ticks=600)
+    s, executed, observed = drive(SchedulerConfig(mode='async', max_action_age_s=0.2,
+                                                  merge=MergeConfig('replace')), 15, ticks=600,
+                                  observed=True)
     assert s.stats.stalled_ticks == 0
     assert s.stats.chunks_received == 600 // 15 - 1 + (600 % 15 > 0)
-    # each chunk runs 15 ticks, every action at its own tick, none older than 15 + 15 ticks
-    assert all(t - 30 < a <= t for t, a in enumerate(executed) if a is not None and t >= 30)
+    # every action ran on a view at most 2 x latency old (the view is 15 ticks old on arrival
+    # and the next chunk lands 15 ticks later)
+    assert s.max_age_ticks() == 10
+    ages = [t - obs for t, obs in enumerate(observed) if obs is not None and t >= 30]
+    assert max(ages) == 29 and min(ages) == 15
 
 
 def test_age_bound_off_waits_for_the_deadline():
@@ -116,6 +122,29 @@ def test_age_bound_off_waits_for_the_deadline():
     assert on.stats.chunks_received == (595 - 5) // 15 + 1
     assert off.stats.chunks_received < 600 // 35
     assert on.stats.stalled_ticks == off.stats.stalled_ticks == 0
+
+
+def test_a_late_reply_to_a_timed_out_request_leaves_the_resent_one_pending():
+    s = ChunkScheduler(SchedulerConfig(mode='async', request_timeout_s=0.5))
+    s.chunk_arrived(np.zeros((H, 3)), 0, 0, latency_s=0.1)
+    for tick in range(12):
+        s.next_action(tick)
+    s.request_sent(10)
+    assert s.wants_chunk(35)                  # 0.5 s without a reply: ask again
+    s.request_sent(35)
+    samples = s.latency.count
+    s.chunk_arrived(np.zeros((H, 3)), 10, 40, answers_pending=False)   # the first one, late
+    assert s.pending_since == 35 and not s.wants_chunk(41)   # no third request beside it
+    assert s.latency.count == samples
+    s.chunk_arrived(np.zeros((H, 3)), 35, 45, latency_s=0.2)            # the re-sent one
+    assert s.pending_since is None and s.latency.count == samples + 1
+
+
+def test_a_reply_that_cannot_be_matched_gives_no_latency_sample():
+    s = ChunkScheduler(SchedulerConfig(mode='async'))
+    s.request_sent(0)
+    s.chunk_arrived(np.zeros((H, 3)), 0, 7, sample_latency=False)
+    assert s.pending_since is None and s.latency.count == 0
 
 
 def test_lost_request_is_retried_after_the_timeout():
@@ -134,6 +163,11 @@ def test_prefix_is_offered_only_for_prefix_inpaint():
 def test_bad_chunk_rejected():
     with pytest.raises(ValueError):
         ChunkScheduler(SchedulerConfig()).chunk_arrived(np.zeros((0, 3)), 0, 0)
+
+
+def test_any_positive_age_bound_keeps_the_rule_on():
+    assert ChunkScheduler(SchedulerConfig(max_action_age_s=0.01)).max_age_ticks() == 1
+    assert ChunkScheduler(SchedulerConfig(max_action_age_s=0.3)).max_age_ticks() == 15
 
 
 @pytest.mark.parametrize('kwargs', [dict(mode='eager'), dict(control_rate_hz=0.1),

@@ -119,8 +119,38 @@ def test_max_action_age_replans_before_the_deadline(ros_context):
                           **{'merge.strategy': 'replace'})
         assert node.scheduler.stats.stalled_ticks == 0
         gaps[age] = set(np.diff([t for t, _ in drv.requests[2:]]).tolist())
-    assert gaps[0.4] == {13}
+    assert gaps[0.4] and gaps[0.4] <= {12, 13}   # 12 if one reply was a tick late
     assert min(gaps[0.0]) > 30
+
+
+def test_a_late_reply_to_a_timed_out_request_does_not_clear_the_resent_one(ros_context):
+    node = ChunkExecutor(context=ros_context)
+    try:
+        node._t0_s = node.now_s()
+        node._send_request(0)
+        node._send_request(1)     # as after a timeout: request 2 is now the one pending
+        late = chunk_to_trajectory(np.zeros((H, 3)), node._t0_s, RATE, ['vx', 'vy', 'grip'])
+        late.header.frame_id = request_id(0, 1)
+        node.on_chunk(late)
+        assert node.scheduler.stats.chunks_received == 1      # its actions are used
+        assert node.scheduler.pending_since == 1               # request 2 still pending
+        assert node.scheduler.latency.count == 0               # and no latency sample
+        late.header.frame_id = request_id(0, 2)
+        node.on_chunk(late)
+        assert node.scheduler.pending_since is None
+        assert node.scheduler.latency.count == 1
+    finally:
+        node.destroy_node()
+
+
+def test_a_whole_number_for_a_float_parameter_is_taken_as_a_float(ros_context):
+    node = ChunkExecutor(context=ros_context,
+                         parameter_overrides=[Parameter('max_action_age_s', value=0)])
+    try:
+        assert node.params['max_action_age_s'] == 0.0
+        assert node.scheduler.cfg.max_action_age_s == 0.0
+    finally:
+        node.destroy_node()
 
 
 def test_chunks_that_land_entirely_in_the_past_are_reported(ros_context):

@@ -6,10 +6,12 @@ evaluator on a virtual one) calls, every tick:
   `request_sent(tick)`; when a chunk arrives, `chunk_arrived(...)`; then `next_action(tick)`.
 
 - `async`: request when the queue is down to the tracked latency (high percentile) plus a margin,
-  so the next chunk lands before the current one runs out; and, with `max_action_age_s`,
-  early enough that the next chunk lands by the time the current one's observation is that old.
-  The deadline keeps the robot moving; the age bound keeps it acting on a recent view of the
-  scene, which is what keeps a policy consistent when inference is slow (README "Replanning").
+  so the next chunk lands before the current one runs out; and, with `max_action_age_s` (A),
+  early enough that the next chunk lands by the time the current one's observation is A old.
+  A chunk's view is already L old when it lands (L: latency), so with L < A/2 actions run on
+  views at most A old; with L >= A/2 it replans continuously (one request in flight) and views
+  reach 2L. The deadline keeps the robot moving; the age bound keeps it acting on a recent view
+  of the scene, which keeps a policy consistent when inference is slow (README "Replanning").
 - `sync`: request only when the queue is empty; the robot holds while it waits.
 A chunk is stamped with its observation tick; on arrival, the actions for ticks the robot has
 already moved through since then are dropped (exactly those: ticks spent holding still do not make
@@ -100,6 +102,10 @@ class ChunkScheduler:
         overlap the merge strategy blends over."""
         return self.latency_ticks() + self.cfg.trigger_margin_ticks + self.cfg.merge.overlap_ticks
 
+    def max_age_ticks(self) -> int:
+        """`max_action_age_s` in ticks, rounded up (any value above 0 keeps the rule on)."""
+        return math.ceil(self.cfg.max_action_age_s * self.cfg.control_rate_hz - 1e-9)
+
     def latency_ticks(self) -> int:
         return math.ceil(self.latency.estimate_s() / self.dt_s - 1e-9)
 
@@ -116,8 +122,8 @@ class ChunkScheduler:
 
     def _ages_out(self, tick: int, remaining: int) -> bool:
         """True when a chunk requested now lands just as the current one's observation reaches
-        `max_action_age_s` (or later: slow inference means replanning continuously)."""
-        max_age = round(self.cfg.max_action_age_s * self.cfg.control_rate_hz)
+        `max_action_age_s` (or later: with latency >= half of it, on every arrival)."""
+        max_age = self.max_age_ticks()
         if not max_age or not remaining or self._observed_tick is None:
             return False
         return tick - self._observed_tick + self.latency_ticks() >= max_age
@@ -133,18 +139,26 @@ class ChunkScheduler:
         self.pending_since = tick
 
     def chunk_arrived(self, actions: np.ndarray, observation_tick: int, tick: int,
-                      latency_s: float | None = None) -> int:
-        """Queue a new chunk planned from `observation_tick`; return how many actions were past."""
+                      latency_s: float | None = None, answers_pending: bool = True,
+                      sample_latency: bool = True) -> int:
+        """Queue a new chunk planned from `observation_tick`; return how many actions were past.
+
+        `latency_s`: its request-to-arrival time (default: ticks since the pending request).
+        `answers_pending=False`: a late reply to a request that timed out and was sent again;
+        its actions are used, but the re-sent request stays pending (else the next request
+        would go out beside it). `sample_latency=False`: the caller cannot tell which request
+        it answers, so it says nothing about latency."""
         actions = np.asarray(actions, dtype=np.float64)
         if actions.ndim != 2 or not len(actions):
             raise ValueError(f'a chunk must be (H, action_dim) with H > 0, got {actions.shape}')
         # Arriving between two ticks: the next tick to execute is what "now" means for the queue.
         tick = max(tick, self._last_executed_tick + 1)
-        if latency_s is None and self.pending_since is not None:
-            latency_s = (tick - self.pending_since) * self.dt_s
-        if latency_s is not None:
-            self.latency.add(max(0.0, latency_s))
-        self.pending_since = None
+        if answers_pending:
+            if latency_s is None and self.pending_since is not None:
+                latency_s = (tick - self.pending_since) * self.dt_s
+            if latency_s is not None and sample_latency:
+                self.latency.add(max(0.0, latency_s))
+            self.pending_since = None
         past = min(self.moved_ticks_since(observation_tick, tick), len(actions))
         incoming = actions[past:]
         self._switched = self.queue.remaining(tick) > 0 and len(incoming) > 0

@@ -55,9 +55,10 @@ PARAMETERS = (
     Spec('trigger_margin_ticks', 5, 'Extra ticks of lead when requesting the next chunk.',
          range=(0, 100)),
     Spec('max_action_age_s', 0.3, 'Also ask early enough that the next chunk lands by the time '
-         'the current chunk\'s observation is this old: the robot acts on a recent view of the '
-         'scene. With inference slower than this, it replans continuously (one request in '
-         'flight). 0: only the deadline (latency + margin) triggers requests.', range=(0.0, 60.0)),
+         'the current chunk\'s observation is this old, so the robot acts on a recent view of '
+         'the scene. With inference latency of half this or more it replans continuously (one '
+         'request in flight) and views reach twice the latency. 0.0: only the deadline (latency '
+         '+ margin) triggers requests.', range=(0.0, 60.0)),
     Spec('request_timeout_s', 2.0, 'Ask again if a requested chunk has not arrived by then.',
          range=(0.01, 60.0)),
     Spec('hold_mode', 'zero_velocity', 'What to command when no action is queued: repeat the last '
@@ -97,7 +98,7 @@ class ChunkExecutor(Node):
         self._last_tick_s: float | None = None
         self._last_tick = -1
         self._request_s: float | None = None
-        self._skip_next_sample = False   # after a timeout, a reply's request is ambiguous
+        self._skip_next_sample = False   # after a timeout, a reply without an id is ambiguous
         self._epoch = 0                  # bumped by every reset: older replies are discarded
         self._request_seq = 0
         self.discarded_after_reset = 0
@@ -154,16 +155,21 @@ class ChunkExecutor(Node):
             if answered is not None and answered[0] != self._epoch:
                 self.discarded_after_reset += 1   # planned for the scene before a reset
                 return
-            # One sample per request: a late reply to a timed-out request would under-state it.
+            # A reply to a request that timed out and was sent again: use its actions, but the
+            # re-sent request is still the pending one (and its latency is still unknown).
+            current = answered is None or answered[1] == self._request_seq
             latency = None
-            if self._request_s is not None and not self._skip_next_sample and (
-                    answered is None or answered[1] == self._request_seq):
-                latency = now - self._request_s
-            self._request_s = None
-            self._skip_next_sample = False
+            if current and self._request_s is not None and (
+                    answered is not None or not self._skip_next_sample):
+                latency = now - self._request_s   # one sample per request
+            if current:
+                self._request_s = None
+                self._skip_next_sample = False
             obs_tick = max(0, self.tick_of(obs_s))
             tick = max(self.tick_of(now), self._last_tick + 1)
-            past = self.scheduler.chunk_arrived(actions, min(obs_tick, tick), tick, latency)
+            past = self.scheduler.chunk_arrived(actions, min(obs_tick, tick), tick, latency,
+                                                answers_pending=current,
+                                                sample_latency=latency is not None)
             if self.record_trace:
                 self.events.append(('arrival', now))
         if past == len(actions):

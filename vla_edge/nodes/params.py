@@ -16,6 +16,7 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 
 class ParameterError(ValueError):
@@ -58,6 +59,16 @@ class Spec:
         return d
 
 
+def _float_from_int_override(node: Node, spec: Spec) -> None:
+    """`max_action_age_s: 0` in YAML (or `-p name:=0`) arrives as an integer, which rclpy would
+    refuse for a float parameter; a whole number is a fine float, so take it as one."""
+    overrides = getattr(node, '_parameter_overrides', None)   # rclpy keeps them by name
+    given = overrides.get(spec.name) if isinstance(overrides, dict) else None
+    if isinstance(spec.default, float) and given is not None \
+            and given.type_ == Parameter.Type.INTEGER:
+        overrides[spec.name] = Parameter(spec.name, Parameter.Type.DOUBLE, float(given.value))
+
+
 def declare_all(node: Node, specs: Sequence[Spec]) -> dict[str, Any]:
     """Declare every spec, check the values given at start-up, and guard later changes.
 
@@ -65,6 +76,7 @@ def declare_all(node: Node, specs: Sequence[Spec]) -> dict[str, Any]:
     """
     values = {}
     for spec in specs:
+        _float_from_int_override(node, spec)
         try:
             value = node.declare_parameter(spec.name, spec.default, spec.descriptor()).value
         except Exception as exc:   # e.g. a YAML value of the wrong type

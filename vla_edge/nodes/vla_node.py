@@ -163,9 +163,11 @@ class VlaNode(Node):
         own clocks, so a camera on another clock makes every action look stale. Say so once."""
         self.frames_off_clock += 1
         if self.frames_off_clock == 1:
+            effect = ('the executor will drop actions as already past and the watchdog will '
+                      'call frames stale' if stamp_s < now_s else
+                      'the executor cannot tell which actions are past')
             self.get_logger().warning(
-                f'camera stamps are {stamp_s - now_s:+.3f} s from this node\'s clock: the '
-                'executor will drop actions as stale and the watchdog will call frames stale. '
+                f'camera stamps are {stamp_s - now_s:+.3f} s from this node\'s clock: {effect}. '
                 'Stamp frames with ROS time (driver setting), or set use_sim_time alike on all '
                 'nodes (frames_off_clock in /diagnostics)')
 

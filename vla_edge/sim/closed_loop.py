@@ -99,6 +99,7 @@ class EvalConfig:
             raise ValueError(f'mode must be one of {MODES}, got {self.mode!r}')
         if self.episodes < 1:
             raise ValueError(f'episodes must be >= 1, got {self.episodes}')
+        self.scheduler_config(50.0)   # refuse a bad scheduler setting now, not after warm-up
         if self.latency_s is not None and not 0.0 <= self.latency_s < 60.0:
             raise ValueError(f'latency_s must be in [0, 60), got {self.latency_s}')
 
@@ -134,6 +135,8 @@ class EvalReport:
     switch_discontinuity_ratio: float
     switch_p95_ratio: float
     merge_strategy: str
+    blend_steps: int
+    max_action_age_s: float
     latency_ms: dict[str, dict[str, float]]
     latency_source: str
     phrasing: str
@@ -230,7 +233,8 @@ def evaluate(policy: ChunkPolicy, cfg: EvalConfig, env: TeaTableEnv | None = Non
         startup_wait_ticks=sum(r.startup_wait_ticks for r in results),
         switch_discontinuity_ratio=discontinuity_ratio(switch_steps, inside_steps),
         switch_p95_ratio=switch_p95_ratio(switch_steps, inside_steps),
-        merge_strategy=cfg.merge.strategy,
+        merge_strategy=cfg.merge.strategy, blend_steps=cfg.merge.blend_steps,
+        max_action_age_s=cfg.max_action_age_s,
         dropped_actions=sum(r.dropped_actions for r in results),
         latency_ms={k: {'p50': float(np.percentile(v, 50) * 1e3),
                         'p95': float(np.percentile(v, 95) * 1e3)} for k, v in stage_log.items()},

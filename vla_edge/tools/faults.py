@@ -26,6 +26,7 @@ import argparse
 import gc
 import itertools
 import json
+import logging
 import os
 import threading
 import time
@@ -75,6 +76,7 @@ FAULTS = {f.name: f for f in (
 )}
 DEFAULT_FAULTS = tuple(FAULTS)
 _domains = itertools.count(60 + os.getpid() % 80)
+log = logging.getLogger(__name__)
 
 
 class FaultRunner:
@@ -205,8 +207,10 @@ class FaultRunner:
     def _inject_policy(self, name: str, hold_s: float):
         # The fault shows as the queue running dry, so start from a robot that is executing
         # actions (after slow_model it can still be holding on chunks that landed stale).
-        wait_until(lambda: bool(self.exec_tap.log) and self.exec_tap.log[-1][2] == 'action',
-                   3.0 * self.chunk_s, 0.01)
+        if not wait_until(lambda: bool(self.exec_tap.log) and self.exec_tap.log[-1][2] ==
+                          'action', 3.0 * self.chunk_s, 0.01):
+            log.warning('%s: the executor was still holding when the fault went in; its '
+                        'detection time may read as "never took effect"', name)
         vla, n_log = self.vla, len(self.exec_tap.log)
         release = threading.Event()
         if name == 'hang':
