@@ -199,6 +199,19 @@ def test_prefix_inpaint_sends_the_committed_actions_and_continues_them(ros_conte
     assert np.sort(np.abs(np.diff(values)))[-1] <= 1.0 + 1.0 + 1e-9  # at most one step past it
 
 
+def test_prefix_inpaint_with_the_age_bound_runs_every_committed_action(ros_context):
+    """The default age bound (0.3 s) with latency 8 ticks: a request every ~8 ticks, each with the
+    actions committed from its own tick on; the policy keeps them, so exactly they run then."""
+    node, drv = drive(ros_context, 250, 8, driver_kwargs={'honour_prefix': True},
+                      mode='async', **{'merge.strategy': 'prefix_inpaint'})
+    ran = {i + 1: c[0] for i, c in enumerate(drv.commands)}   # tick -> executed value
+    with_prefix = [(t, p) for t, p in drv.requests if p is not None and t + len(p) <= 250]
+    assert len(with_prefix) >= 20
+    for tick, prefix in with_prefix:
+        assert [ran[tick + k] for k in range(len(prefix))] == prefix[:, 0].tolist(), tick
+    assert node.scheduler.stats.stalled_ticks == 0
+
+
 def test_bad_parameters_are_refused_with_a_clear_message(ros_context):
     with pytest.raises(ParameterError, match=r"control_rate_hz.*out of range.*1000.0.*5000.0"):
         ChunkExecutor(context=ros_context,
