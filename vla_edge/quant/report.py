@@ -9,15 +9,17 @@ from vla_edge.quant.allocation import Allocation
 
 
 def stage_table(candidates: dict[str, list[dict]]) -> str:
-    lines = [f'{"stage":<15} {"candidate":<30} {"lat/call ms":>11} {"x FP32":>7} '
+    # As wide as the longest name (exclusion candidates have long ones), so columns line up.
+    w = max([30] + [len(r['name']) for rows in candidates.values() for r in rows])
+    lines = [f'{"stage":<15} {"candidate":<{w}} {"lat/call ms":>11} {"x FP32":>7} '
              f'{"drift mean":>10} {"drift final":>11} {"act err":>8} {"success":>8}  note']
     for stage, rows in candidates.items():
         for r in rows:
             if 'error' in r:
-                lines.append(f'{stage:<15} {r["name"]:<30} {"build failed: " + r["error"][:60]}')
+                lines.append(f'{stage:<15} {r["name"]:<{w}} {"build failed: " + r["error"][:60]}')
                 continue
             lines.append(
-                f'{stage:<15} {r["name"]:<30} {r["latency_ms"]:11.3f} {r["latency_ratio"]:7.2f} '
+                f'{stage:<15} {r["name"]:<{w}} {r["latency_ms"]:11.3f} {r["latency_ratio"]:7.2f} '
                 f'{r["drift_mean"]:10.4f} {r["drift_final"]:11.4f} '
                 f'{r["action_error_open_loop"]:8.4f} {r["success_rate"] * 100:7.0f}%  '
                 f'{r.get("note", "")}')
