@@ -3,6 +3,7 @@ the stages that made that chunk (vision encoder + backbone + all denoising steps
 chunks. The time until a subscriber in another node has the chunk is printed too.
 
     .venv/bin/python benchmarks/pipeline_overhead.py [--seconds 20] [--camera-hz 10]
+        [--transport-floor]
 
 A camera node in its own process publishes sim frames over DDS; vla_node runs free (plan_on_frame:
 one chunk per frame, so no frame waits for a request); a subscriber records when each chunk
@@ -54,16 +55,27 @@ class Camera(Node):
 
 
 class Recorder(Node):
-    """When each chunk reaches another node (keyed by its observation stamp)."""
+    """When each chunk reaches another node (keyed by its observation stamp); with
+    `frames`, also how long each frame takes to reach a bare subscriber: the DDS + rclpy floor
+    of the camera -> vla_node hop, which no node code can go below."""
 
-    def __init__(self, context):
+    def __init__(self, context, frames=False):
         super().__init__('overhead_recorder', context=context)
         self.arrivals = {}
+        self.frame_delays = []
         self.create_subscription(JointTrajectory, 'action_chunk', self.on_chunk, 10)
+        if frames:
+            self.create_subscription(Image, 'camera/image_raw', self.on_frame,
+                                     qos_profile_sensor_data)
+
+    def _now(self):
+        return self.get_clock().now().nanoseconds * 1e-9
 
     def on_chunk(self, msg):
-        self.arrivals[round(stamp_to_s(msg.header.stamp), 6)] = \
-            self.get_clock().now().nanoseconds * 1e-9
+        self.arrivals[round(stamp_to_s(msg.header.stamp), 6)] = self._now()
+
+    def on_frame(self, msg):
+        self.frame_delays.append(self._now() - stamp_to_s(msg.header.stamp))
 
 
 def main() -> int:
@@ -71,6 +83,9 @@ def main() -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--seconds', type=float, default=20.0)
     p.add_argument('--camera-hz', type=float, default=10.0)
+    p.add_argument('--transport-floor', action='store_true',
+                   help='also time each frame into a bare subscriber (a second reader of the '
+                        'camera topic, so run the ratio without it)')
     p.add_argument('--camera-only', action='store_true', help=argparse.SUPPRESS)
     args = p.parse_args()
     os.environ.update(ROS_DOMAIN_ID='88', ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
@@ -81,7 +96,7 @@ def main() -> int:
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     vla = VlaNode(context=ctx, parameter_overrides=[Parameter('plan_on_frame', value=True)])
-    bench = Recorder(ctx)
+    bench = Recorder(ctx, frames=args.transport_floor)
     kind = default_executor_kind()       # as the in-process bringup spins the pipeline
     ex = IsolatedExecutors([vla, bench], context=ctx, kind=kind).start()
     camera = subprocess.Popen([sys.executable, __file__, '--camera-only',
@@ -107,6 +122,10 @@ def main() -> int:
         v = v[np.isfinite(v)]
         print(f'image stamp -> chunk {name}: mean {v.mean():.2f} ms, p50 {np.median(v):.2f} ms, '
               f'p95 {np.percentile(v, 95):.2f} ms ({len(v)} chunks)')
+    if bench.frame_delays:
+        v = np.array(bench.frame_delays[3:]) * 1e3
+        print(f'image stamp -> frame in a bare subscriber (transport floor): mean {v.mean():.2f} '
+              f'ms, p50 {np.median(v):.2f} ms ({len(v)} frames)')
     print(f'raw ONNX stages (vision + backbone + denoising): mean {raw.mean():.2f} ms, '
           f'p50 {np.median(raw):.2f} ms')
     print(f'pipeline overhead ratio (published): {published.mean() / raw.mean():.3f}')
