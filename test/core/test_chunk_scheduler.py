@@ -17,8 +17,8 @@ def drive(cfg, latency_ticks, ticks=600, answer=True, observed=False):
     pending = None
     executed, views = [], []
     for tick in range(ticks):
-        if pending is not None and pending[0] <= tick:
-            s.chunk_arrived(pending[1], pending[2], tick)
+        if pending is not None and pending[0] <= tick:   # latency: request -> this tick
+            s.chunk_arrived(pending[1], pending[2], tick, latency_s=(tick - pending[2]) * s.dt_s)
             pending = None
         if pending is None and s.wants_chunk(tick):
             s.request_sent(tick)
@@ -143,7 +143,7 @@ def test_a_late_reply_to_a_timed_out_request_leaves_the_resent_one_pending():
 def test_a_reply_that_cannot_be_matched_gives_no_latency_sample():
     s = ChunkScheduler(SchedulerConfig(mode='async'))
     s.request_sent(0)
-    s.chunk_arrived(np.zeros((H, 3)), 0, 7, sample_latency=False)
+    s.chunk_arrived(np.zeros((H, 3)), 0, 7)   # latency unknown
     assert s.pending_since is None and s.latency.count == 0
 
 

@@ -139,24 +139,21 @@ class ChunkScheduler:
         self.pending_since = tick
 
     def chunk_arrived(self, actions: np.ndarray, observation_tick: int, tick: int,
-                      latency_s: float | None = None, answers_pending: bool = True,
-                      sample_latency: bool = True) -> int:
+                      latency_s: float | None = None, answers_pending: bool = True) -> int:
         """Queue a new chunk planned from `observation_tick`; return how many actions were past.
 
-        `latency_s`: its request-to-arrival time (default: ticks since the pending request).
+        `latency_s`: its request-to-arrival time, measured by the caller on its clock; None when
+        the caller cannot tell which request it answers (no latency sample then).
         `answers_pending=False`: a late reply to a request that timed out and was sent again;
         its actions are used, but the re-sent request stays pending (else the next request
-        would go out beside it). `sample_latency=False`: the caller cannot tell which request
-        it answers, so it says nothing about latency."""
+        would go out beside it)."""
         actions = np.asarray(actions, dtype=np.float64)
         if actions.ndim != 2 or not len(actions):
             raise ValueError(f'a chunk must be (H, action_dim) with H > 0, got {actions.shape}')
         # Arriving between two ticks: the next tick to execute is what "now" means for the queue.
         tick = max(tick, self._last_executed_tick + 1)
         if answers_pending:
-            if latency_s is None and self.pending_since is not None:
-                latency_s = (tick - self.pending_since) * self.dt_s
-            if latency_s is not None and sample_latency:
+            if latency_s is not None:
                 self.latency.add(max(0.0, latency_s))
             self.pending_since = None
         past = min(self.moved_ticks_since(observation_tick, tick), len(actions))

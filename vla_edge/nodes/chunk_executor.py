@@ -168,8 +168,7 @@ class ChunkExecutor(Node):
             obs_tick = max(0, self.tick_of(obs_s))
             tick = max(self.tick_of(now), self._last_tick + 1)
             past = self.scheduler.chunk_arrived(actions, min(obs_tick, tick), tick, latency,
-                                                answers_pending=current,
-                                                sample_latency=latency is not None)
+                                                answers_pending=current)
             if self.record_trace:
                 self.events.append(('arrival', now))
         if past == len(actions):
