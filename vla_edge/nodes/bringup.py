@@ -15,19 +15,36 @@ from pathlib import Path
 
 from rclpy.node import Node
 
+from vla_edge.nodes import chunk_executor, sim_nodes, vla_node, watchdog_node
 from vla_edge.nodes.chunk_executor import ChunkExecutor
 from vla_edge.nodes.isolated_executors import IsolatedExecutors, default_executor_kind
+from vla_edge.nodes.param_files import check_parameters
 from vla_edge.nodes.sim_nodes import SimCamera, SimRobot, SimSession
 from vla_edge.nodes.vla_node import VlaNode
 from vla_edge.nodes.watchdog_node import WatchdogNode
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / 'config'
 DEFAULT_CONFIG_NAMES = ('pipeline.yaml', 'sim.yaml', 'watchdog.yaml')
+# Every node a parameter file of this package may address, with what it declares.
+NODE_PARAMETERS = {
+    'vla_node': vla_node.PARAMETERS,
+    'chunk_executor': chunk_executor.PARAMETERS,
+    'watchdog': watchdog_node.PARAMETERS,
+    'sim_robot': sim_nodes.ROBOT_PARAMETERS,
+    'sim_camera': sim_nodes.CAMERA_PARAMETERS,
+}
 
 
 def default_param_files() -> list[Path]:
     """The parameter files the launch files use: pipeline, sim, watchdog."""
     return [CONFIG_DIR / name for name in DEFAULT_CONFIG_NAMES]
+
+
+def check_param_files(param_files: list[Path],
+                      overrides: dict[str, dict[str, object]] | None = None) -> None:
+    """Refuse unknown nodes or keys, wrong types and out-of-range values in the parameter files
+    and overrides, before any node starts (rcl itself drops some of them silently)."""
+    check_parameters(param_files, overrides or {}, NODE_PARAMETERS)
 
 
 def node_args(param_files: list[Path], overrides: dict[str, object] | None = None,
@@ -79,6 +96,7 @@ def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
     """
     files = param_files or default_param_files()
     o = overrides or {}
+    check_param_files(files, o)
     executor_kind = default_executor_kind()   # a bad $VLA_EDGE_EXECUTOR fails before any node
 
     def kw(name: str, remap: dict[str, str] | None = None) -> dict:

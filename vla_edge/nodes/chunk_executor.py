@@ -33,7 +33,7 @@ from vla_edge.nodes.messages import (
     status,
     trajectory_to_chunk,
 )
-from vla_edge.nodes.params import Spec, declare_all
+from vla_edge.nodes.params import ParameterError, Spec, declare_all
 from vla_edge.nodes.spin import spin_nodes
 
 COMMAND_TYPES = ('float64_multi_array', 'joint_trajectory', 'twist_stamped')
@@ -63,7 +63,8 @@ PARAMETERS = (
          range=(0.01, 60.0)),
     Spec('hold_mode', 'zero_velocity', 'What to command when no action is queued: repeat the last '
          'command, or zero the velocity dimensions (velocity interfaces).', choices=HOLD_MODES),
-    Spec('velocity_dims', [0, 1], 'Indices of the command that are velocities (zeroed on hold).'),
+    Spec('velocity_dims', [0, 1], 'Indices of the command that are velocities (zeroed on hold; '
+         'with no velocity dimension, use hold_mode last).'),
     Spec('command_type', 'float64_multi_array', 'Message type of command_raw.',
          choices=COMMAND_TYPES),
     Spec('joint_names', ['vx', 'vy', 'grip'], 'Names of the command dimensions.'),
@@ -77,12 +78,25 @@ PARAMETERS = (
 )
 
 
+def check_command_layout(p: dict) -> None:
+    """joint_names names the command's dimensions and velocity_dims indexes them: a hold zeroes
+    exactly those, so an index out of range would zero the wrong one or none."""
+    names, dims = list(p['joint_names']), list(p['velocity_dims'])
+    if not names or not all(names) or len(set(names)) != len(names):
+        raise ParameterError(f"parameter 'joint_names' = {names} must be distinct, non-empty "
+                             'names, one per command dimension')
+    if len(set(dims)) != len(dims) or not all(0 <= i < len(names) for i in dims):
+        raise ParameterError(f"parameter 'velocity_dims' = {dims} must be distinct indices in "
+                             f'[0, {len(names) - 1}] (joint_names has {len(names)} dimensions)')
+
+
 class ChunkExecutor(Node):
     """Fixed-rate command stream from chunks; see the module docstring."""
 
     def __init__(self, **kwargs):
         super().__init__('chunk_executor', **kwargs)
         p = declare_all(self, PARAMETERS)
+        check_command_layout(p)
         self.params = p
         self.scheduler = ChunkScheduler(SchedulerConfig(
             control_rate_hz=p['control_rate_hz'], mode=p['mode'],

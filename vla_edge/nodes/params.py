@@ -5,6 +5,7 @@ set-parameters callback, with a message naming the parameter, the value and what
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,9 @@ class Spec:
     read_only: bool = True
 
     def check(self, value: Any) -> None:
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in items):
+            raise ParameterError(f'parameter {self.name!r} = {value!r} must be finite')
         if self.range is not None:
             lo, hi = self.range
             if not lo <= value <= hi:
@@ -59,14 +63,35 @@ class Spec:
         return d
 
 
-def _float_from_int_override(node: Node, spec: Spec) -> None:
-    """`max_action_age_s: 0` in YAML (or `-p name:=0`) arrives as an integer, which rclpy would
-    refuse for a float parameter; a whole number is a fine float, so take it as one."""
+def _coerce_override(node: Node, spec: Spec) -> None:
+    """Take an override in the form the spec means where rclpy would refuse it on type alone:
+    `max_action_age_s: 0` (YAML, or `-p name:=0`) arrives as an integer, a fine float. An empty
+    list cannot be typed at all (rclpy reads `[]` as a byte array, the command line as no value),
+    so say that instead of rclpy's type error."""
     overrides = getattr(node, '_parameter_overrides', None)   # rclpy keeps them by name
     given = overrides.get(spec.name) if isinstance(overrides, dict) else None
-    if isinstance(spec.default, float) and given is not None \
-            and given.type_ == Parameter.Type.INTEGER:
+    if given is None:
+        return
+    if isinstance(spec.default, float) and given.type_ == Parameter.Type.INTEGER:
         overrides[spec.name] = Parameter(spec.name, Parameter.Type.DOUBLE, float(given.value))
+    elif isinstance(spec.default, list) and not given.value \
+            and given.type_ != Parameter.Type.from_parameter_value(spec.default):
+        raise ParameterError(f'parameter {spec.name!r}: ROS 2 parameters cannot carry an empty '
+                             'list (its element type is unknown); give at least one element')
+
+
+def _warn_undeclared(node: Node, declared: dict[str, Spec]) -> None:
+    """A parameter given for this node that it does not declare is a typo or a stale file; rclpy
+    ignores it silently. Warn (not refuse: a `/**` section may address other nodes)."""
+    overrides = getattr(node, '_parameter_overrides', None)
+    if not isinstance(overrides, dict):
+        return
+    builtin = {'use_sim_time', 'start_type_description_service'}
+    unknown = sorted(n for n in overrides if n not in declared and n not in builtin
+                     and not n.startswith('qos_overrides.'))
+    if unknown:
+        node.get_logger().warning(f'ignoring parameters this node does not declare: '
+                                  f'{", ".join(unknown)}')
 
 
 def declare_all(node: Node, specs: Sequence[Spec]) -> dict[str, Any]:
@@ -76,7 +101,7 @@ def declare_all(node: Node, specs: Sequence[Spec]) -> dict[str, Any]:
     """
     values = {}
     for spec in specs:
-        _float_from_int_override(node, spec)
+        _coerce_override(node, spec)
         try:
             value = node.declare_parameter(spec.name, spec.default, spec.descriptor()).value
         except Exception as exc:   # e.g. a YAML value of the wrong type
@@ -84,6 +109,7 @@ def declare_all(node: Node, specs: Sequence[Spec]) -> dict[str, Any]:
         spec.check(value)
         values[spec.name] = value
     by_name = {s.name: s for s in specs}
+    _warn_undeclared(node, by_name)
 
     def on_set(params) -> SetParametersResult:
         for p in params:

@@ -146,14 +146,18 @@ class SimRobot(Node):
             else:
                 self.running = False
 
+CAMERA_PARAMETERS = (
+    Spec('rate_hz', 30.0, 'Frame rate.', range=(0.1, 240.0)),
+    Spec('frame_id', 'camera', 'header.frame_id of the images.'),
+)
+
 
 class SimCamera(Node):
     """Renders the shared world to sensor_msgs/Image at a fixed rate."""
 
     def __init__(self, session: SimSession, **kwargs):
         super().__init__('sim_camera', **kwargs)
-        p = declare_all(self, (Spec('rate_hz', 30.0, 'Frame rate.', range=(0.1, 240.0)),
-                               Spec('frame_id', 'camera', 'header.frame_id of the images.')))
+        p = declare_all(self, CAMERA_PARAMETERS)
         self.session = session
         self.frame_id = p['frame_id']
         self.frames = 0

@@ -4,8 +4,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import rclpy
+from rclpy.exceptions import NameValidationException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+
+from vla_edge.core.errors import VlaEdgeError
 
 
 def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
@@ -16,8 +19,16 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
     """
     rclpy.init(args=args)
     nodes: list[Node] = []
+    failed = False
     try:
-        nodes = make_nodes()
+        try:
+            nodes = make_nodes()
+        except (VlaEdgeError, ValueError, NameValidationException) as exc:
+            # A bad parameter, topic name or model folder: say what is wrong in one line (a
+            # traceback buries it) and exit non-zero. Errors while spinning keep theirs.
+            rclpy.logging.get_logger('vla_edge').fatal(f'{type(exc).__name__}: {exc}')
+            failed = True
+            return
         executor = SingleThreadedExecutor()
         for node in nodes:
             executor.add_node(node)
@@ -33,3 +44,5 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()
+        if failed:
+            raise SystemExit(1)

@@ -30,12 +30,18 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
     return out
 
 
+def announce_files(config_files: list[Path]) -> None:
+    """Say which files configure the nodes: naming any file replaces the three defaults."""
+    print(f'bringup: parameter files {" ".join(map(str, config_files))}', flush=True)
+
+
 def run_in_process(config_files: list[Path], with_sim: bool, duration_s: float | None,
                    overrides: dict[str, dict[str, object]], with_watchdog: bool = True) -> int:
     import rclpy
 
     from vla_edge.nodes.bringup import build_pipeline
 
+    announce_files(config_files)
     rclpy.init()
     pipe = None
     try:
@@ -60,6 +66,10 @@ def run_in_process(config_files: list[Path], with_sim: bool, duration_s: float |
 
 def run_processes(config_files: list[Path], with_sim: bool, duration_s: float | None,
                   overrides: dict[str, dict[str, object]], with_watchdog: bool = True) -> int:
+    from vla_edge.nodes.bringup import check_param_files
+
+    announce_files(config_files)
+    check_param_files(config_files, overrides)   # before any process starts
     bin_dir = Path(sys.executable).parent
     executables = ['vla_node', 'chunk_executor'] + (['watchdog_node'] if with_watchdog else []) \
         + (['sim'] if with_sim else [])

@@ -1,0 +1,173 @@
+"""Parameter files and overrides are checked against what the nodes declare before any node
+starts: rcl would drop a later file's wrong-typed value, and ignore a misspelt key or node."""
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vla_edge.cli import main as cli_main
+from vla_edge.nodes.bringup import NODE_PARAMETERS, check_param_files, default_param_files
+from vla_edge.nodes.chunk_executor import check_command_layout
+from vla_edge.nodes.param_files import check_parameters, read_param_file
+from vla_edge.nodes.params import ParameterError
+
+BIN = Path(sys.executable).parent
+
+
+def write(tmp_path: Path, text: str, name: str = 'extra.yaml') -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_config_files_match_the_declarations():
+    check_param_files(default_param_files())   # raises on any stale or misspelt key
+    sections = {}
+    for f in default_param_files():
+        sections.update(read_param_file(f))
+    assert set(sections) == set(NODE_PARAMETERS)
+    assert sections['chunk_executor']['merge.strategy'] == 'blend'   # nested keys are flattened
+
+
+def test_a_later_file_with_a_wrong_type_is_refused_naming_file_and_key(tmp_path):
+    bad = write(tmp_path, 'chunk_executor:\n  ros__parameters:\n    control_rate_hz: "fast"\n')
+    with pytest.raises(ParameterError) as err:
+        check_param_files([*default_param_files(), bad])
+    assert f"{bad}: chunk_executor.control_rate_hz: expected float, got string 'fast'" \
+        in str(err.value)
+
+
+def test_misspelt_keys_and_nodes_are_refused_with_a_suggestion(tmp_path):
+    bad = write(tmp_path, 'chunk_executor:\n  ros__parameters:\n    control_rate: 100.0\n'
+                '    merge:\n      blend_step: 10\n'
+                'chunk_exec:\n  ros__parameters:\n    mode: sync\n')
+    with pytest.raises(ParameterError) as err:
+        check_param_files([bad])
+    text = str(err.value)
+    assert "chunk_executor.control_rate: unknown parameter (did you mean 'control_rate_hz'?)" \
+        in text
+    assert "chunk_executor.merge.blend_step: unknown parameter (did you mean " \
+        "'merge.blend_steps'?)" in text
+    assert "'chunk_exec' is not a node of this pipeline (did you mean 'chunk_executor'?)" in text
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('hello world\n', 'not a ROS 2 parameters file'),
+    ('vla_node: [\n', 'not valid YAML'),
+    ('vla_node:\n  instruction: "pick"\n', "section 'vla_node' has no ros__parameters mapping"),
+])
+def test_files_that_are_not_parameter_files_are_named(tmp_path, text, expected):
+    bad = write(tmp_path, text)
+    with pytest.raises(ParameterError, match=expected) as err:
+        check_param_files([bad])
+    assert str(bad) in str(err.value)
+
+
+def test_wildcard_sections_must_set_a_parameter_some_node_has(tmp_path):
+    ok = write(tmp_path, '/**:\n  ros__parameters:\n    use_sim_time: true\n'
+               '    camera_topic: "cam/image"\n', 'ok.yaml')
+    check_param_files([ok])                      # every node has use_sim_time; two camera_topic
+    namespaced = write(tmp_path, '/robot1/chunk_executor:\n  ros__parameters:\n'
+                       '    mode: "sync"\n', 'ns.yaml')
+    check_param_files([namespaced])
+    bad = write(tmp_path, '/**:\n  ros__parameters:\n    camera_topc: "x"\n', 'bad.yaml')
+    with pytest.raises(ParameterError, match='/\\*\\*.camera_topc: no node of this pipeline'):
+        check_param_files([bad])
+    wrong = write(tmp_path, '/**:\n  ros__parameters:\n    camera_topic: 3\n', 'wrong.yaml')
+    with pytest.raises(ParameterError, match='vla_node.camera_topic: expected string'):
+        check_param_files([wrong])
+
+
+@pytest.mark.parametrize('overrides, expected', [
+    ({'nosuchnode': {'x': 1}}, "'nosuchnode' is not a node of this pipeline"),
+    ({'chunk_executor': {'nosuch': 1}}, 'chunk_executor.nosuch: unknown parameter'),
+    ({'chunk_executor': {'mode': 'bogus'}}, "must be one of \\['sync', 'async'\\]"),
+    ({'chunk_executor': {'control_rate_hz': 0.0}}, 'outside the allowed range'),
+    ({'chunk_executor': {'velocity_dims': []}}, 'cannot carry an empty list'),
+    ({'chunk_executor': {'velocity_dims': [0, 'a']}}, 'expected a list of int'),
+    ({'watchdog': {'state.scale': [float('nan'), 1.0, 1.0]}}, 'must be finite'),
+    ({'vla_node': {'use_compressed': 'yes'}}, 'expected bool'),
+])
+def test_overrides_are_checked_like_files(overrides, expected):
+    with pytest.raises(ParameterError, match=expected):
+        check_param_files(default_param_files(), overrides)
+
+
+def test_whole_numbers_are_fine_floats_but_bools_are_not_numbers():
+    check_parameters([], {'chunk_executor': {'max_action_age_s': 0, 'control_rate_hz': 100}},
+                     NODE_PARAMETERS)
+    with pytest.raises(ParameterError, match='expected float, got bool'):
+        check_parameters([], {'chunk_executor': {'control_rate_hz': True}}, NODE_PARAMETERS)
+
+
+@pytest.mark.parametrize('processes', [False, True])
+def test_bringup_refuses_a_bad_layered_file_before_starting(tmp_path, capsys, processes):
+    bad = write(tmp_path, 'chunk_executor:\n  ros__parameters:\n    control_rate_hz: "fast"\n')
+    args = ['bringup', *map(str, default_param_files()), str(bad), '--duration', '5']
+    code = cli_main(args + (['--processes'] if processes else []))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert 'control_rate_hz: expected float' in err and 'Traceback' not in err
+
+
+@pytest.mark.parametrize('names, dims, expected', [
+    (['vx', 'vy', 'grip'], [0, 1], None),
+    (['vx', 'vy', 'grip'], [2], None),
+    (['vx', 'vy', 'grip'], [3], 'distinct indices in \\[0, 2\\]'),
+    (['vx', 'vy', 'grip'], [-1], 'distinct indices'),
+    (['vx', 'vy', 'grip'], [0, 0], 'distinct indices'),
+    (['vx', 'vx'], [0], "'joint_names'"),
+    (['vx', ''], [0], "'joint_names'"),
+])
+def test_the_executor_checks_velocity_dims_against_joint_names(names, dims, expected):
+    p = {'joint_names': names, 'velocity_dims': dims}
+    if expected is None:
+        check_command_layout(p)
+    else:
+        with pytest.raises(ParameterError, match=expected):
+            check_command_layout(p)
+
+
+@pytest.mark.parametrize('args, expected', [
+    (['mode:=bogus'], "ParameterError: parameter 'mode' = 'bogus' must be one of"),
+    (['velocity_dims:=[5]'], "'velocity_dims' = [5] must be distinct indices"),
+    (['velocity_dims:=[]'], 'cannot carry an empty list'),
+])
+def test_a_node_executable_says_what_is_wrong_in_one_line(args, expected):
+    """`ros2 run vla_edge chunk_executor` with a bad parameter: exit 1 and one FATAL line."""
+    env = dict(os.environ, ROS_DOMAIN_ID=str(200 + os.getpid() % 30),
+               ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+    cmd = [str(BIN / 'chunk_executor'), '--ros-args']
+    for a in args:
+        cmd += ['-p', a]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert expected in out and '[FATAL]' in out, out
+    assert 'Traceback' not in out, out
+
+
+def test_a_node_warns_about_parameters_it_does_not_declare():
+    """Where bringup's file check does not run (`ros2 launch`, `ros2 run`), the node itself says
+    which given parameters it ignores, and runs on."""
+    env = dict(os.environ, ROS_DOMAIN_ID=str(200 + os.getpid() % 30),
+               ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+    proc = subprocess.Popen([str(BIN / 'chunk_executor'), '--ros-args', '-p', 'control_rate:=10.0',
+                             '-p', 'mode:=sync'], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in proc.stdout:            # until the node is up (its start-up INFO line)
+            lines.append(line)
+            if 'chunk executor: sync' in line:
+                break
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+    out = ''.join(lines) + rest
+    assert 'ignoring parameters this node does not declare: control_rate' in out, out
+    assert 'mode' not in out.split('does not declare:')[1].splitlines()[0]
+    assert proc.returncode == 0, out

@@ -1,0 +1,147 @@
+"""Check parameter files and overrides against the nodes' declared parameters before any node
+starts.
+
+Why: rcl merges the `--params-file` layers itself, and a later file's value of the wrong type is
+dropped without a word (the earlier value stays); a misspelt key or node name is ignored the same
+way. The robot would then run on a value nobody chose. Reading the files here lets bringup refuse
+them, naming the file, the node and the key.
+"""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from vla_edge.nodes.params import ParameterError, Spec
+
+# Declared by rclpy on every node, so a params file may set them for any node.
+BUILTIN_PARAMETERS = {'use_sim_time': Spec('use_sim_time', False, 'Follow /clock.'),
+                      'start_type_description_service':
+                          Spec('start_type_description_service', True, 'rclpy built-in.')}
+
+
+def flatten(section: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
+    """{'merge': {'strategy': 'blend'}} -> {'merge.strategy': 'blend'}, as rcl names them."""
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        name = f'{prefix}{key}'
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f'{name}.'))
+        else:
+            out[name] = value
+    return out
+
+
+def read_param_file(path: Path) -> dict[str, dict[str, Any]]:
+    """{node key as written: {dotted parameter name: value}}; ParameterError naming the file if it
+    is not a ROS 2 parameters file."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ParameterError(f'{path}: cannot read the parameter file ({exc})') from exc
+    except yaml.YAMLError as exc:
+        raise ParameterError(f'{path}: not valid YAML ({exc})') from exc
+    shape = 'expected NODE_NAME: {ros__parameters: {PARAM: VALUE, ...}}'
+    if not isinstance(data, Mapping) or not data:
+        raise ParameterError(f'{path}: not a ROS 2 parameters file ({shape})')
+    out = {}
+    for node_key, section in data.items():
+        params = section.get('ros__parameters') if isinstance(section, Mapping) else None
+        if not isinstance(params, Mapping):
+            raise ParameterError(f'{path}: section {node_key!r} has no ros__parameters mapping '
+                                 f'({shape})')
+        out[str(node_key)] = flatten(params)
+    return out
+
+
+def _nodes_for_key(node_key: str, node_names: Iterable[str]) -> list[str]:
+    """Which of our nodes a params-file key addresses: 'chunk_executor', '/ns/chunk_executor',
+    '/**' (every node), '/**/chunk_*' (a pattern over the node name)."""
+    name = node_key.rstrip('/').rsplit('/', 1)[-1]
+    if name in ('*', '**'):
+        return list(node_names)
+    return [n for n in node_names if fnmatch.fnmatchcase(n, name)]
+
+
+def _type_problem(spec: Spec, value: Any) -> str | None:
+    """Why `value` cannot be `spec`'s type (rcl would drop it or rclpy refuse it), or None."""
+    def kind(v: Any) -> str:
+        if isinstance(v, bool):
+            return 'bool'
+        if isinstance(v, int):
+            return 'int'
+        return {float: 'float', str: 'string'}.get(type(v), type(v).__name__)
+
+    def fits(want: str, v: Any) -> bool:
+        return kind(v) == want or (want == 'float' and kind(v) == 'int')
+
+    default = spec.default
+    if isinstance(default, list):
+        item = kind(default[0]) if default else None
+        if not isinstance(value, list):
+            return f'expected a list{f" of {item}" if item else ""}, got {kind(value)} {value!r}'
+        if not value:
+            return 'ROS 2 parameters cannot carry an empty list; give at least one element'
+        bad = [v for v in value if item is not None and not fits(item, v)]
+        return f'expected a list of {item}, got {value!r}' if bad else None
+    want = kind(default)
+    return None if fits(want, value) else f'expected {want}, got {kind(value)} {value!r}'
+
+
+def _check_one(where: str, node: str, name: str, value: Any,
+               specs: Mapping[str, Spec]) -> str | None:
+    spec = specs.get(name) or BUILTIN_PARAMETERS.get(name)
+    if spec is None:
+        close = difflib.get_close_matches(name, list(specs), n=1)
+        hint = f' (did you mean {close[0]!r}?)' if close else ''
+        return f'{where}: {node}.{name}: unknown parameter{hint}'
+    problem = _type_problem(spec, value)
+    if problem is None:
+        try:
+            spec.check(value)
+        except ParameterError as exc:
+            problem = str(exc)
+    return None if problem is None else f'{where}: {node}.{name}: {problem}'
+
+
+def check_parameters(files: Iterable[Path], overrides: Mapping[str, Mapping[str, Any]],
+                     specs_by_node: Mapping[str, Iterable[Spec]]) -> None:
+    """Every node section, key and value in `files` and `overrides` ({node: {param: value}})
+    must be one the nodes declare, of the declared type and in range. Raises ParameterError
+    listing every problem, one per line."""
+    specs = {node: {s.name: s for s in node_specs} for node, node_specs in specs_by_node.items()}
+    problems: list[str] = []
+
+    def unknown_node(where: str, key: str) -> str:
+        close = difflib.get_close_matches(key.rsplit('/', 1)[-1], list(specs), n=1)
+        hint = f' (did you mean {close[0]!r}?)' if close else ''
+        return f'{where}: {key!r} is not a node of this pipeline{hint}; nodes: {", ".join(specs)}'
+
+    layers = [(str(f), read_param_file(f)) for f in files]
+    layers.append(('-p override', {node: dict(params) for node, params in overrides.items()}))
+    for where, sections in layers:
+        for key, params in sections.items():
+            nodes = _nodes_for_key(key, specs)
+            if not nodes:
+                problems.append(unknown_node(where, key))
+                continue
+            wildcard = len(nodes) > 1
+            for name, value in params.items():
+                found = [_check_one(where, n, name, value, specs[n]) for n in nodes]
+                # A wildcard section may set a parameter only some nodes have: it must fit one.
+                relevant = [p for p, n in zip(found, nodes)
+                            if not (wildcard and name not in specs[n]
+                                    and name not in BUILTIN_PARAMETERS)]
+                if not wildcard:
+                    problems.extend(p for p in found if p)
+                elif not relevant:
+                    problems.append(f'{where}: {key}.{name}: no node of this pipeline has this '
+                                    'parameter')
+                else:
+                    problems.extend(p for p in relevant if p)
+    if problems:
+        raise ParameterError('bad parameters:\n  ' + '\n  '.join(dict.fromkeys(problems)))
