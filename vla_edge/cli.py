@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +14,119 @@ from vla_edge.core.chunk_scheduler import SchedulerConfig
 from vla_edge.core.errors import VlaEdgeError
 from vla_edge.core.json_safe import finite_for_json
 from vla_edge.core.model_dir import default_model_dir
+
+# -- argument types: a bad value is refused while parsing, before any work, naming the flag ------
+
+
+def _number(text: str, kind: type) -> int | float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is not {"an integer" if kind is int else "a number"}') from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f'must be a finite number, got {text}')
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A count that must be at least 1 (episodes, repeats, steps, batch size)."""
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'must be >= 0, got {value}')
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _number(text, float)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'must be > 0, got {value:g}')
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = _number(text, float)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'must be >= 0, got {value:g}')
+    return value
+
+
+def fraction(text: str) -> float:
+    """A number in [0, 1]."""
+    value = _number(text, float)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f'must be in [0, 1], got {value:g}')
+    return value
+
+
+def latency_ms(text: str) -> float:
+    """An inference latency in ms, as the virtual clock accepts it: [0, 60000)."""
+    value = _number(text, float)
+    if not 0.0 <= value < 60_000.0:
+        raise argparse.ArgumentTypeError(f'must be in [0, 60000) ms, got {value:g}')
+    return value
+
+
+def _check_parent_folder(path: Path) -> None:
+    """The nearest existing ancestor of `path` must be a folder we can write in (the rest of
+    the way is created)."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f'{path}: {parent} is not a folder')
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise argparse.ArgumentTypeError(f'{path}: cannot write in {parent}')
+            return
+
+
+def output_file(text: str) -> Path:
+    """A file the verb writes (JSON, PNG): checked up front, not after a long run."""
+    path = Path(text)
+    if not text:
+        raise argparse.ArgumentTypeError('the path is empty')
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f'{path} is a folder; give a file path')
+    if path.exists() and not os.access(path, os.W_OK):
+        raise argparse.ArgumentTypeError(f'{path} is not writable')
+    _check_parent_folder(path)
+    return path
+
+
+def output_folder(text: str) -> Path:
+    """A folder the verb creates or writes into."""
+    path = Path(text)
+    if not text:
+        raise argparse.ArgumentTypeError('the path is empty')
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f'{path} exists and is not a folder')
+    _check_parent_folder(path)
+    return path
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends '(default: X)' to an option's help unless the help already states its default,
+    the default is None (nothing to say) or the option is an on/off flag."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ''
+        default = action.default
+        if ('default' in text.lower() or default is None or default is argparse.SUPPRESS
+                or isinstance(default, bool) or default == []
+                or not (action.option_strings
+                        or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):
+            return text
+        if isinstance(default, (list, tuple)):
+            shown = ' '.join(map(str, default))
+        else:
+            shown = str(default)
+        return f'{text} (default: {shown.replace("%", "%%")})'
 
 
 def _session_args(p: argparse.ArgumentParser) -> None:
