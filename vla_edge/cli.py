@@ -4,129 +4,25 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import sys
 from pathlib import Path
 
+from vla_edge.arg_types import (
+    HelpFormatter,
+    latency_ms,
+    non_negative_float,
+    non_negative_int,
+    output_file,
+    output_folder,
+    positive_float,
+    positive_int,
+)
 from vla_edge.core.chunk_merge import MergeConfig
 from vla_edge.core.chunk_scheduler import SchedulerConfig
 from vla_edge.core.errors import VlaEdgeError
 from vla_edge.core.json_safe import finite_for_json
 from vla_edge.core.model_dir import default_model_dir
-
-# -- argument types: a bad value is refused while parsing, before any work, naming the flag ------
-
-
-def _number(text: str, kind: type) -> int | float:
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f'{text!r} is not {"an integer" if kind is int else "a number"}') from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f'must be a finite number, got {text}')
-    return value
-
-
-def positive_int(text: str) -> int:
-    """A count that must be at least 1 (episodes, repeats, steps, batch size)."""
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'must be >= 0, got {value}')
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = _number(text, float)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f'must be > 0, got {value:g}')
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = _number(text, float)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'must be >= 0, got {value:g}')
-    return value
-
-
-def fraction(text: str) -> float:
-    """A number in [0, 1]."""
-    value = _number(text, float)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f'must be in [0, 1], got {value:g}')
-    return value
-
-
-def latency_ms(text: str) -> float:
-    """An inference latency in ms, as the virtual clock accepts it: [0, 60000)."""
-    value = _number(text, float)
-    if not 0.0 <= value < 60_000.0:
-        raise argparse.ArgumentTypeError(f'must be in [0, 60000) ms, got {value:g}')
-    return value
-
-
-def _check_parent_folder(path: Path) -> None:
-    """The nearest existing ancestor of `path` must be a folder we can write in (the rest of
-    the way is created)."""
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise argparse.ArgumentTypeError(f'{path}: {parent} is not a folder')
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise argparse.ArgumentTypeError(f'{path}: cannot write in {parent}')
-            return
-
-
-def output_file(text: str) -> Path:
-    """A file the verb writes (JSON, PNG): checked up front, not after a long run."""
-    path = Path(text)
-    if not text:
-        raise argparse.ArgumentTypeError('the path is empty')
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f'{path} is a folder; give a file path')
-    if path.exists() and not os.access(path, os.W_OK):
-        raise argparse.ArgumentTypeError(f'{path} is not writable')
-    _check_parent_folder(path)
-    return path
-
-
-def output_folder(text: str) -> Path:
-    """A folder the verb creates or writes into."""
-    path = Path(text)
-    if not text:
-        raise argparse.ArgumentTypeError('the path is empty')
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f'{path} exists and is not a folder')
-    _check_parent_folder(path)
-    return path
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Appends '(default: X)' to an option's help unless the help already states its default,
-    the default is None (nothing to say) or the option is an on/off flag."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ''
-        default = action.default
-        if ('default' in text.lower() or default is None or default is argparse.SUPPRESS
-                or isinstance(default, bool) or default == []
-                or not (action.option_strings
-                        or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):
-            return text
-        if isinstance(default, (list, tuple)):
-            shown = ' '.join(map(str, default))
-        else:
-            shown = str(default)
-        return f'{text} (default: {shown.replace("%", "%%")})'
 
 
 def _session_args(p: argparse.ArgumentParser) -> None:
@@ -135,7 +31,7 @@ def _session_args(p: argparse.ArgumentParser) -> None:
     p.add_argument('--providers', nargs='+', default=['CPUExecutionProvider'],
                    help='ONNX Runtime execution providers in order of preference '
                         '(default: CPUExecutionProvider)')
-    p.add_argument('--threads', type=int, default=1,
+    p.add_argument('--threads', type=non_negative_int, default=1,
                    help='intra-op threads per ONNX session (default: 1; 0 = let ORT choose)')
 
 
@@ -148,6 +44,7 @@ def _runtime(args: argparse.Namespace):
 
 
 def _write_json(path: Path | None, data: dict) -> None:
+    """Write `data` to `path` (checked up front by `output_file`); None: nothing."""
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +133,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _ros_demo(args: argparse.Namespace, rt) -> dict:
-    import os
 
     from vla_edge.tools.ros_demo import run_demo
     from vla_edge.tools.timeline_plot import plot_timelines
@@ -353,36 +249,41 @@ def _optional_verb(sub, name: str, help_text: str, module: str, add_arguments: s
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='vla-edge', description=__doc__,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument('-v', '--verbose', action='store_true', help='log at INFO level')
     sub = parser.add_subparsers(dest='verb', required=True, metavar='VERB')
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = HelpFormatter
 
     def eval_args(p: argparse.ArgumentParser, episodes: int) -> None:
         _session_args(p)
-        p.add_argument('--episodes', type=int, default=episodes, help='episodes per run')
-        p.add_argument('--seed-offset', type=int, default=1_000_000,
+        p.add_argument('--episodes', type=positive_int, default=episodes,
+                       help='episodes per run')
+        p.add_argument('--seed-offset', type=non_negative_int, default=1_000_000,
                        help='first episode seed (held out: training uses seeds from 0)')
-        p.add_argument('--latency-ms', type=float, default=None,
-                       help='give every inference this latency instead of its measured time')
-        p.add_argument('--json', type=Path, default=None, help='write the report as JSON here')
+        p.add_argument('--latency-ms', type=latency_ms, default=None, metavar='MS',
+                       help='give every inference this latency (0 <= MS < 60000) instead of its '
+                            'measured time')
+        p.add_argument('--json', type=output_file, default=None,
+                       help='write the report as JSON here')
 
     p = sub.add_parser('demo', formatter_class=fmt,
                        help='the sim closed loop over DDS in real time (async vs sync, and an '
                             'emulated slower board), then the virtual-clock evaluation')
     eval_args(p, 10)
-    p.add_argument('--eval-episodes', type=int, default=100,
+    p.add_argument('--eval-episodes', type=positive_int, default=100,
                    help='episodes per virtual-clock evaluation run')
-    p.add_argument('--latency-fraction', type=float, default=0.3,
+    p.add_argument('--latency-fraction', type=non_negative_float, default=0.3,
                    help='emulated edge board: inference latency as a fraction of the chunk')
-    p.add_argument('--png', type=Path, default=Path('out/demo_timeline.png'),
+    p.add_argument('--png', type=output_file, default='out/demo_timeline.png',
                    help='timeline plot of the first episode of each real-time run')
     p.add_argument('--skip-ros', action='store_true', help='only the virtual-clock evaluation')
-    p.set_defaults(func=cmd_demo, json=Path('out/demo.json'))
+    p.set_defaults(func=cmd_demo, json='out/demo.json')   # a str: output_file checks it
 
     p = sub.add_parser('eval', formatter_class=fmt, help='closed-loop sim evaluation (no ROS)')
     eval_args(p, 100)
-    p.add_argument('--mode', choices=['sync', 'async'], default='sync')
+    p.add_argument('--mode', choices=['sync', 'async'], default='sync',
+                   help='sync: the robot waits for each chunk; async: the next chunk is '
+                        'planned while the current one runs')
     p.add_argument('--phrasing', choices=['canonical', 'train', 'heldout'], default='canonical',
                    help='instruction wording: canonical, training phrasings, or held-out ones')
     p.add_argument('--swap-object', action='store_true',
@@ -391,42 +292,56 @@ def build_parser() -> argparse.ArgumentParser:
                    default='blend', help='how a new chunk joins the queued one (async)')
     p.add_argument('--expert', action='store_true',
                    help='evaluate the scripted expert (every tick) instead of a model')
-    p.add_argument('--blend-steps', type=int, default=MergeConfig.blend_steps,
+    p.add_argument('--blend-steps', type=positive_int, default=MergeConfig.blend_steps,
                    help='overlap of blend / temporal_ensemble, in control ticks')
-    p.add_argument('--max-action-age', type=float, default=SchedulerConfig.max_action_age_s,
+    p.add_argument('--max-action-age', type=non_negative_float,
+                   default=SchedulerConfig.max_action_age_s,
                    metavar='S', help='async: replan so the next chunk lands by the time the '
                                      'current one\'s observation is S seconds old (0: off)')
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser('train', formatter_class=fmt,
                        help='behaviour-clone the reference policy on sim demonstrations (CPU)')
-    p.add_argument('--episodes', type=int, default=1000, help='expert episodes (seeds 0..N-1)')
-    p.add_argument('--steps', type=int, default=4500, help='optimizer steps')
-    p.add_argument('--batch-size', type=int, default=64)
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--lr', type=float, default=8e-4, help='peak learning rate (cosine decay)')
-    p.add_argument('--aux-weight', type=float, default=0.5,
+    p.add_argument('--episodes', type=positive_int, default=1000,
+                   help='expert episodes (seeds 0..N-1)')
+    p.add_argument('--steps', type=positive_int, default=4500, help='optimizer steps')
+    p.add_argument('--batch-size', type=positive_int, default=64,
+                   help='observations per optimizer step')
+    p.add_argument('--seed', type=non_negative_int, default=0,
+                   help='seed of the weights, batches and flow noise')
+    p.add_argument('--lr', type=positive_float, default=8e-4,
+                   help='peak learning rate (cosine decay)')
+    p.add_argument('--aux-weight', type=non_negative_float, default=0.5,
                    help='weight of the auxiliary "where is the named object/container" loss')
-    p.add_argument('--pregrasp-aux-boost', type=float, default=1.0,
+    p.add_argument('--pregrasp-aux-boost', type=positive_float, default=1.0,
                    help='up-weight samples before the grasp in the auxiliary loss')
     p.add_argument('--init-from', type=Path, default=None,
                    help='start from this checkpoint (fine-tuning); its meta is kept in the log')
-    p.add_argument('--out', type=Path, default=Path('out/train'), help='checkpoint folder')
-    p.add_argument('--export-to', type=Path, default=None, help='also export a model folder here')
+    p.add_argument('--out', type=output_folder, default='out/train',
+                   help='checkpoint folder')
+    p.add_argument('--export-to', type=output_folder, default=None,
+                   help='also export a model folder here')
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser('export', formatter_class=fmt,
                        help='export a checkpoint to a model folder (ONNX per stage + manifest)')
-    p.add_argument('checkpoint', type=Path)
-    p.add_argument('--out', type=Path, required=True)
-    p.add_argument('--denoising-steps', type=int, default=10)
-    p.add_argument('--control-rate-hz', type=float, default=50.0)
+    p.add_argument('checkpoint', type=Path,
+                   help='policy.pt written by `vla-edge train` (e.g. models/checkpoints/'
+                        'reference.pt)')
+    p.add_argument('--out', type=output_folder, required=True,
+                   help='model folder to write (created; files in it are replaced)')
+    p.add_argument('--denoising-steps', type=positive_int, default=10,
+                   help='flow-matching integration steps per chunk, written to the manifest')
+    p.add_argument('--control-rate-hz', type=positive_float, default=50.0,
+                   help='rate the chunk\'s actions are executed at, written to the manifest')
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser('export-instruction-encoder', formatter_class=fmt,
                        help="regenerate a model folder's instruction encoder ONNX and check its "
                             'sha256 (run by make setup)')
-    p.add_argument('model_dir', type=Path)
+    p.add_argument('model_dir', type=Path,
+                   help='model folder whose manifest records the encoder\'s sha256 (e.g. '
+                        'models/reference)')
     p.set_defaults(func=cmd_export_instruction_encoder)
 
     p = sub.add_parser('bringup', formatter_class=fmt,
@@ -439,7 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--no-sim', action='store_true', help='robot and camera are real: no sim')
     p.add_argument('--no-watchdog', action='store_true',
                    help='no watchdog in the chain: the robot listens to command_raw (testing only)')
-    p.add_argument('--duration', type=float, default=None, help='stop after this many seconds')
+    p.add_argument('--duration', type=positive_float, default=None,
+                   help='stop after this many seconds (default: until Ctrl-C)')
     p.add_argument('-p', '--param', action='append', default=[], metavar='NODE.PARAM=VALUE',
                    help='override a parameter, e.g. -p chunk_executor.mode=sync')
     p.set_defaults(func=cmd_bringup)
@@ -453,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     _optional_verb(sub, 'replay-test', 'replay a bag through the pipeline and compare its outputs '
                    'with a golden bag (also --record-sim-run, --write-golden)',
                    'vla_edge.tools.replay_test', 'add_replay_test_arguments', 'run_replay_test',
-                   'replay', None)
+                   'replay', fmt)
     _optional_verb(sub, 'faults', 'inject faults into the live sim pipeline; measure time to the '
                    'first safe command and count unsafe commands; a clean run counts false vetoes',
                    'vla_edge.tools.faults', 'add_arguments', 'cmd_faults', None, fmt)
@@ -463,10 +379,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser('bench', formatter_class=fmt, help='per-stage ONNX latency on this machine')
     _session_args(p)
-    p.add_argument('--repeats', type=int, default=200)
-    p.add_argument('--json', type=Path, default=None)
+    p.add_argument('--repeats', type=positive_int, default=200,
+                   help='timed runs per stage (the table gives their percentiles)')
+    p.add_argument('--json', type=output_file, default=None,
+                   help='write the result as JSON here')
     p.set_defaults(func=cmd_bench)
     return parser
+
+
+def _input_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the user's input was refused: ours, ValueError, and rclpy's name
+    and ROS-argument validation errors. rclpy's are looked up only if a verb imported rclpy, so
+    a verb that does not need ROS never loads it."""
+    errors: list[type[BaseException]] = [VlaEdgeError, ValueError]
+    rclpy_exceptions = sys.modules.get('rclpy.exceptions')
+    if rclpy_exceptions is not None:
+        errors.append(rclpy_exceptions.NameValidationException)
+    rclpy_c = sys.modules.get('rclpy._rclpy_pybind11')
+    if rclpy_c is not None and hasattr(rclpy_c, 'RCLInvalidROSArgsError'):
+        errors.append(rclpy_c.RCLInvalidROSArgsError)
+    return tuple(errors)
+
+
+def one_line(exc: BaseException) -> str:
+    """The message on one line: rclpy's name errors add a line with the name and one with a
+    caret under the bad character; the caret line says nothing without its layout."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    return ' '.join(line for line in lines if line.strip('^ ')) or type(exc).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -475,8 +414,12 @@ def main(argv: list[str] | None = None) -> int:
                         format='[%(levelname)s] %(name)s: %(message)s')
     try:
         return args.func(args)
-    except (VlaEdgeError, ValueError) as exc:
-        print(f'vla-edge {args.verb}: error: {exc}', file=sys.stderr)
+    except Exception as exc:
+        if not isinstance(exc, _input_errors()):
+            raise
+        # Ours may list several problems, one per line; rclpy's are made one line.
+        text = str(exc) if isinstance(exc, (VlaEdgeError, ValueError)) else one_line(exc)
+        print(f'vla-edge {args.verb}: error: {text}', file=sys.stderr)
         return 2
 
 

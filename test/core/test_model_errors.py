@@ -161,3 +161,48 @@ def test_normalization_statistics_are_checked(model_copy, key, value, match):
     _edit_manifest(model_copy, lambda raw: raw['normalization'].update({key: value}))
     with pytest.raises(ModelLoadError, match=match):
         PolicyRuntime(model_copy)
+
+
+@pytest.mark.parametrize('field,value,message', [
+    ('control_rate_hz', 0, 'control_rate_hz must be a finite number > 0, got 0'),
+    ('control_rate_hz', -5, 'control_rate_hz must be a finite number > 0, got -5'),
+    ('control_rate_hz', '.nan', 'control_rate_hz must be a finite number > 0'),
+    ('control_rate_hz', 'fast', "control_rate_hz must be a finite number > 0, got 'fast'"),
+    ('chunk_length', 'fifty', "chunk_length must be a positive integer, got 'fifty'"),
+    ('chunk_length', 0, 'chunk_length must be a positive integer, got 0'),
+    ('chunk_length', 12.5, 'chunk_length must be a positive integer, got 12.5'),
+    ('denoising_steps', -1, 'denoising_steps must be a positive integer, got -1'),
+    ('action_dim', True, 'action_dim must be a positive integer, got True'),
+    ('state_dim', None, 'state_dim must be a positive integer, got None'),
+    ('image', [128, 128], 'image must be a mapping'),
+])
+def test_manifest_values_are_checked_naming_file_and_field(model_copy, field, value, message):
+    value = float('nan') if value == '.nan' else value
+    _edit_manifest(model_copy, lambda raw: raw.update({field: value}))
+    with pytest.raises(ModelLoadError) as err:
+        load_manifest(model_copy, verify_hashes=False)
+    assert str(model_copy / 'manifest.yaml') in str(err.value)
+    assert message in str(err.value)
+
+
+def test_image_size_and_normalization_values_are_checked(model_copy):
+    _edit_manifest(model_copy, lambda raw: raw['image'].update(height=0))
+    with pytest.raises(ModelLoadError, match=r'manifest.yaml: image.height must be a positive '
+                                             r'integer, got 0'):
+        load_manifest(model_copy, verify_hashes=False)
+    _edit_manifest(model_copy, lambda raw: (raw['image'].update(height=128),
+                                            raw['normalization']['action_mean'].__setitem__(
+                                                0, 'x')))
+    with pytest.raises(ModelLoadError, match='action_mean must be finite numbers'):
+        load_manifest(model_copy, verify_hashes=False)
+
+
+def test_a_zero_control_rate_stops_the_cli_with_one_line(model_copy, capsys):
+    from vla_edge.cli import main
+
+    _edit_manifest(model_copy, lambda raw: raw.update(control_rate_hz=0))
+    assert main(['demo', '--skip-ros', '--model', str(model_copy), '--eval-episodes', '1',
+                 '--json', str(model_copy / 'demo.json')]) == 2
+    err = capsys.readouterr().err
+    assert 'control_rate_hz must be a finite number > 0, got 0' in err
+    assert 'manifest.yaml' in err and 'Traceback' not in err and len(err.splitlines()) == 1

@@ -88,3 +88,24 @@ def test_quantize_cli_calibrates_from_a_bag_and_weighs_stage_exclusions(
 def test_a_missing_bag_is_a_clear_error(tmp_path, reference_model_dir):
     with pytest.raises(VlaEdgeError, match='no bag at'):
         collect_bag(tmp_path / 'bag', reference_model_dir, progress=False)
+
+
+@pytest.mark.parametrize('change, message', [
+    ({'out_dir': None}, '--out must differ from the source model folder'),
+    ({'episodes': 0}, 'drift episodes must be >= 1, got 0'),
+    ({'repeats': 0}, 'latency repeats must be >= 1, got 0'),
+])
+def test_bad_settings_stop_quantize_before_the_model_loads(reference_model_dir, monkeypatch,
+                                                           tmp_path, change, message):
+    import vla_edge.quant.pipeline as pipeline
+
+    def no_work(*args, **kwargs):
+        raise AssertionError('the model was loaded before the settings were checked')
+    monkeypatch.setattr(pipeline, 'PolicyRuntime', no_work)
+    kwargs = {'out_dir': tmp_path / 'out', **change}
+    if kwargs['out_dir'] is None:
+        kwargs['out_dir'] = reference_model_dir.parent / '..' / reference_model_dir.parent.name \
+            / reference_model_dir.name
+    with pytest.raises(ValueError, match=message):
+        quantize(QuantizeConfig(reference_model_dir, progress=False, **kwargs))
+    assert not (reference_model_dir / '_candidates').exists() and not (tmp_path / 'out').exists()

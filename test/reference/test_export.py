@@ -70,3 +70,29 @@ def test_checkpoint_loads_without_pickle_code(tmp_path):
     loaded, stats, meta = load_checkpoint(tmp_path / 'c.pt')
     assert stats == {'a': [1.0]} and meta == {'b': 2}
     assert loaded.cfg == model.cfg
+
+
+def test_a_missing_or_foreign_checkpoint_names_the_file(tmp_path):
+    from vla_edge.core.errors import VlaEdgeError
+
+    with pytest.raises(VlaEdgeError, match=f'checkpoint {tmp_path / "none.pt"} not found'):
+        load_checkpoint(tmp_path / 'none.pt')
+    text = tmp_path / 'notes.txt'
+    text.write_text('not a checkpoint\n')
+    torch.save({'weights': torch.zeros(2)}, tmp_path / 'other.pt')
+    for path, detail in ((text, 'torch.load'), (tmp_path / 'other.pt', 'no state_dict'),
+                         (tmp_path, 'is not a file')):
+        with pytest.raises(VlaEdgeError, match=detail) as err:
+            load_checkpoint(path)
+        assert str(path) in str(err.value) and '\n' not in str(err.value)
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    ({'denoising_steps': 0}, 'denoising_steps must be an integer >= 1, got 0'),
+    ({'control_rate_hz': -3.0}, 'control_rate_hz must be a finite number > 0, got -3.0'),
+    ({'control_rate_hz': float('inf')}, 'control_rate_hz must be a finite number > 0'),
+])
+def test_export_refuses_values_the_manifest_would_refuse(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        export_policy(CHECKPOINT, tmp_path / 'm', **kwargs)
+    assert not (tmp_path / 'm').exists()

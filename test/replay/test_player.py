@@ -232,3 +232,30 @@ def test_replay_main_plays_a_bag_and_reports_timing(ros, tmp_path, monkeypatch, 
     out = capsys.readouterr().out
     assert 'playing /chatter as /renamed' in out and 'published 20 messages' in out
     assert json.loads((tmp_path / 'timing.json').read_text())['count'] == 20
+
+
+@pytest.mark.parametrize('flags, missing', [
+    (['--topics', '/nosuch'], '/nosuch'),
+    (['--topics', 'a', 'nope'], '/nope'),
+    (['--exclude', '/typo'], '/typo'),
+    (['--remap', '/old:=/new'], '/old'),
+])
+def test_replay_of_topics_the_bag_lacks_is_an_error_naming_what_it_has(tmp_path, capsys, flags,
+                                                                      missing):
+    string_bag(tmp_path / 'bag', topics=('/a', '/b'), n=2)
+    assert replay_main([str(tmp_path / 'bag'), *flags]) == 2
+    err = capsys.readouterr().err
+    assert f'has no topic {missing}; it has: /a [{STRING}], /b [{STRING}]' in err, err
+    assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--rate', '0'], 'argument -r/--rate: must be > 0, got 0'),
+    (['--start-offset', '-1'], 'argument --start-offset: must be >= 0'),
+    (['--delay', '-0.5'], 'argument --delay: must be >= 0'),
+    (['--realtime-priority', '100'], 'argument --realtime-priority: must be in 0-99'),
+])
+def test_replay_refuses_bad_values_while_parsing(tmp_path, capsys, flags, message):
+    with pytest.raises(SystemExit) as exit_:
+        replay_main([str(tmp_path / 'bag'), *flags])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err

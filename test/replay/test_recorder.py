@@ -141,3 +141,46 @@ def test_topic_specs():
         '/chatter': None, '/cam': 'sensor_msgs/msg/Image'}
     with pytest.raises(ValueError, match='pkg/msg/Name'):
         parse_topic_specs(['/x:nonsense'])
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['bad topic!'], "'/bad topic!' is not a valid topic name"),
+    (['/ok', '/also bad'], "'/also bad' is not a valid topic name"),
+    (['camera/image_raw:not/a/Type'], 'message type not/a/Type does not import here'),
+    (['/x:nonsense'], 'is not of the form pkg/msg/Name'),
+])
+def test_record_refuses_bad_topics_and_types_before_making_a_bag(tmp_path, capsys, argv,
+                                                                  message):
+    assert record_main(['-o', str(tmp_path / 'bag'), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.splitlines()) == 1 and 'Traceback' not in err
+    assert list(tmp_path.iterdir()) == []          # no bag, no staging folder
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--duration', '-1'], 'argument --duration: must be > 0, got -1'),
+    (['--duration', '0'], 'argument --duration: must be > 0, got 0'),
+    (['--max-messages', '-3'], 'argument --max-messages: must be >= 0, got -3'),
+])
+def test_record_refuses_bad_limits_while_parsing(tmp_path, capsys, flags, message):
+    with pytest.raises(SystemExit) as exit_:
+        record_main(['-o', str(tmp_path / 'bag'), '/chatter', *flags])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_record_refuses_an_existing_output_while_parsing(tmp_path, capsys):
+    (tmp_path / 'bag').mkdir()
+    with pytest.raises(SystemExit):
+        record_main(['-o', str(tmp_path / 'bag'), '/chatter'])
+    assert 'exists already' in capsys.readouterr().err
+
+
+def test_record_with_a_duration_says_how_long_not_ctrl_c(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv('ROS_DOMAIN_ID', '177')
+    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    t0 = time.monotonic()
+    assert record_main(['-o', str(tmp_path / 'bag'), '/nobody_publishes', '--duration',
+                        '0.3']) == 0
+    assert time.monotonic() - t0 < 10
+    out = capsys.readouterr().out
+    assert f'recording to {tmp_path / "bag"} for 0.3 s' in out and 'Ctrl-C' not in out

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -93,3 +94,153 @@ def test_a_verb_whose_extra_is_missing_says_which_extra_to_install():
     args = parser.parse_args(['record', 'some', 'args'])
     with pytest.raises(VlaEdgeError, match=r"record needs pip install 'vla_edge\[replay\]'"):
         args.func(args)
+
+
+def _parse_error(argv, capsys) -> str:
+    """main(argv) must stop while parsing, with exit code 2; returns stderr's last line."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err
+    return err.strip().splitlines()[-1]
+
+
+def test_unusable_output_paths_are_refused_before_any_work(tmp_path, capsys):
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('x')
+    folder = tmp_path / 'folder'
+    folder.mkdir()
+    cases = [
+        (['eval', '--expert', '--json', str(folder)], '--json', 'is a folder'),
+        (['eval', '--json', str(a_file / 'eval.json')], '--json', f'{a_file} is not a folder'),
+        (['demo', '--skip-ros', '--json', str(folder)], '--json', 'is a folder'),
+        (['demo', '--png', str(a_file / 'sub' / 't.png')], '--png', 'is not a folder'),
+        (['bench', '--json', str(folder)], '--json', 'is a folder'),
+        (['train', '--out', str(a_file)], '--out', 'exists and is not a folder'),
+        (['train', '--export-to', str(a_file / 'm')], '--export-to', 'is not a folder'),
+        (['export', 'x.pt', '--out', str(a_file)], '--out', 'exists and is not a folder'),
+        (['faults', '--json', str(folder)], '--json', 'is a folder'),
+    ]
+    for argv, flag, message in cases:
+        line = _parse_error(argv, capsys)
+        assert f'argument {flag}' in line and message in line, (argv, line)
+
+
+@pytest.mark.parametrize('argv, flag, message', [
+    (['eval', '--expert', '--episodes', '0'], '--episodes', 'must be >= 1, got 0'),
+    (['demo', '--skip-ros', '--eval-episodes', '0'], '--eval-episodes', 'must be >= 1'),
+    (['demo', '--episodes', '-2'], '--episodes', 'must be >= 1, got -2'),
+    (['bench', '--repeats', '0'], '--repeats', 'must be >= 1, got 0'),
+    (['bench', '--repeats', '-1'], '--repeats', 'must be >= 1, got -1'),
+    (['bench', '--threads', '-1'], '--threads', 'must be >= 0, got -1'),
+    (['train', '--episodes', '0'], '--episodes', 'must be >= 1, got 0'),
+    (['train', '--steps', '0'], '--steps', 'must be >= 1, got 0'),
+    (['train', '--batch-size', '0'], '--batch-size', 'must be >= 1, got 0'),
+    (['train', '--lr', 'nan'], '--lr', 'must be a finite number'),
+    (['eval', '--episodes', 'ten'], '--episodes', "'ten' is not an integer"),
+    (['eval', '--latency-ms', '-5'], '--latency-ms', 'must be in [0, 60000) ms, got -5'),
+    (['eval', '--latency-ms', '60000'], '--latency-ms', 'must be in [0, 60000) ms'),
+    (['export', 'x.pt', '--out', 'm', '--denoising-steps', '0'], '--denoising-steps',
+     'must be >= 1, got 0'),
+    (['export', 'x.pt', '--out', 'm', '--control-rate-hz', '-3'], '--control-rate-hz',
+     'must be > 0, got -3'),
+    (['export', 'x.pt', '--out', 'm', '--control-rate-hz', 'inf'], '--control-rate-hz',
+     'must be a finite number'),
+    (['faults', '--faults', ''], '--faults', 'name at least one fault'),
+    (['faults', '--faults', ' , '], '--faults', 'name at least one fault'),
+    (['faults', '--faults', 'black,nosuch'], '--faults', 'unknown fault(s) nosuch'),
+])
+def test_bad_counts_and_values_are_refused_while_parsing(argv, flag, message, capsys):
+    line = _parse_error(argv, capsys)
+    assert f'argument {flag}' in line and message in line, line
+
+
+def test_a_missing_or_foreign_checkpoint_is_one_line_before_any_work(tmp_path, capsys,
+                                                                    monkeypatch):
+    import vla_edge.reference.train as train_module
+
+    def no_work(*args, **kwargs):
+        raise AssertionError('demonstrations were collected before the checkpoint was checked')
+    monkeypatch.setattr(train_module, 'collect_demonstrations', no_work)
+    text = tmp_path / 'notes.txt'
+    text.write_text('hello\n')
+    cases = [
+        (['export', str(tmp_path / 'none.pt'), '--out', str(tmp_path / 'm')],
+         f'checkpoint {tmp_path / "none.pt"} not found'),
+        (['export', str(text), '--out', str(tmp_path / 'm')],
+         f'{text} is not a vla_edge checkpoint ('),
+        (['train', '--episodes', '2', '--steps', '1', '--out', str(tmp_path / 't'),
+          '--init-from', str(tmp_path / 'none.pt')],
+         f'checkpoint {tmp_path / "none.pt"} not found'),
+        (['train', '--episodes', '2', '--steps', '1', '--out', str(tmp_path / 't'),
+          '--init-from', str(text)], 'is not a vla_edge checkpoint'),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and 'Traceback' not in err and len(err.splitlines()) == 1, err
+        assert not (tmp_path / 'm').exists() and not (tmp_path / 't').exists()
+
+
+def _help(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, '--help'])
+    assert exit_.value.code == 0
+    return capsys.readouterr().out
+
+
+def _option_helps(text: str) -> list[str]:
+    """Each option's help as one line (argparse wraps them)."""
+    body = text.split('\n\n', 1)[1]
+    return [' '.join(block.split()) for block in re.split(r'\n  (?=-|\w)', body)]
+
+
+@pytest.mark.parametrize('verb', ['demo', 'eval', 'train', 'export', 'export-instruction-encoder',
+                                  'bench', 'bringup', 'record', 'replay', 'replay-test', 'faults',
+                                  'quantize'])
+def test_help_states_each_default_once_and_never_none(verb, capsys):
+    for option in _option_helps(_help([verb], capsys)):
+        assert option.count('default') <= 1, option
+        assert '(default: None)' not in option and '(default: [' not in option, option
+
+
+def test_help_explains_eval_mode_and_the_export_arguments(capsys):
+    eval_help = ' '.join(_help(['eval'], capsys).split())
+    assert '--mode {sync,async} sync: the robot waits for each chunk' in eval_help
+    export = _option_helps(_help(['export'], capsys))
+    for name in ('checkpoint', '--out', '--denoising-steps', '--control-rate-hz'):
+        line = next(o for o in export if o.startswith(name))
+        assert len(line.split()) > 4, line       # more than the bare name and metavar
+    encoder = _option_helps(_help(['export-instruction-encoder'], capsys))
+    assert any(o.startswith('model_dir') and 'sha256' in o for o in encoder)
+
+
+def test_rclpy_input_errors_are_one_line_errors(monkeypatch, capsys):
+    from rclpy._rclpy_pybind11 import RCLInvalidROSArgsError
+    from rclpy.exceptions import InvalidTopicNameException
+
+    import vla_edge.cli as cli
+
+    errors = [InvalidTopicNameException('bad topic!', 'topic name must not contain spaces', 3),
+              RCLInvalidROSArgsError('Failed to parse ROS arguments: bad params file\n'
+                                     'at rcl/arguments.c:42')]
+    for error in errors:
+        def fail(args, error=error):
+            raise error
+        monkeypatch.setattr(cli, 'cmd_bench', fail)
+        assert main(['bench']) == 2
+        err = capsys.readouterr().err
+        assert err.startswith('vla-edge bench: error: ') and len(err.splitlines()) == 1, err
+        assert 'bad topic!' in err or 'bad params file' in err
+        assert '^' not in err
+
+
+def test_a_bad_topic_parameter_is_a_one_line_error(monkeypatch, capsys):
+    monkeypatch.setenv('ROS_DOMAIN_ID', '174')
+    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    assert main(['bringup', '--no-sim', '--duration', '1',
+                 '-p', 'vla_node.camera_topic=bad topic!']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('vla-edge bringup: error: Invalid topic name') and "'bad topic!'" in err
+    assert len(err.splitlines()) == 1 and 'Traceback' not in err

@@ -99,3 +99,44 @@ def test_bag_joint_names_and_instruction_reach_the_quantize_config():
     default = config_from_args(parse())
     assert default.calib_position_joints == ('x', 'y', 'gripper')
     assert default.calib_velocity_joints == ('x', 'y')
+
+
+def test_out_equal_to_the_source_is_refused_before_any_work(reference_model_dir, capsys,
+                                                             monkeypatch):
+    import vla_edge.quant.pipeline as pipeline
+
+    def no_work(*args, **kwargs):
+        raise AssertionError('the model was loaded before --out was checked')
+    monkeypatch.setattr(pipeline, 'PolicyRuntime', no_work)
+    before = sorted(p.name for p in reference_model_dir.iterdir())
+    for out in (str(reference_model_dir), f'{reference_model_dir}/',
+                str(reference_model_dir / '..' / reference_model_dir.name)):
+        assert main(['quantize', str(reference_model_dir), '--out', out, '--no-progress']) == 2
+        err = capsys.readouterr().err
+        assert '--out must differ from the source model folder' in err, err
+        assert 'Traceback' not in err and len(err.splitlines()) == 1
+    assert sorted(p.name for p in reference_model_dir.iterdir()) == before   # nothing left
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--episodes', '0'], 'argument --episodes: must be >= 1, got 0'),
+    (['--repeats', '-1'], 'argument --repeats: must be >= 1, got -1'),
+    (['--heldout-episodes', '-1'], 'argument --heldout-episodes: must be >= 0'),
+    (['--max-success-drop', '2'], 'argument --max-success-drop: must be in [0, 1], got 2'),
+    (['--latency-budget-ms', '0'], 'argument --latency-budget-ms: must be > 0, got 0'),
+    (['--drift-budget', '-0.1'], 'argument --drift-budget: must be >= 0, got -0.1'),
+    (['--threads', '-2'], 'argument --threads: must be >= 0, got -2'),
+])
+def test_bad_counts_and_budgets_are_refused_while_parsing(flags, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse(*flags)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_an_out_path_that_is_a_file_is_refused_while_parsing(tmp_path, capsys):
+    (tmp_path / 'f').write_text('x')
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(['quantize', 'models/reference', '--out', str(tmp_path / 'f')])
+    assert exit_.value.code == 2
+    assert 'argument --out' in capsys.readouterr().err

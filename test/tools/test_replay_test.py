@@ -135,3 +135,66 @@ def test_bad_bags_and_arguments_are_clear_errors_and_write_nothing(tmp_path, cap
         err = capsys.readouterr().err
         assert message in err and 'Traceback' not in err, err
         assert not out.exists()
+
+
+def _usable_bag(path):
+    state = JointState(name=['x', 'y', 'gripper'], position=[0.0] * 3, velocity=[0.0] * 3)
+    write_bag(path, [('/joint_states', state, 1_000_000_000),
+                     ('/camera/image_raw', Image(height=1, width=1, encoding='rgb8', step=3,
+                                                 data=bytes(3)), 1_010_000_000)])
+    return path
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--min-matched-fraction', '5'], '--min-matched-fraction must be in [0, 1], got 5'),
+    (['--min-matched-fraction', '-0.1'], '--min-matched-fraction must be in [0, 1], got -0.1'),
+    (['--chunk-max-abs-error', '-1'], '--chunk-max-abs-error must be >= 0, got -1'),
+    (['--max-interval-p95-ratio', '0'], '--max-interval-p95-ratio must be > 0, got 0'),
+])
+def test_impossible_thresholds_are_refused_before_the_replay(tmp_path, capsys, monkeypatch,
+                                                             flags, message):
+    import vla_edge.tools.replay_test as rt
+
+    def no_replay(*args, **kwargs):
+        raise AssertionError('replayed before the thresholds were checked')
+    monkeypatch.setattr(rt, 'replay_through_pipeline', no_replay)
+    usable, out = _usable_bag(tmp_path / 'usable'), tmp_path / 'out'
+    assert replay_test_main([str(usable), '--golden', str(usable), '--out', str(out),
+                             '--domain-id', '178', *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and 'Traceback' not in err, err
+    assert not out.exists()
+
+
+def test_a_model_that_cannot_load_is_refused_before_out_is_made(tmp_path, capsys, monkeypatch):
+    import vla_edge.tools.replay_test as rt
+
+    def no_replay(*args, **kwargs):
+        raise AssertionError('replayed before the model was checked')
+    monkeypatch.setattr(rt, 'replay_through_pipeline', no_replay)
+    usable, out = _usable_bag(tmp_path / 'usable'), tmp_path / 'out'
+    assert replay_test_main([str(usable), '--golden', str(usable), '--out', str(out),
+                             '--model', str(tmp_path / 'nonexistent'),
+                             '--domain-id', '179']) == 2
+    err = capsys.readouterr().err
+    assert f'model folder {tmp_path / "nonexistent"} does not exist' in err, err
+    assert not out.exists()
+
+
+def test_an_out_folder_made_by_a_failed_replay_is_not_left_behind(tmp_path, capsys,
+                                                                  monkeypatch):
+    import vla_edge.tools.replay_test as rt
+    from vla_edge.core.errors import VlaEdgeError
+
+    def failing_replay(*args, **kwargs):
+        raise VlaEdgeError('the pipeline did not start')
+    monkeypatch.setattr(rt, 'replay_through_pipeline', failing_replay)
+    usable, out = _usable_bag(tmp_path / 'usable'), tmp_path / 'out'
+    assert replay_test_main([str(usable), '--golden', str(usable), '--out', str(out),
+                             '--domain-id', '179']) == 2
+    assert 'the pipeline did not start' in capsys.readouterr().err
+    assert not out.exists()
+    out.mkdir()                           # one the user made is kept
+    assert replay_test_main([str(usable), '--golden', str(usable), '--out', str(out),
+                             '--domain-id', '179']) == 2
+    assert out.is_dir()

@@ -1,12 +1,14 @@
 """The model contract (DESIGN.md §3): `manifest.yaml` beside one ONNX file per stage.
 
 Loading checks everything that would otherwise fail later and obscurely: the folder and files exist,
-every required field is present, each file's sha256 matches, and (in the runtime) each ONNX graph's
+every required field is present with a usable value (counts are positive integers, the control rate
+a positive finite number), each file's sha256 matches, and (in the runtime) each ONNX graph's
 inputs and outputs agree with what the manifest declares.
 """
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ STAGES = ('instruction_encoder', 'vision_encoder', 'backbone', 'action_expert')
 REQUIRED_FIELDS = ('format_version', 'name', 'stages', 'image', 'chunk_length', 'action_dim',
                    'state_dim', 'control_rate_hz', 'denoising_steps', 'normalization')
 REQUIRED_NORMALIZATION = ('state_mean', 'state_std', 'action_mean', 'action_std')
+POSITIVE_INT_FIELDS = ('chunk_length', 'action_dim', 'state_dim', 'denoising_steps')
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,13 @@ def load_manifest(folder: str | Path, verify_hashes: bool = True) -> Manifest:
     if raw['format_version'] != FORMAT_VERSION:
         raise ModelLoadError(f'{path}: format_version {raw["format_version"]} is not supported '
                              f'(this vla_edge reads version {FORMAT_VERSION})')
-    norm_missing = [f for f in REQUIRED_NORMALIZATION if f not in (raw['normalization'] or {})]
+    for key in ('image', 'normalization', 'stages'):
+        if not isinstance(raw[key], dict):
+            raise ModelLoadError(f'{path}: {key} must be a mapping, got {raw[key]!r}')
+    for key in POSITIVE_INT_FIELDS:
+        _positive_int(raw[key], key, path)
+    _positive_rate(raw['control_rate_hz'], 'control_rate_hz', path)
+    norm_missing = [f for f in REQUIRED_NORMALIZATION if f not in raw['normalization']]
     if norm_missing:
         raise ModelLoadError(f'{path}: normalization is missing {", ".join(norm_missing)}')
     dims = {'state': raw['state_dim'], 'action': raw['action_dim']}
@@ -134,19 +143,36 @@ def load_manifest(folder: str | Path, verify_hashes: bool = True) -> Manifest:
             if not isinstance(values, list) or len(values) != n:
                 raise ModelLoadError(f'{path}: normalization {kind}_{stat} must list {n} values '
                                      f'({kind}_dim), got {values!r}')
-        if any(not (isinstance(v, (int, float)) and v > 0)
-               for v in raw['normalization'][f'{kind}_std']):
+            if not all(_is_number(v) and math.isfinite(v) for v in values):
+                raise ModelLoadError(f'{path}: normalization {kind}_{stat} must be finite '
+                                     f'numbers, got {values!r}')
+        if any(v <= 0 for v in raw['normalization'][f'{kind}_std']):
             raise ModelLoadError(f'{path}: normalization {kind}_std must be positive numbers, '
                                  f'got {raw["normalization"][f"{kind}_std"]}')
     for key in ('height', 'width'):
-        if key not in (raw['image'] or {}):
+        if key not in raw['image']:
             raise ModelLoadError(f'{path}: image is missing "{key}"')
+        _positive_int(raw['image'][key], f'image.{key}', path)
     stages = {}
     for stage in STAGES:
         if stage not in raw['stages']:
             raise ModelLoadError(f'{path}: stages is missing "{stage}"')
         stages[stage] = _parse_stage(folder, stage, raw['stages'][stage], verify_hashes)
     return Manifest(folder=folder, raw=raw, stages=stages)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _positive_int(value: Any, field: str, path: Path) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ModelLoadError(f'{path}: {field} must be a positive integer, got {value!r}')
+
+
+def _positive_rate(value: Any, field: str, path: Path) -> None:
+    if not (_is_number(value) and math.isfinite(value) and value > 0):
+        raise ModelLoadError(f'{path}: {field} must be a finite number > 0, got {value!r}')
 
 
 def _parse_stage(folder: Path, stage: str, raw: Any, verify_hashes: bool) -> StageSpec:

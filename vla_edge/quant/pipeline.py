@@ -79,7 +79,14 @@ def quantize(cfg: QuantizeConfig) -> dict:
     """Run everything; write the model folder, report JSON and PNG; return the report."""
     if cfg.latency_budget_ms is not None and cfg.drift_budget is not None:
         raise ValueError('give at most one of latency_budget_ms and drift_budget')
+    # Cheap checks first: everything below takes minutes.
+    if cfg.episodes < 1:
+        raise ValueError(f'drift episodes must be >= 1, got {cfg.episodes}')
+    if cfg.repeats < 1:
+        raise ValueError(f'latency repeats must be >= 1, got {cfg.repeats}')
     out = Path(cfg.out_dir)
+    if out.resolve() == Path(cfg.model_dir).resolve():
+        raise ValueError(f'--out must differ from the source model folder ({out})')
     work = out / '_candidates'
     rt = PolicyRuntime(cfg.model_dir, cfg.options)
     m = rt.manifest
@@ -93,8 +100,6 @@ def quantize(cfg: QuantizeConfig) -> dict:
     recipes = cand.stage_candidates(base, cfg.stage_recipes, QUANTIZED_STAGES)
     cand.check_exclusions({s: m.stages[s].path for s in QUANTIZED_STAGES}, cfg.stage_recipes)
     # 1. calibration; drift is measured on sim seeds either way (a bag cannot react)
-    if cfg.episodes < 1:
-        raise ValueError(f'drift episodes must be >= 1, got {cfg.episodes}')
     if str(cfg.calib) == 'sim':
         calib = collect_sim(cfg.model_dir, cfg.episodes, cfg.seed_offset, rt, cfg.progress)
         seeds = calib.seeds

@@ -6,6 +6,7 @@ manifest's sha256 proves the regenerated file is the one the policy was trained 
 """
 from __future__ import annotations
 
+import math
 import shutil
 import warnings
 from pathlib import Path
@@ -126,6 +127,12 @@ def export_policy(checkpoint: Path, out_dir: Path, denoising_steps: int = 10,
     `instruction_encoder_from` copies that model folder's instruction encoder instead of exporting
     it again from the sentence-transformers package (the slow part).
     """
+    if isinstance(denoising_steps, bool) or not isinstance(denoising_steps, int) \
+            or denoising_steps < 1:
+        raise ValueError(f'denoising_steps must be an integer >= 1, got {denoising_steps!r}')
+    if not (isinstance(control_rate_hz, (int, float)) and math.isfinite(control_rate_hz)
+            and control_rate_hz > 0):
+        raise ValueError(f'control_rate_hz must be a finite number > 0, got {control_rate_hz!r}')
     policy, stats, meta = load_checkpoint(checkpoint)
     cfg = policy.cfg
     out_dir.mkdir(parents=True, exist_ok=True)

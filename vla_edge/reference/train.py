@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from vla_edge.core.errors import VlaEdgeError
 from vla_edge.reference.dataset import Demonstrations, collect_demonstrations
 from vla_edge.reference.model import PolicyConfig, ReferencePolicy
 from vla_edge.reference.text_embedding import SentenceTransformerEmbedder
@@ -72,16 +73,68 @@ def save_checkpoint(path: Path, model: ReferencePolicy, stats: dict, meta: dict)
                 'stats': stats, 'meta': meta}, path)
 
 
-def load_checkpoint(path: Path) -> tuple[ReferencePolicy, dict, dict]:
-    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+CHECKPOINT_KEYS = ('state_dict', 'config', 'stats', 'meta')
+
+
+def read_checkpoint(path: Path) -> dict:
+    """The contents of a `save_checkpoint` file, checked; VlaEdgeError naming the file when it
+    is missing or is not one (torch's own errors name neither)."""
+    path = Path(path)
+    if not path.exists():
+        raise VlaEdgeError(f'checkpoint {path} not found')
+    if not path.is_file():
+        raise VlaEdgeError(f'checkpoint {path} is not a file')
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as exc:   # pickle, zip and weights-only errors of every kind
+        raise VlaEdgeError(f'{path} is not a vla_edge checkpoint (torch.load: '
+                           f'{_first_line(exc)})') from exc
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise VlaEdgeError(f'{path} is not a vla_edge checkpoint (no {", ".join(missing)})')
+    try:
+        PolicyConfig(**ckpt['config'])
+    except TypeError as exc:
+        raise VlaEdgeError(f'{path} is not a vla_edge checkpoint (config: '
+                           f'{_first_line(exc)})') from exc
+    return ckpt
+
+
+def _policy(ckpt: dict, path: Path) -> ReferencePolicy:
     model = ReferencePolicy(PolicyConfig(**ckpt['config']))
-    model.load_state_dict(ckpt['state_dict'])
+    try:
+        model.load_state_dict(ckpt['state_dict'])
+    except (TypeError, RuntimeError) as exc:
+        raise VlaEdgeError(f'{path} is not a vla_edge checkpoint of this policy '
+                           f'({_first_line(exc)})') from exc
+    return model
+
+
+def load_checkpoint(path: Path) -> tuple[ReferencePolicy, dict, dict]:
+    """(policy in eval mode, normalization stats, meta) of a `save_checkpoint` file."""
+    ckpt = read_checkpoint(path)
+    model = _policy(ckpt, Path(path))
     model.eval()
     return model, ckpt['stats'], ckpt['meta']
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f'{type(exc).__name__}: {text[0]}' if text else type(exc).__name__
+
+
 def train(cfg: TrainConfig, out_dir: Path) -> Path:
     """Collect demonstrations, train, and write `out_dir/policy.pt`. Returns its path."""
+    for name in ('episodes', 'steps', 'batch_size'):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f'{name} must be >= 1, got {getattr(cfg, name)}')
+    # The checkpoint to start from is checked first: collecting demonstrations takes minutes.
+    init = None
+    if cfg.init_from:
+        init = read_checkpoint(Path(cfg.init_from))
+        if PolicyConfig(**init['config']) != cfg.policy:
+            raise ValueError(f'{cfg.init_from} has a different architecture: '
+                             f'{PolicyConfig(**init["config"])}')
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
@@ -106,11 +159,9 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
 
     model = ReferencePolicy(cfg.policy)
     init_meta = None
-    if cfg.init_from:
-        start, _, init_meta = load_checkpoint(Path(cfg.init_from))
-        if start.cfg != cfg.policy:
-            raise ValueError(f'{cfg.init_from} has a different architecture: {start.cfg}')
-        model.load_state_dict(start.state_dict())
+    if init is not None:
+        model.load_state_dict(_policy(init, Path(cfg.init_from)).state_dict())
+        init_meta = init['meta']
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     meta = {'train': {k: v for k, v in cfg.__dict__.items() if k != 'policy'},

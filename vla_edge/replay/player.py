@@ -288,10 +288,12 @@ def make_player(bag_path: str | Path, remap: Mapping[str, str] | None = None,
 
 def add_replay_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of `vla-edge replay`; `run_replay(args)` executes them."""
+    from vla_edge.arg_types import non_negative_float, output_file, positive_float
+
     p.add_argument('bag', type=Path, help='bag folder (or a .mcap/.db3 file)')
-    p.add_argument('-r', '--rate', type=float, default=1.0,
+    p.add_argument('-r', '--rate', type=positive_float, default=1.0,
                    help='playback speed factor (default: 1.0)')
-    p.add_argument('--start-offset', type=float, default=0.0,
+    p.add_argument('--start-offset', type=non_negative_float, default=0.0,
                    help='skip this many seconds of the bag (default: 0)')
     p.add_argument('-l', '--loop', action='store_true', help='play again from the start, forever')
     p.add_argument('--topics', nargs='+', default=None,
@@ -301,17 +303,40 @@ def add_replay_arguments(p: argparse.ArgumentParser) -> None:
                    help='publish bag topic OLD on NEW')
     p.add_argument('--start-paused', action='store_true',
                    help='start paused; ~/resume or ~/play_next (std_srvs/Trigger) to go on')
-    p.add_argument('--clock', type=float, nargs='?', const=100.0, default=0.0, metavar='HZ',
+    p.add_argument('--clock', type=non_negative_float, nargs='?', const=100.0, default=0.0,
+                   metavar='HZ',
                    help='publish /clock with the bag time at HZ (100 when given without a value)'
                         ' for nodes with use_sim_time (default: off)')
-    p.add_argument('--realtime-priority', type=int, default=0, metavar='N',
+    p.add_argument('--realtime-priority', type=_priority, default=0, metavar='N',
                    help='run the publishing thread as SCHED_FIFO priority N (1-99; needs '
                         'CAP_SYS_NICE) for precise timing under CPU load (default: 0 = off)')
-    p.add_argument('--delay', type=float, default=0.5,
+    p.add_argument('--delay', type=non_negative_float, default=0.5,
                    help='seconds to wait after start-up before playing, so subscribers are '
                         'matched (default: 0.5)')
-    p.add_argument('--json', type=Path, default=None,
+    p.add_argument('--json', type=output_file, default=None,
                    help='also write the publish timing statistics as JSON to this file')
+
+
+def _priority(text: str) -> int:
+    from vla_edge.arg_types import non_negative_int
+
+    value = non_negative_int(text)
+    if value > 99:
+        raise argparse.ArgumentTypeError(f'must be in 0-99 (0: off), got {value}')
+    return value
+
+
+def check_topics(bag_path: Path, options: PlayerOptions) -> None:
+    """Named topics (--topics, --exclude, --remap) the bag lacks are a typo: a replay that
+    publishes nothing would still exit 0. ValueError naming what the bag has."""
+    with BagReader(bag_path, require_importable=False) as bag:   # Player warns about those
+        have = bag.topics
+    named = [*(options.topics or []), *options.exclude_topics, *options.remap]
+    missing = [t for t in dict.fromkeys(_absolute(t) for t in named) if t not in have]
+    if missing:
+        listed = ', '.join(f'{t} [{i.msgtype}]' for t, i in sorted(have.items()))
+        raise ValueError(f'bag {bag_path} has no topic {", ".join(missing)}; it has: '
+                         f'{listed or "no topics"}')
 
 
 def options_from_args(args: argparse.Namespace) -> PlayerOptions:
@@ -331,6 +356,7 @@ def run_replay(args: argparse.Namespace) -> int:
     from rclpy.signals import SignalHandlerOptions
 
     options = options_from_args(args)
+    check_topics(args.bag, options)         # before rclpy: a bad bag or topic publishes nothing
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     executor = SingleThreadedExecutor()
     player = None
@@ -371,8 +397,10 @@ def run_replay(args: argparse.Namespace) -> int:
 
 def replay_main(argv: list[str] | None = None) -> int:
     """Standalone `replay` (python -m vla_edge.replay.player BAG ...)."""
+    from vla_edge.arg_types import HelpFormatter
+
     parser = argparse.ArgumentParser(prog='vla-edge replay', description=__doc__.split('\n')[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     add_replay_arguments(parser)
     args = parser.parse_args(argv)
     try:

@@ -34,15 +34,32 @@ IMPLICITLY_EXCLUDED = ('/rosout', '/parameter_events')
 
 
 def parse_topic_specs(specs: Iterable[str]) -> dict[str, str | None]:
-    """['/a', '/b:std_msgs/msg/String'] -> {'/a': None, '/b': 'std_msgs/msg/String'}."""
+    """['/a', '/b:std_msgs/msg/String'] -> {'/a': None, '/b': 'std_msgs/msg/String'}.
+
+    ValueError for a name ROS would refuse or a type that does not import here: either would
+    otherwise give an empty bag and nothing but "no messages were recorded".
+    """
+    from rclpy.exceptions import InvalidTopicNameException
+    from rclpy.validate_topic_name import validate_topic_name
+
     out: dict[str, str | None] = {}
     for spec in specs:
         topic, sep, msgtype = spec.partition(':')
         topic = topic.strip()
         if not topic:
             raise ValueError(f'topic spec {spec!r} has no topic name')
-        out[topic if topic.startswith('/') else f'/{topic}'] = (
-            normalize_msgtype(msgtype) if sep else None)
+        topic = topic if topic.startswith('/') else f'/{topic}'
+        try:
+            validate_topic_name(topic)
+        except InvalidTopicNameException as exc:
+            reason = str(exc).splitlines()[0].removeprefix('Invalid topic name: ').rstrip(':')
+            raise ValueError(f'{topic!r} is not a valid topic name ({reason})') from None
+        if sep:
+            msgtype = normalize_msgtype(msgtype)
+            if import_message_class(msgtype) is None:
+                raise ValueError(f'{spec!r}: message type {msgtype} does not import here (a '
+                                 f'typo, or install/source its interface package)')
+        out[topic] = msgtype if sep else None
     return out
 
 
@@ -168,26 +185,37 @@ def start_recording(path: str | Path, topics: Iterable[str] | None, storage: str
 
 def add_record_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of `vla-edge record`; `run_record(args)` executes them."""
+    from vla_edge.arg_types import non_negative_int, output_file, positive_float
+
     p.add_argument('topics', nargs='*',
                    help='topics to record, each optionally as topic:pkg/msg/Type (the type is '
                         'otherwise taken from the ROS graph)')
     p.add_argument('-a', '--all', action='store_true',
                    help=f'record every topic that appears (except {", ".join(IMPLICITLY_EXCLUDED)}'
                         f' unless named)')
-    p.add_argument('-o', '--output', type=Path, default=None,
+    p.add_argument('-o', '--output', type=_new_bag_path, default=None,
                    help='bag folder to create (default: rosbag2_<date>-<time>); never overwritten')
     p.add_argument('-s', '--storage', choices=STORAGES, default='mcap',
                    help='storage format (default: mcap)')
     p.add_argument('--compression', choices=COMPRESSIONS, default='none',
                    help='zstd per message or per file (default: none)')
-    p.add_argument('--duration', type=float, default=0.0,
-                   help='stop after this many seconds (default: 0 = until Ctrl-C)')
-    p.add_argument('--max-messages', type=int, default=0,
+    p.add_argument('--duration', type=positive_float, default=None,
+                   help='stop after this many seconds (default: until Ctrl-C)')
+    p.add_argument('--max-messages', type=non_negative_int, default=0,
                    help='stop after this many messages in total (default: 0 = no limit)')
     p.add_argument('--use-sim-time', action='store_true',
                    help='stamp messages with the node clock on /clock instead of receive time')
-    p.add_argument('--json', type=Path, default=None,
+    p.add_argument('--json', type=output_file, default=None,
                    help='also write the recording summary as JSON to this file')
+
+
+def _new_bag_path(text: str) -> Path:
+    from vla_edge.arg_types import output_folder
+
+    path = output_folder(text)
+    if path.exists():
+        raise argparse.ArgumentTypeError(f'{path} exists already; a bag is never overwritten')
+    return path
 
 
 def run_record(args: argparse.Namespace) -> int:
@@ -202,6 +230,9 @@ def run_record(args: argparse.Namespace) -> int:
 
     if not args.topics and not args.all:
         raise ValueError('name the topics to record, or pass --all')
+    if args.topics:
+        parse_topic_specs(args.topics)      # a bad name or type: refused before any bag exists
+    duration = args.duration or 0.0
     output = args.output or Path(time.strftime('rosbag2_%Y_%m_%d-%H_%M_%S'))
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     recorder = None
@@ -216,8 +247,9 @@ def run_record(args: argparse.Namespace) -> int:
                     max_messages=args.max_messages,
                     parameter_overrides=[Parameter('use_sim_time', value=args.use_sim_time)])
                 executor.add_node(recorder)
-                print(f'recording to {output} (Ctrl-C to stop)', flush=True)
-                end = time.monotonic() + args.duration if args.duration > 0 else math.inf
+                until = f'for {duration:g} s' if duration > 0 else '(Ctrl-C to stop)'
+                print(f'recording to {output} {until}', flush=True)
+                end = time.monotonic() + duration if duration > 0 else math.inf
                 while not stop.is_set() and not recorder.done and time.monotonic() < end:
                     executor.spin_once(timeout_sec=0.1)
             except KeyboardInterrupt:
@@ -239,8 +271,10 @@ def run_record(args: argparse.Namespace) -> int:
 
 def record_main(argv: list[str] | None = None) -> int:
     """Standalone `record` (python -m vla_edge.replay.recorder ...)."""
+    from vla_edge.arg_types import HelpFormatter
+
     parser = argparse.ArgumentParser(prog='vla-edge record', description=__doc__.split('\n')[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     add_record_arguments(parser)
     args = parser.parse_args(argv)
     try:

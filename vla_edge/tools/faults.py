@@ -31,7 +31,6 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -449,12 +448,28 @@ def format_report(report: dict) -> str:
     return '\n'.join(lines)
 
 
+def fault_list(text: str) -> list[str]:
+    """'black, nan_chunk' -> ['black', 'nan_chunk']; refuses an empty list and unknown names
+    while parsing (an empty list would otherwise mean every fault)."""
+    names = [f.strip() for f in text.split(',') if f.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f'name at least one fault, from: {", ".join(FAULTS)}')
+    unknown = [n for n in names if n not in FAULTS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f'unknown fault(s) {", ".join(unknown)}; known: '
+                                         f'{", ".join(FAULTS)}')
+    return names
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument('--faults', default=','.join(DEFAULT_FAULTS),
-                   help=f'comma-separated faults to inject, from: {", ".join(FAULTS)}')
-    p.add_argument('--clean-seconds', type=float, default=300.0,
+    from vla_edge.arg_types import non_negative_float, output_file
+
+    p.add_argument('--faults', type=fault_list, default=list(DEFAULT_FAULTS),
+                   help=f'comma-separated faults to inject (default: all), from: '
+                        f'{", ".join(FAULTS)}')
+    p.add_argument('--clean-seconds', type=non_negative_float, default=300.0,
                    help='clean run before the faults, counting false vetoes (0: none)')
-    p.add_argument('--json', type=Path, default=Path('out/faults.json'),
+    p.add_argument('--json', type=output_file, default='out/faults.json',
                    help='write the report as JSON here')
     p.add_argument('--no-progress', action='store_true', help='no progress output')
 
@@ -462,8 +477,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_faults(args: argparse.Namespace) -> int:
     """The `vla-edge faults` verb. Exit status 1 if a fault was missed, late or let an unsafe
     command through, or the clean run vetoed."""
-    faults = [f.strip() for f in args.faults.split(',') if f.strip()]
-    report = run_faults(faults, args.clean_seconds, progress=not args.no_progress)
+    report = run_faults(list(args.faults), args.clean_seconds, progress=not args.no_progress)
     print(format_report(report))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,15 @@ import argparse
 import re
 from pathlib import Path
 
+from vla_edge.arg_types import (
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    output_folder,
+    positive_float,
+    positive_int,
+)
+from vla_edge.core.errors import VlaEdgeError
 from vla_edge.core.joint_state import DEFAULT_POSITION_JOINTS, DEFAULT_VELOCITY_JOINTS
 from vla_edge.core.onnx_session import SessionOptions
 from vla_edge.quant.bag_calibration import DEFAULT_INSTRUCTION, DEFAULT_MAX_FRAMES, BagTopicNames
@@ -55,13 +64,6 @@ def stage_fraction(spec: str) -> tuple[str, float]:
     return _stage(stage, spec, 'STAGE=FRACTION'), fraction
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
-    return value
-
-
 def stage_recipes(excludes: list[tuple[str, str]], keep_tails: list[tuple[str, float]],
                   base: list[Recipe]) -> dict[str, tuple[Recipe, ...]]:
     """Per stage named by --exclude/--keep-tail: each quantized `base` recipe again with that
@@ -74,22 +76,23 @@ def stage_recipes(excludes: list[tuple[str, str]], keep_tails: list[tuple[str, f
 
 def add_quantize_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('model_dir', type=Path, metavar='MODEL_DIR', help='FP32 model folder')
-    p.add_argument('--out', type=Path, required=True, help='output model folder (created)')
+    p.add_argument('--out', type=output_folder, required=True,
+                   help='output model folder (created; must differ from MODEL_DIR)')
     p.add_argument('--calib', default='sim', metavar='sim|BAG',
                    help="calibration data: 'sim' (seeded sim episodes) or a rosbag2 (folder, "
                         '.mcap or .db3) with camera frames, /joint_states and /instruction, as '
                         '`vla-edge replay-test --record-sim-run` records; drift is measured in '
                         'the sim either way (--episodes seeds from --seed-offset)')
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument('--latency-budget-ms', type=float, default=None,
+    budget.add_argument('--latency-budget-ms', type=positive_float, default=None,
                         help='choose the least-drift mix whose policy step fits this budget')
-    budget.add_argument('--drift-budget', type=float, default=None,
+    budget.add_argument('--drift-budget', type=non_negative_float, default=None,
                         help='choose the fastest mix whose estimated mean drift (table units) '
                              'stays within this (default when no budget is given: 0.01)')
-    p.add_argument('--episodes', type=int, default=10,
+    p.add_argument('--episodes', type=positive_int, default=10,
                    help='sim episodes K of the drift measurement (with --calib sim also the '
                         'calibration episodes)')
-    p.add_argument('--seed-offset', type=int, default=CALIBRATION_SEED_OFFSET,
+    p.add_argument('--seed-offset', type=non_negative_int, default=CALIBRATION_SEED_OFFSET,
                    help='first calibration/drift seed (disjoint from training 0.. and held-out '
                         '1000000..)')
     p.add_argument('--methods', nargs='+', default=['minmax', 'percentile'],
@@ -106,19 +109,21 @@ def add_quantize_arguments(p: argparse.ArgumentParser) -> None:
                         'float: every quantized candidate of STAGE is also built so, together '
                         'with its --exclude regexes (repeatable: one set of extra candidates '
                         'per fraction)')
-    p.add_argument('--repeats', type=int, default=100,
+    p.add_argument('--repeats', type=positive_int, default=100,
                    help='latency repeats per candidate (median; interleaved with FP32)')
-    p.add_argument('--max-success-drop', type=float, default=0.1,
+    p.add_argument('--max-success-drop', type=fraction, default=0.1,
                    help='never choose a candidate losing more success (fraction) than this')
-    p.add_argument('--heldout-episodes', type=int, default=0,
-                   help='also compare FP32 and the chosen mix on this many held-out seeds')
-    p.add_argument('--threads', type=int, default=1, help='intra-op threads per ONNX session')
+    p.add_argument('--heldout-episodes', type=non_negative_int, default=0,
+                   help='also compare FP32 and the chosen mix on this many held-out seeds '
+                        '(0: no)')
+    p.add_argument('--threads', type=non_negative_int, default=1,
+                   help='intra-op threads per ONNX session (0 = let ORT choose)')
     p.add_argument('--providers', nargs='+', default=['CPUExecutionProvider'],
                    help='ONNX Runtime execution providers in order of preference')
     p.add_argument('--no-progress', action='store_true', help='hide progress bars')
     g = p.add_argument_group('calibration from a bag (--calib BAG)')
     topics = BagTopicNames()
-    g.add_argument('--calib-max-frames', type=_positive_int, default=DEFAULT_MAX_FRAMES,
+    g.add_argument('--calib-max-frames', type=positive_int, default=DEFAULT_MAX_FRAMES,
                    metavar='N', help='use at most N camera frames, evenly spread over the bag')
     g.add_argument('--calib-camera-topic', default=topics.camera, metavar='TOPIC',
                    help='sensor_msgs/Image topic (or its /compressed); also found under a '
@@ -159,9 +164,17 @@ def config_from_args(args: argparse.Namespace):
         stage_recipes=stage_recipes(args.exclude, args.keep_tail, default_recipes(methods)))
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """What parsing alone cannot check, before any work (calibration alone takes minutes; a
+    missing bag or a regex naming no node is reported by `quantize` before calibrating)."""
+    if args.out.resolve() == args.model_dir.resolve():
+        raise VlaEdgeError(f'--out must differ from the source model folder ({args.out})')
+
+
 def run_quantize(args: argparse.Namespace) -> int:
     from vla_edge.quant.pipeline import quantize
 
+    check_arguments(args)
     cfg = config_from_args(args)
     report = quantize(cfg)
     print(report['table'])

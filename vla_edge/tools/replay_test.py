@@ -45,11 +45,13 @@ DESCRIPTION = ('Replay a bag through the pipeline, record its outputs and compar
 
 def add_replay_test_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of `vla-edge replay-test`; `run_replay_test(args)` executes them."""
+    from vla_edge.arg_types import output_folder, positive_float
+
     p.add_argument('bag', type=Path, nargs='?', default=None,
                    help='bag whose inputs to replay (a golden bag holds its own inputs)')
     p.add_argument('--golden', type=Path, default=None,
                    help='golden bag to compare the outputs with (needs --out)')
-    p.add_argument('--out', type=Path, default=None,
+    p.add_argument('--out', type=output_folder, default=None,
                    help='output folder: run (bag of the outputs), report.txt, result.json, '
                         'overlay.png')
     p.add_argument('--model', type=Path, default=None, metavar='DIR',
@@ -70,7 +72,7 @@ def add_replay_test_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--params-file', type=Path, nargs='+', default=None, metavar='FILE',
                    help='parameter files of the pipeline (default: config/pipeline.yaml, '
                         'sim.yaml, watchdog.yaml)')
-    p.add_argument('--response-timeout', type=float, default=5.0, metavar='S',
+    p.add_argument('--response-timeout', type=positive_float, default=5.0, metavar='S',
                    help='lockstep: seconds to wait for the chunk of a frame (default: 5)')
     p.add_argument('-s', '--storage', choices=('mcap', 'sqlite3'), default='mcap',
                    help='storage of the bags written (default: mcap)')
@@ -82,7 +84,7 @@ def add_replay_test_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument('--record-sim-run', type=Path, default=None, metavar='BAG',
                    help='first record a live sim episode through the pipeline to BAG (inputs '
                         'and outputs); it is then the bag replayed')
-    g.add_argument('--seconds', type=float, default=8.0, metavar='S',
+    g.add_argument('--seconds', type=positive_float, default=8.0, metavar='S',
                    help='length of the sim run (default: 8)')
     g.add_argument('--sim-seed', type=int, default=None, metavar='N',
                    help='episode seed of the sim run (default: sim_robot.first_seed)')
@@ -92,9 +94,33 @@ def add_replay_test_arguments(p: argparse.ArgumentParser) -> None:
     add_threshold_arguments(t)
 
 
+def check_thresholds(args: argparse.Namespace) -> None:
+    """Limits that cannot be met (or always are) would only show after the whole replay."""
+    if not 0.0 <= args.min_matched_fraction <= 1.0:
+        raise ValueError(f'--min-matched-fraction must be in [0, 1], got '
+                         f'{args.min_matched_fraction:g}')
+    for flag in ('chunk_max_abs_error', 'chunk_mean_abs_error', 'command_max_abs_error',
+                 'command_mean_abs_error', 'stamp_tolerance_s'):
+        if not getattr(args, flag) >= 0:     # also refuses nan
+            raise ValueError(f'--{flag.replace("_", "-")} must be >= 0, got '
+                             f'{getattr(args, flag):g}')
+    if not args.max_interval_p95_ratio > 0:
+        raise ValueError(f'--max-interval-p95-ratio must be > 0, got '
+                         f'{args.max_interval_p95_ratio:g}')
+
+
+def check_model(model_dir: Path | None) -> None:
+    """A model folder that cannot load fails here, not after the bags and folders are made."""
+    if model_dir is not None:
+        from vla_edge.core.manifest import load_manifest
+
+        load_manifest(model_dir, verify_hashes=False)
+
+
 def config_from_args(args: argparse.Namespace) -> ReplayTestConfig:
     if args.rate <= 0:
         raise ValueError(f'--rate {args.rate} must be > 0')
+    check_thresholds(args)
     return ReplayTestConfig(model_dir=args.model, deterministic=args.deterministic,
                             noise_seed=args.noise_seed, rate=args.rate,
                             with_watchdog=args.with_watchdog, param_files=args.params_file,
@@ -157,6 +183,7 @@ def run_replay_test(args: argparse.Namespace) -> int:
             raise ValueError('--golden needs --out OUT (where the run and the report go)')
         if args.golden is None and args.write_golden is None and args.record_sim_run is None:
             raise ValueError('nothing to do: give --golden GOLDEN --out OUT, or --write-golden')
+        check_model(args.model)
         if args.bag is not None:
             bag_inputs(args.bag)       # a bag the pipeline cannot act on: say so before anything
         if args.golden is not None and not args.golden.exists() \
@@ -177,8 +204,14 @@ def run_replay_test(args: argparse.Namespace) -> int:
                 write_golden(bag, args.write_golden, cfg, stop=stop)
             if args.golden is None:
                 return 0
+            created_out = not args.out.exists()
             args.out.mkdir(parents=True, exist_ok=True)
-            stats = replay_through_pipeline(bag, run_bag, cfg, stop=stop)
+            try:
+                stats = replay_through_pipeline(bag, run_bag, cfg, stop=stop)
+            except BaseException:
+                if created_out and not any(args.out.iterdir()):
+                    args.out.rmdir()        # made by this run and left empty: not left behind
+                raise
         config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
         config['param_files'] = [str(f) for f in cfg.param_files or []]
         return compare_and_report(args.golden, run_bag, args.out, cfg, thresholds,
@@ -193,7 +226,10 @@ def run_replay_test(args: argparse.Namespace) -> int:
 
 def replay_test_main(argv: list[str] | None = None) -> int:
     """Standalone (python -m vla_edge.tools.replay_test ...)."""
-    parser = argparse.ArgumentParser(prog='vla-edge replay-test', description=DESCRIPTION)
+    from vla_edge.arg_types import HelpFormatter
+
+    parser = argparse.ArgumentParser(prog='vla-edge replay-test', description=DESCRIPTION,
+                                     formatter_class=HelpFormatter)
     add_replay_test_arguments(parser)
     return run_replay_test(parser.parse_args(argv))
 
