@@ -66,9 +66,11 @@ def output_file(text: str) -> Path:
         raise argparse.ArgumentTypeError('the path is empty')
     if path.is_dir():
         raise argparse.ArgumentTypeError(f'{path} is a folder; give a file path')
-    if path.exists() and not os.access(path, os.W_OK):
-        raise argparse.ArgumentTypeError(f'{path} is not writable')
-    _check_parent_folder(path)
+    if path.exists():   # an existing file is rewritten in place: its folder need not be ours
+        if not os.access(path, os.W_OK):
+            raise argparse.ArgumentTypeError(f'{path} is not writable')
+    else:
+        _check_parent_folder(path)
     return path
 
 

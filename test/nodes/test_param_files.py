@@ -13,8 +13,13 @@ from vla_edge.nodes.bringup import NODE_PARAMETERS, check_param_files, default_p
 from vla_edge.nodes.chunk_executor import check_command_layout
 from vla_edge.nodes.param_files import check_parameters, read_param_file
 from vla_edge.nodes.params import ParameterError
+from vla_edge.tools.bringup_cli import parse_overrides
 
 BIN = Path(sys.executable).parent
+
+
+def check_param_files_notes(files: list[Path]) -> list[str]:
+    return check_parameters(files, {}, NODE_PARAMETERS)
 
 
 def write(tmp_path: Path, text: str, name: str = 'extra.yaml') -> Path:
@@ -66,19 +71,60 @@ def test_files_that_are_not_parameter_files_are_named(tmp_path, text, expected):
     assert str(bad) in str(err.value)
 
 
-def test_wildcard_sections_must_set_a_parameter_some_node_has(tmp_path):
+def test_wildcard_and_namespaced_sections(tmp_path):
     ok = write(tmp_path, '/**:\n  ros__parameters:\n    use_sim_time: true\n'
                '    camera_topic: "cam/image"\n', 'ok.yaml')
-    check_param_files([ok])                      # every node has use_sim_time; two camera_topic
+    assert check_param_files_notes([ok]) == []  # every node has use_sim_time; two camera_topic
     namespaced = write(tmp_path, '/robot1/chunk_executor:\n  ros__parameters:\n'
                        '    mode: "sync"\n', 'ns.yaml')
-    check_param_files([namespaced])
-    bad = write(tmp_path, '/**:\n  ros__parameters:\n    camera_topc: "x"\n', 'bad.yaml')
-    with pytest.raises(ParameterError, match='/\\*\\*.camera_topc: no node of this pipeline'):
-        check_param_files([bad])
+    assert check_param_files_notes([namespaced]) == []
     wrong = write(tmp_path, '/**:\n  ros__parameters:\n    camera_topic: 3\n', 'wrong.yaml')
     with pytest.raises(ParameterError, match='vla_node.camera_topic: expected string'):
         check_param_files([wrong])
+
+
+def test_nested_namespace_levels_are_read_like_rcl(tmp_path):
+    """rcl also takes `ns: {node: {ros__parameters: ...}}`; the node's keys are still checked."""
+    ok = write(tmp_path, 'robot1:\n  chunk_executor:\n    ros__parameters:\n'
+               '      max_action_age_s: 0.2\n', 'ok.yaml')
+    assert read_param_file(ok) == {'robot1/chunk_executor': {'max_action_age_s': 0.2}}
+    check_param_files([ok])
+    bad = write(tmp_path, 'robot1:\n  chunk_executor:\n    ros__parameters:\n'
+                '      max_action_age: 0.2\n', 'bad.yaml')
+    with pytest.raises(ParameterError, match='chunk_executor.max_action_age: unknown parameter'):
+        check_param_files([bad])
+
+
+def test_sections_for_other_nodes_are_skipped_with_a_note(tmp_path):
+    """A robot-wide file also configures the driver: not ours, so noted, not refused; a `/**`
+    key none of our nodes has likewise. A near miss of one of our names is a typo: refused."""
+    shared = write(tmp_path, 'ur_driver:\n  ros__parameters:\n    robot_ip: "10.0.0.2"\n'
+                   '/**:\n  ros__parameters:\n    robot_ip: "10.0.0.2"\n', 'shared.yaml')
+    notes = check_param_files_notes([shared])
+    assert any("section 'ur_driver' is for a node this pipeline does not run" in n
+               for n in notes), notes
+    assert any('/**.robot_ip: none of this pipeline' in n for n in notes), notes
+    typo = write(tmp_path, 'vla_nod:\n  ros__parameters:\n    instruction: "pick"\n',
+                 'typo.yaml')
+    with pytest.raises(ParameterError, match="did you mean 'vla_node'"):
+        check_param_files([typo])
+
+
+def test_numbers_are_read_as_rcl_reads_them(tmp_path):
+    """`1e-3` is a float to rcl (YAML 1.2); PyYAML alone would read a string."""
+    f = write(tmp_path, 'chunk_executor:\n  ros__parameters:\n    max_action_age_s: 3e-1\n'
+              '    request_timeout_s: 1.5E+0\n')
+    assert read_param_file(f)['chunk_executor'] == {'max_action_age_s': 0.3,
+                                                   'request_timeout_s': 1.5}
+    check_param_files([f])
+    assert parse_overrides(['chunk_executor.max_action_age_s=1e-3']) == {
+        'chunk_executor': {'max_action_age_s': 0.001}}
+
+
+def test_an_empty_or_all_comment_file_sets_nothing(tmp_path):
+    f = write(tmp_path, '# local overrides, none yet\n')
+    assert read_param_file(f) == {}
+    check_param_files([*default_param_files(), f])
 
 
 @pytest.mark.parametrize('overrides, expected', [
@@ -135,6 +181,7 @@ def test_the_executor_checks_velocity_dims_against_joint_names(names, dims, expe
     (['mode:=bogus'], "ParameterError: parameter 'mode' = 'bogus' must be one of"),
     (['velocity_dims:=[5]'], "'velocity_dims' = [5] must be distinct indices"),
     (['velocity_dims:=[]'], 'cannot carry an empty list'),
+    (['velocity_dims:=0'], "of type 'INTEGER', expecting type 'INTEGER_ARRAY'"),
 ])
 def test_a_node_executable_says_what_is_wrong_in_one_line(args, expected):
     """`ros2 run vla_edge chunk_executor` with a bad parameter: exit 1 and one FATAL line."""
@@ -171,3 +218,30 @@ def test_a_node_warns_about_parameters_it_does_not_declare():
     assert 'ignoring parameters this node does not declare: control_rate' in out, out
     assert 'mode' not in out.split('does not declare:')[1].splitlines()[0]
     assert proc.returncode == 0, out
+
+
+def test_a_params_file_that_does_not_parse_is_one_fatal_line(tmp_path):
+    bad = write(tmp_path, 'vla_node: [\n')
+    env = dict(os.environ, ROS_DOMAIN_ID=str(200 + os.getpid() % 30),
+               ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+    proc = subprocess.run([str(BIN / 'chunk_executor'), '--ros-args', '--params-file', str(bad)],
+                          env=env, capture_output=True, text=True, timeout=60)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "[FATAL]" in out and "Couldn't parse params file" in out, out
+    assert 'Traceback' not in out, out
+
+
+def test_whole_numbers_in_a_float_list_are_taken_as_floats(ros_context):
+    """`scale: [1, 1, 1]` arrives as an integer array; rclpy alone would refuse it."""
+    from rclpy.parameter import Parameter
+
+    from vla_edge.nodes.watchdog_node import WatchdogNode
+
+    node = WatchdogNode(context=ros_context,
+                        parameter_overrides=[Parameter('state.scale', value=[2, 1, 1])])
+    try:
+        assert node.params['state.scale'] == [2.0, 1.0, 1.0]
+        assert node.get_parameter('state.scale').type_ == Parameter.Type.DOUBLE_ARRAY
+    finally:
+        node.destroy_node()

@@ -10,6 +10,7 @@ watchdog (`with_watchdog=False`) the robot listens to `command_raw` directly.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,9 +43,11 @@ def default_param_files() -> list[Path]:
 
 def check_param_files(param_files: list[Path],
                       overrides: dict[str, dict[str, object]] | None = None) -> None:
-    """Refuse unknown nodes or keys, wrong types and out-of-range values in the parameter files
-    and overrides, before any node starts (rcl itself drops some of them silently)."""
-    check_parameters(param_files, overrides or {}, NODE_PARAMETERS)
+    """Refuse unknown keys, wrong types and out-of-range values for our nodes in the parameter
+    files and overrides, before any node starts (rcl itself drops some of them silently); warn
+    about sections and `/**` keys only other nodes use."""
+    for note in check_parameters(param_files, overrides or {}, NODE_PARAMETERS):
+        print(f'warning: {note}', file=sys.stderr)
 
 
 def node_args(param_files: list[Path], overrides: dict[str, object] | None = None,

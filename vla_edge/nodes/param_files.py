@@ -34,28 +34,65 @@ def flatten(section: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
     return out
 
 
+def yaml_loader():
+    """A safe YAML loader that reads numbers as rcl does: YAML 1.2 floats, so `1e-3` is a
+    number (PyYAML's YAML 1.1 rules read it as a string)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        'tag:yaml.org,2002:float',
+        re.compile(r'^[-+]?(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9_]+)[eE][-+]?[0-9]+$'),
+        list('-+0123456789.'))
+    return Loader
+
+
+def _sections(data: Mapping[str, Any], path: Path, prefix: str = ''
+              ) -> dict[str, dict[str, Any]]:
+    """{node path: flat parameters}. A key without `ros__parameters` under it is a namespace
+    level (rcl allows `ns: {node: {ros__parameters: ...}}`)."""
+    shape = 'expected NODE_NAME: {ros__parameters: {PARAM: VALUE, ...}}'
+    out = {}
+    for key, section in data.items():
+        node_path = f'{prefix}/{key}' if prefix else str(key)
+        if not isinstance(section, Mapping):
+            raise ParameterError(f'{path}: section {node_path!r} has no ros__parameters '
+                                 f'mapping ({shape})')
+        if 'ros__parameters' in section:
+            params = section['ros__parameters']
+            if params is not None and not isinstance(params, Mapping):
+                raise ParameterError(f'{path}: {node_path}.ros__parameters must be a mapping '
+                                     f'({shape})')
+            out[node_path] = flatten(params or {})
+        else:
+            if not section or not all(isinstance(v, Mapping) for v in section.values()):
+                raise ParameterError(f'{path}: section {node_path!r} has no ros__parameters '
+                                     f'mapping ({shape})')
+            out.update(_sections(section, path, node_path))
+    return out
+
+
 def read_param_file(path: Path) -> dict[str, dict[str, Any]]:
     """{node key as written: {dotted parameter name: value}}; ParameterError naming the file if it
-    is not a ROS 2 parameters file."""
+    is not a ROS 2 parameters file. An empty (or all-comment) file sets nothing."""
     import yaml
 
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.load(Path(path).read_text(), Loader=yaml_loader())
     except OSError as exc:
         raise ParameterError(f'{path}: cannot read the parameter file ({exc})') from exc
     except yaml.YAMLError as exc:
         raise ParameterError(f'{path}: not valid YAML ({exc})') from exc
-    shape = 'expected NODE_NAME: {ros__parameters: {PARAM: VALUE, ...}}'
-    if not isinstance(data, Mapping) or not data:
-        raise ParameterError(f'{path}: not a ROS 2 parameters file ({shape})')
-    out = {}
-    for node_key, section in data.items():
-        params = section.get('ros__parameters') if isinstance(section, Mapping) else None
-        if not isinstance(params, Mapping):
-            raise ParameterError(f'{path}: section {node_key!r} has no ros__parameters mapping '
-                                 f'({shape})')
-        out[str(node_key)] = flatten(params)
-    return out
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ParameterError(f'{path}: not a ROS 2 parameters file (expected NODE_NAME: '
+                             '{ros__parameters: {PARAM: VALUE, ...}})')
+    return _sections(data, path)
 
 
 def _nodes_for_key(node_key: str, node_names: Iterable[str]) -> list[str]:
@@ -109,17 +146,26 @@ def _check_one(where: str, node: str, name: str, value: Any,
 
 
 def check_parameters(files: Iterable[Path], overrides: Mapping[str, Mapping[str, Any]],
-                     specs_by_node: Mapping[str, Iterable[Spec]]) -> None:
-    """Every node section, key and value in `files` and `overrides` ({node: {param: value}})
-    must be one the nodes declare, of the declared type and in range. Raises ParameterError
-    listing every problem, one per line."""
+                     specs_by_node: Mapping[str, Iterable[Spec]]) -> list[str]:
+    """Every key and value for our nodes in `files` and `overrides` ({node: {param: value}})
+    must be one the node declares, of the declared type and in range. Raises ParameterError
+    listing every problem, one per line.
+
+    Returns warnings: sections for nodes this pipeline does not run and `/**` keys none of ours
+    declares are what a robot-wide file shares with other nodes (a driver), so they are only
+    noted; a section whose name is close to one of ours is taken for a typo and refused."""
     specs = {node: {s.name: s for s in node_specs} for node, node_specs in specs_by_node.items()}
     problems: list[str] = []
+    notes: list[str] = []
 
-    def unknown_node(where: str, key: str) -> str:
-        close = difflib.get_close_matches(key.rsplit('/', 1)[-1], list(specs), n=1)
-        hint = f' (did you mean {close[0]!r}?)' if close else ''
-        return f'{where}: {key!r} is not a node of this pipeline{hint}; nodes: {", ".join(specs)}'
+    def other_node(where: str, key: str) -> None:
+        close = difflib.get_close_matches(key.rsplit('/', 1)[-1], list(specs), n=1, cutoff=0.7)
+        if close:
+            problems.append(f'{where}: {key!r} is not a node of this pipeline (did you mean '
+                            f'{close[0]!r}?); nodes: {", ".join(specs)}')
+        else:
+            notes.append(f'{where}: section {key!r} is for a node this pipeline does not run; '
+                         'skipped')
 
     layers = [(str(f), read_param_file(f)) for f in files]
     layers.append(('-p override', {node: dict(params) for node, params in overrides.items()}))
@@ -127,21 +173,26 @@ def check_parameters(files: Iterable[Path], overrides: Mapping[str, Mapping[str,
         for key, params in sections.items():
             nodes = _nodes_for_key(key, specs)
             if not nodes:
-                problems.append(unknown_node(where, key))
+                if where == '-p override':   # typed on this command line: never another node's
+                    problems.append(f'{where}: {key!r} is not a node of this pipeline; nodes: '
+                                    f'{", ".join(specs)}')
+                else:
+                    other_node(where, key)
                 continue
             wildcard = len(nodes) > 1
             for name, value in params.items():
                 found = [_check_one(where, n, name, value, specs[n]) for n in nodes]
-                # A wildcard section may set a parameter only some nodes have: it must fit one.
+                # A wildcard section may set a parameter only some nodes have: it must fit those.
                 relevant = [p for p, n in zip(found, nodes)
                             if not (wildcard and name not in specs[n]
                                     and name not in BUILTIN_PARAMETERS)]
                 if not wildcard:
                     problems.extend(p for p in found if p)
                 elif not relevant:
-                    problems.append(f'{where}: {key}.{name}: no node of this pipeline has this '
-                                    'parameter')
+                    notes.append(f'{where}: {key}.{name}: none of this pipeline\'s nodes has '
+                                 'this parameter; skipped')
                 else:
                     problems.extend(p for p in relevant if p)
     if problems:
         raise ParameterError('bad parameters:\n  ' + '\n  '.join(dict.fromkeys(problems)))
+    return list(dict.fromkeys(notes))

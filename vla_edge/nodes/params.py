@@ -65,17 +65,21 @@ class Spec:
 
 def _coerce_override(node: Node, spec: Spec) -> None:
     """Take an override in the form the spec means where rclpy would refuse it on type alone:
-    `max_action_age_s: 0` (YAML, or `-p name:=0`) arrives as an integer, a fine float. An empty
-    list cannot be typed at all (rclpy reads `[]` as a byte array, the command line as no value),
-    so say that instead of rclpy's type error."""
+    `max_action_age_s: 0` (YAML, or `-p name:=0`) arrives as an integer, a fine float; so does
+    `[1, 1, 1]` for a list of floats. An empty list cannot be typed at all (rclpy reads `[]` as
+    a byte array, the command line as no value), so say that instead of rclpy's type error."""
     overrides = getattr(node, '_parameter_overrides', None)   # rclpy keeps them by name
     given = overrides.get(spec.name) if isinstance(overrides, dict) else None
     if given is None:
         return
     if isinstance(spec.default, float) and given.type_ == Parameter.Type.INTEGER:
         overrides[spec.name] = Parameter(spec.name, Parameter.Type.DOUBLE, float(given.value))
+    elif isinstance(spec.default, list) and spec.default and isinstance(spec.default[0], float) \
+            and given.type_ == Parameter.Type.INTEGER_ARRAY:   # [1, 1, 1] for a float list
+        overrides[spec.name] = Parameter(spec.name, Parameter.Type.DOUBLE_ARRAY,
+                                         [float(v) for v in given.value])
     elif isinstance(spec.default, list) and not given.value \
-            and given.type_ != Parameter.Type.from_parameter_value(spec.default):
+            and given.type_ in (Parameter.Type.NOT_SET, Parameter.Type.BYTE_ARRAY):
         raise ParameterError(f'parameter {spec.name!r}: ROS 2 parameters cannot carry an empty '
                              'list (its element type is unknown); give at least one element')
 

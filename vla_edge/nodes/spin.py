@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.exceptions import NameValidationException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -17,7 +18,11 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
     A SingleThreadedExecutor: our callbacks are short (heavy work runs in the nodes' own
     threads), and rclpy's MultiThreadedExecutor starves under load (see isolated_executors).
     """
-    rclpy.init(args=args)
+    try:
+        rclpy.init(args=args)   # parses --ros-args: a params file that does not parse fails here
+    except RCLError as exc:
+        _fatal(exc)
+        raise SystemExit(1) from None
     nodes: list[Node] = []
     failed = False
     try:
@@ -26,7 +31,7 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
         except (VlaEdgeError, ValueError, NameValidationException) as exc:
             # A bad parameter, topic name or model folder: say what is wrong in one line (a
             # traceback buries it) and exit non-zero. Errors while spinning keep theirs.
-            rclpy.logging.get_logger('vla_edge').fatal(f'{type(exc).__name__}: {exc}')
+            _fatal(exc)
             failed = True
             return
         executor = SingleThreadedExecutor()
@@ -46,3 +51,8 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
         rclpy.try_shutdown()
         if failed:
             raise SystemExit(1)
+
+
+def _fatal(exc: BaseException) -> None:
+    text = ' '.join(line.strip() for line in str(exc).splitlines() if line.strip('^ '))
+    rclpy.logging.get_logger('vla_edge').fatal(f'{type(exc).__name__}: {text}')

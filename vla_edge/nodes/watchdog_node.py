@@ -383,7 +383,7 @@ class WatchdogNode(Node):
     def _banner(self) -> str:
         if self.wd.latch.latched:
             return 'LATCHED: ' + '; '.join(self.wd.latch.reasons)
-        return 'OK' if self.wd.armed else 'HOLDING: waiting for inputs'
+        return 'OK' if self.wd.armed else 'HOLDING: not armed (inputs missing or settling)'
 
     def publish_diagnostics(self) -> None:
         with self._lock:

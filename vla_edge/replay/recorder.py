@@ -185,7 +185,7 @@ def start_recording(path: str | Path, topics: Iterable[str] | None, storage: str
 
 def add_record_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of `vla-edge record`; `run_record(args)` executes them."""
-    from vla_edge.arg_types import non_negative_int, output_file, positive_float
+    from vla_edge.arg_types import non_negative_float, non_negative_int, output_file
 
     p.add_argument('topics', nargs='*',
                    help='topics to record, each optionally as topic:pkg/msg/Type (the type is '
@@ -199,8 +199,8 @@ def add_record_arguments(p: argparse.ArgumentParser) -> None:
                    help='storage format (default: mcap)')
     p.add_argument('--compression', choices=COMPRESSIONS, default='none',
                    help='zstd per message or per file (default: none)')
-    p.add_argument('--duration', type=positive_float, default=None,
-                   help='stop after this many seconds (default: until Ctrl-C)')
+    p.add_argument('--duration', type=non_negative_float, default=None,
+                   help='stop after this many seconds (default, or 0: until Ctrl-C)')
     p.add_argument('--max-messages', type=non_negative_int, default=0,
                    help='stop after this many messages in total (default: 0 = no limit)')
     p.add_argument('--use-sim-time', action='store_true',

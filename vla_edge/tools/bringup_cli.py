@@ -20,13 +20,15 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
     """['chunk_executor.mode=sync', ...] -> {'chunk_executor': {'mode': 'sync'}}."""
     import yaml
 
+    from vla_edge.nodes.param_files import yaml_loader
+
     out: dict[str, dict[str, object]] = {}
     for item in items:
         key, sep, value = item.partition('=')
         node, dot, param = key.partition('.')
         if not sep or not dot or not param:
             raise ValueError(f'override {item!r} must look like NODE.PARAM=VALUE')
-        out.setdefault(node, {})[param] = yaml.safe_load(value)
+        out.setdefault(node, {})[param] = yaml.load(value, Loader=yaml_loader())
     return out
 
 

@@ -24,7 +24,7 @@ def _stop(velocity):
 def test_scripted_expert_through_the_whole_watchdog_is_never_vetoed():
     env = TeaTableEnv()
     dt = env.config.dt_s
-    holds, trips, clamps, faults = [], 0, 0, []
+    holds, trips, clamps, faults, arming = [], 0, 0, [], []
     moving_fractions, still_diffs, frames = [], [], 0
     for seed in SEEDS:
         env.reset(seed)
@@ -52,15 +52,22 @@ def test_scripted_expert_through_the_whole_watchdog_is_never_vetoed():
             else:
                 action = env.expert_action()
             d = wd.on_command(action, t + 0.005, chunk_switch=switch)
-            if d.holding:
+            if d.holding and not wd.armed:   # settling after start-up: holds, never latches
+                arming.append((seed, t, d.reasons))
+            elif d.holding:
                 holds.append((seed, t, d.reasons))
             clamps += d.clamped
-            env.step(d.command)
+            env.step(d.command if d.command is not None else np.zeros(3))
             tick += 1
         trips += wd.latch.trips
         assert env.success, seed
         assert not [r for r in wd.on_tick(tick * dt).reasons], seed
     assert holds == [] and trips == 0
+    # Only the first arm_after_s of each watchdog's life, for that reason alone.
+    settle_s = wd.config.latch.arm_after_s
+    assert arming and all(t <= settle_s + dt for _, t, _ in arming)
+    assert {r for *_, reasons in arming for r in reasons} == {
+        f'arming after {settle_s:g} s without faults'}
     assert faults == []        # not even a warning
     assert clamps == 0
     assert frames > 3000

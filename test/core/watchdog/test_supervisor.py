@@ -6,6 +6,7 @@ DT = 1 / 50
 
 
 def armed(clean_frames, **params):
+    params.setdefault('latch.arm_after_s', 0.0)     # armed on the first of each input
     wd = Watchdog(WatchdogConfig.from_params(params))
     wd.on_chunk(0.0)
     wd.on_frame(clean_frames[0], 0.0, 0.0)
@@ -15,7 +16,7 @@ def armed(clean_frames, **params):
 
 
 def test_holds_without_latching_until_every_input_has_arrived(clean_frames):
-    wd = Watchdog()
+    wd = Watchdog(WatchdogConfig.from_params({'latch.arm_after_s': 0.0}))
     d = wd.on_command([0.1, 0.0, -1.0], 0.0)
     assert d.holding and not d.latched and d.command is None    # nothing safe known yet
     assert d.reasons == ('frame.stale: no frame received yet',
@@ -27,6 +28,39 @@ def test_holds_without_latching_until_every_input_has_arrived(clean_frames):
     d = wd.on_command([0.1, 0.0, -1.0], 0.02)
     assert not d.holding and wd.armed and wd.latch.trips == 0
     np.testing.assert_allclose(d.command, [0.1, 0.0, -1.0])
+
+
+def _feed(wd, clean_frames, t0, t1, frames=True):
+    """Commands every tick from t0 to t1, frames at 30 Hz (none if `frames` is False)."""
+    decisions, t = [], t0
+    while t < t1 - 1e-9:
+        if frames and int(t * 30) != int((t - DT) * 30):
+            wd.on_frame(clean_frames[int(t * 30) % 2], t, t)
+        decisions.append((t, wd.on_command([0.1, 0.0, -1.0], t)))
+        t += DT
+    return decisions
+
+
+def test_a_start_up_stall_before_arming_holds_but_does_not_latch(clean_frames):
+    """Default: armed only after every input has been fault-free for arm_after_s (0.5 s), so
+    a stall while the pipeline warms up needs no reset; after that, the same stall latches."""
+    wd = Watchdog(WatchdogConfig.from_params({'frame.max_age_s': 0.12}))   # as watchdog.yaml
+    assert wd.config.latch.arm_after_s == 0.5
+    wd.on_chunk(0.0)
+    wd.on_frame(clean_frames[0], 0.0, 0.0)
+    early = _feed(wd, clean_frames, 0.0, 0.3)
+    assert all(d.holding and not d.latched for _, d in early)
+    assert early[-1][1].reasons == ('arming after 0.5 s without faults',)
+    stall = _feed(wd, clean_frames, 0.3, 0.5, frames=False)    # no frame for 0.2 s
+    assert any('frame.stale' in r for _, d in stall for r in d.reasons)
+    assert not wd.armed and wd.latch.trips == 0
+    wd.on_chunk(0.5)
+    settle = _feed(wd, clean_frames, 0.5, 1.2)
+    first_pass = next(t for t, d in settle if not d.holding)
+    assert 0.5 + 0.5 - 1e-9 <= first_pass <= 1.0 + 2 * DT      # 0.5 s after the stall ended
+    assert wd.armed and wd.latch.trips == 0
+    after = _feed(wd, clean_frames, 1.2, 1.4, frames=False)  # the same stall, now armed
+    assert after[-1][1].latched and wd.latch.trips == 1
 
 
 def test_nan_command_latches_and_holds_zero_velocity_with_the_last_grip(clean_frames):

@@ -332,6 +332,11 @@ class LatchConfig:
     auto_clear_after_s: float = param(
         0.0, 'Clear a latched veto after this long continuously healthy; 0: only a reset '
         'clears it.', range=(0.0, 3600.0))
+    arm_after_s: float = param(
+        0.5, 'Arm (let faults latch) only once every input has arrived and none has faulted '
+        'for this long; until then hold without latching, so a start-up stall (first '
+        'inferences, sessions warming up) needs no reset. 0: arm on the first of each input.',
+        range=(0.0, 60.0))
     hold_mode: str = param(
         'zero_velocity', 'Safe command while latched: repeat the last safe command, or that '
         'command with its velocity dims zeroed (as the chunk executor holds).',

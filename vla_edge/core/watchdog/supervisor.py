@@ -3,8 +3,9 @@
 Inputs arrive through `on_frame`, `on_chunk` and `on_command`; `on_tick` runs from a timer so that
 silence (a dead camera, a hung policy, a dead executor) is noticed. Every fault (ERROR or STALE,
 or a vetoed command) trips the latch; while it holds, each command is answered with the safe
-command. Until every monitored input has arrived once the watchdog is not armed: it holds, but
-does not latch, since "not started yet" is not a fault that should need a manual reset.
+command. Until every monitored input has arrived and none has faulted for `latch.arm_after_s`, the
+watchdog is not armed: it holds, but does not latch, since "not started yet" (or a stall while the
+pipeline warms up) is not a fault that should need a manual reset.
 """
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ class Watchdog:
         self.chunk_beat = Heartbeat('action_chunk', cfg.liveness.chunk_timeout_s)
         self.latch = VetoLatch(cfg.latch.auto_clear_after_s)
         self.armed = False
+        self._healthy_since: float | None = None   # before arming: fault-free since
         self.last_safe: np.ndarray | None = None
         self.last_gate: GateDecision | None = None
         self._measured: np.ndarray | None = None
@@ -92,7 +94,7 @@ class Watchdog:
         if faults or self.latch.latched or not self.armed:
             out = self._safe()
             reasons = self.latch.reasons if self.latch.latched else (
-                faults or tuple(f'waiting for {w}' for w in self._waiting_for(now_s)))
+                faults or self._not_armed_reasons(now_s))
             decision = WatchdogDecision(out, True, self.latch.latched, tuple(reasons), gate)
         else:
             out = gate.command
@@ -112,8 +114,8 @@ class Watchdog:
             out = self._safe()
             if out is not None:
                 self._note_sent(out, now_s)
-        reasons = self.latch.reasons if self.latch.latched else tuple(
-            f'waiting for {w}' for w in self._waiting_for(now_s))
+        reasons = self.latch.reasons if self.latch.latched else (
+            () if self.armed else self._not_armed_reasons(now_s, self._faults(now_s)))
         return WatchdogDecision(out, holding, self.latch.latched, tuple(reasons))
 
     def reset(self, now_s: float) -> ResetResult:
@@ -137,8 +139,10 @@ class Watchdog:
                                    {'trips': self.latch.trips,
                                     'healthy_for_s': round(self.latch.healthy_for_s(now_s), 3)}))
         elif not self.armed:
-            out.append(CheckResult('watchdog.latch', Level.WARN, 'holding: waiting for '
-                                   + ', '.join(self._waiting_for(now_s))))
+            waiting = self._waiting_for(now_s)
+            text = ('waiting for ' + ', '.join(waiting) if waiting else
+                    'not armed: ' + '; '.join(self._not_armed_reasons(now_s, self._faults(now_s))))
+            out.append(CheckResult('watchdog.latch', Level.WARN, f'holding: {text}'))
         else:
             out.append(ok('watchdog.latch', trips=self.latch.trips))
         return tuple(out)
@@ -160,13 +164,33 @@ class Watchdog:
         return missing
 
     def _evaluate(self, now_s: float, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
-        """Current faults; they trip the latch once armed (before that, inputs are missing)."""
-        if not self.armed and not self._waiting_for(now_s):
-            self.armed = True
+        """Current faults; they trip the latch once armed (before that, inputs are missing or
+        have not yet been fault-free for `arm_after_s`)."""
         faults = self._faults(now_s) + tuple(extra)
+        if not self.armed:
+            self._arm_if_settled(now_s, faults)
         if self.armed:
             self.latch.update(now_s, faults)
         return faults
+
+    def _arm_if_settled(self, now_s: float, faults: tuple[str, ...]) -> None:
+        settle_s = self.config.latch.arm_after_s
+        if self._waiting_for(now_s):
+            self._healthy_since = None
+        elif settle_s <= 0.0:
+            self.armed = True
+        elif faults:
+            self._healthy_since = None
+        else:
+            if self._healthy_since is None:
+                self._healthy_since = now_s
+            self.armed = now_s - self._healthy_since >= settle_s
+
+    def _not_armed_reasons(self, now_s: float, faults: tuple[str, ...] = ()) -> tuple[str, ...]:
+        waiting = self._waiting_for(now_s)
+        if waiting:
+            return tuple(f'waiting for {w}' for w in waiting)
+        return faults or (f'arming after {self.config.latch.arm_after_s:g} s without faults',)
 
     def _safe(self) -> np.ndarray | None:
         cfg = self.config
