@@ -134,6 +134,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _ros_demo(args: argparse.Namespace, rt) -> dict:
 
+    from vla_edge.tools.eval_report import describe_comparison
     from vla_edge.tools.ros_demo import run_demo
     from vla_edge.tools.timeline_plot import plot_timelines
 
@@ -150,6 +151,8 @@ def _ros_demo(args: argparse.Namespace, rt) -> dict:
                      ('async [EMULATED edge]', report['emulated_edge']['async']),
                      ('sync  [EMULATED edge]', report['emulated_edge']['sync'])):
         print(_ros_line(label, r))
+    print(f'this machine: {describe_comparison(report["async_vs_sync"])}')
+    print(f'EMULATED edge: {describe_comparison(report["emulated_edge"]["async_vs_sync"])}')
     if args.png:
         path = plot_timelines(traces, args.png, {
             'async': 'async', 'sync': 'sync',

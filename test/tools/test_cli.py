@@ -63,6 +63,9 @@ def test_demo_real_time_part_writes_the_documented_json(tmp_path):
         assert {'vision_encoder', 'backbone', 'action_expert'} <= set(m['latency_ms'])
         assert set(m['latency_ms']['backbone']) == {'p50', 'p95'}
     assert png.stat().st_size > 10_000
+    for block in (data, data['emulated_edge']):
+        assert set(block['async_vs_sync']) == {'faster_by_mean', 'paired'}
+        assert block['async_vs_sync']['paired']['seeds'] <= 1
 
 
 def test_console_script_help_lists_the_verbs():

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from vla_edge.core.chunk_merge import discontinuity_ratio, switch_p95_ratio
 from vla_edge.core.chunk_scheduler import SchedulerStats
 from vla_edge.core.polling import wait_until
+from vla_edge.tools.eval_report import compare_modes
 
 _domains = itertools.count(20 + os.getpid() % 60)
 
@@ -142,15 +143,19 @@ def run_demo(episodes: int = 10, first_seed: int = 1_000_000, latency_fraction: 
         'emulated_sync': run_configuration(f'sync, EMULATED {emulated:.2f} s latency', 'sync',
                                            emulated, seeds, progress=progress),
     }
+    summaries = {k: r.summary() for k, r in runs.items()}
     report = {
-        'async': runs['async'].summary(),
-        'sync': runs['sync'].summary(),
+        'async': summaries['async'],
+        'sync': summaries['sync'],
+        'async_vs_sync': compare_modes(summaries['async'], summaries['sync']),
         'emulated_edge': {'latency_fraction': latency_fraction,
                           'emulated_latency_s': emulated,
                           'note': 'EMULATED slower board: every chunk delayed to at least '
                                   f'{emulated:.2f} s inside vla_node',
-                          'async': runs['emulated_async'].summary(),
-                          'sync': runs['emulated_sync'].summary()},
+                          'async': summaries['emulated_async'],
+                          'sync': summaries['emulated_sync'],
+                          'async_vs_sync': compare_modes(summaries['emulated_async'],
+                                                         summaries['emulated_sync'])},
         'seeds': seeds,
     }
     traces = {k: r.trace for k, r in runs.items()}

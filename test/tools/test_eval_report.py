@@ -1,0 +1,30 @@
+"""Async vs sync: by each mode's mean over its own successes, and paired over shared seeds."""
+import pytest
+
+from vla_edge.tools.eval_report import compare_modes, describe_comparison
+
+
+def run(rows):
+    done = [t for _, ok, t in rows if ok]
+    return {'per_episode': [{'seed': s, 'success': ok, 'time_s': t} for s, ok, t in rows],
+            'mean_time_to_completion_s': sum(done) / len(done) if done else None}
+
+
+def test_a_seed_only_one_mode_completes_moves_the_mean_not_the_paired_figure():
+    a = run([(1, True, 2.0), (2, True, 2.0), (3, True, 8.0)])    # async also solves a hard seed
+    s = run([(1, True, 3.0), (2, True, 3.0), (3, False, 10.0)])
+    c = compare_modes(a, s)
+    assert c['faster_by_mean'] == pytest.approx(1 - 4.0 / 3.0)  # slower "by mean"
+    assert c['paired'] == {'seeds': 2, 'async_mean_s': 2.0, 'sync_mean_s': 3.0,
+                           'faster': pytest.approx(1 / 3)}
+    assert describe_comparison(c) == ('async finished -33.3% sooner than sync by mean time; '
+                                      '33.3% on the 2 seeds both completed')
+
+
+def test_no_successes_give_no_figure_rather_than_a_wrong_one():
+    a = run([(1, False, 10.0)])
+    s = run([(1, True, 3.0)])
+    c = compare_modes(a, s)
+    assert c['faster_by_mean'] is None and c['paired']['seeds'] == 0
+    assert c['paired']['faster'] is None
+    assert 'n/a' in describe_comparison(c)
