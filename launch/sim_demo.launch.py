@@ -21,6 +21,9 @@ def generate_launch_description():
                               description='Model folder (empty: the packaged reference model)'),
         DeclareLaunchArgument('instruction', default_value='put the tea bag in the mug',
                               description='Initial instruction (each episode publishes its own)'),
+        DeclareLaunchArgument('camera_topic', default_value='camera/image_raw',
+                              description='Topic the sim camera publishes and the policy and '
+                                          'watchdog read'),
         DeclareLaunchArgument('namespace', default_value='', description='Namespace of the nodes'),
         DeclareLaunchArgument('use_sim_time', default_value='false',
                               description='Use /clock'),
@@ -35,12 +38,13 @@ def generate_launch_description():
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, 'launch',
                                                             'vla_edge.launch.py'])),
         launch_arguments={k: LaunchConfiguration(k) for k in
-                          ('model_dir', 'instruction', 'namespace', 'use_sim_time',
-                           'config_file', 'watchdog_config_file')}.items())
+                          ('model_dir', 'instruction', 'camera_topic', 'namespace',
+                           'use_sim_time', 'config_file', 'watchdog_config_file')}.items())
     # No `name=`: it would rename both nodes of the process (sim_robot and sim_camera).
     sim = Node(package='vla_edge', executable='sim',
                namespace=LaunchConfiguration('namespace'),
                parameters=[LaunchConfiguration('sim_config_file'),
                            {'use_sim_time': LaunchConfiguration('use_sim_time')}],
+               remappings=[('camera/image_raw', LaunchConfiguration('camera_topic'))],
                output='screen')
     return LaunchDescription([*args, pipeline, sim])

@@ -18,8 +18,8 @@ def _str_args(call):
 
 def test_launch_arguments_and_executables():
     entry_points = set(re.findall(r"'(\w+) = vla_edge", (REPO / 'setup.py').read_text()))
-    expected_args = {'model_dir', 'instruction', 'namespace', 'use_sim_time', 'config_file',
-                     'watchdog_config_file'}
+    expected_args = {'model_dir', 'instruction', 'camera_topic', 'namespace', 'use_sim_time',
+                     'config_file', 'watchdog_config_file'}
     for name in ('vla_edge.launch.py', 'sim_demo.launch.py'):
         tree = ast.parse((REPO / 'launch' / name).read_text())
         assert any(isinstance(n, ast.FunctionDef) and n.name == 'generate_launch_description'
@@ -64,6 +64,16 @@ def test_the_watchdog_stands_between_the_executor_and_the_robot():
         assert "'command'" not in remaps, f'{exe} publishes onto the robot topic'
     sim = ast.parse((REPO / 'launch' / 'sim_demo.launch.py').read_text())
     sim_nodes = _node_calls(sim)
-    assert 'remappings' not in sim_nodes['sim'], 'the sim robot must listen to `command`'
+    sim_remaps = ast.unparse(sim_nodes['sim'].get('remappings', ast.List(elts=[])))
+    assert "'command'" not in sim_remaps, 'the sim robot must listen to `command`'
     include = ast.unparse(_calls(sim, 'IncludeLaunchDescription')[0])
     assert "'watchdog_config_file'" in include
+
+
+def test_sim_demo_forwards_the_camera_topic_to_the_pipeline_and_the_sim_camera():
+    tree = ast.parse((REPO / 'launch' / 'sim_demo.launch.py').read_text())
+    text = ast.unparse(tree)
+    assert "'camera_topic'" in text.split('IncludeLaunchDescription', 1)[1]   # forwarded
+    sim = next(c for c in _calls(tree, 'Node'))
+    remaps = next(k.value for k in sim.keywords if k.arg == 'remappings')
+    assert "('camera/image_raw', LaunchConfiguration('camera_topic'))" in ast.unparse(remaps)
