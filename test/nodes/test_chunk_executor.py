@@ -240,6 +240,24 @@ def test_malformed_chunks_are_ignored(ros_context):
         node.destroy_node()
 
 
+def test_a_chunk_planned_for_another_control_rate_is_refused(ros_context):
+    """Points 100 ms apart (a 10 Hz model) played at 50 Hz would run 5x too fast."""
+    node = ChunkExecutor(context=ros_context,
+                         parameter_overrides=[Parameter('control_rate_hz', value=RATE),
+                                              Parameter('latency.percentile', value=90.0)])
+    try:
+        node._t0_s = node.now_s()
+        node.on_chunk(chunk_to_trajectory(np.zeros((5, 3)), node.now_s(), 10.0, ['a', 'b', 'c']))
+        assert node.scheduler.stats.chunks_received == 0 and node.chunks_rate_mismatch == 1
+        node.on_chunk(chunk_to_trajectory(np.zeros((5, 3)), node.now_s(), RATE, ['a', 'b', 'c']))
+        assert node.scheduler.stats.chunks_received == 1 and node.chunks_rate_mismatch == 1
+        snap = node.snapshot()
+        assert snap['chunks_rate_mismatch'] == 1
+        assert 'latency_p90_ms' in snap and 'latency_p95_ms' not in snap   # named as configured
+    finally:
+        node.destroy_node()
+
+
 def test_reset_clears_the_queue_and_counters_but_keeps_the_latency_estimate(ros_context):
     node = ChunkExecutor(context=ros_context)
     try:

@@ -28,6 +28,7 @@ from vla_edge.core.chunk_scheduler import MODES, ChunkScheduler, SchedulerConfig
 from vla_edge.nodes.messages import (
     chunk_to_trajectory,
     parse_request_id,
+    point_spacing_s,
     request_id,
     stamp_to_s,
     status,
@@ -116,6 +117,7 @@ class ChunkExecutor(Node):
         self._epoch = 0                  # bumped by every reset: older replies are discarded
         self._request_seq = 0
         self.discarded_after_reset = 0
+        self.chunks_rate_mismatch = 0     # chunks planned for another control rate (refused)
         self._last_command = np.zeros(len(self.joint_names))
         self.last_command_was_hold = True   # what the command being published is (for taps)
         self.realtime_priority_applied: int | None = None   # set by the first tick
@@ -159,6 +161,17 @@ class ChunkExecutor(Node):
         if actions.shape[1] != len(self.joint_names) or not np.all(np.isfinite(actions)):
             self.get_logger().error(f'ignoring action_chunk: expected {len(self.joint_names)} '
                                     f'finite values per point, got shape {actions.shape}')
+            return
+        spacing = point_spacing_s(msg)
+        if spacing is not None and abs(spacing * self.rate_hz - 1.0) > 0.01:
+            # Played at the wrong rate, a chunk's motion is scaled in time (5x too fast for a
+            # 10 Hz model at 50 Hz): refuse it, and say which rate would match.
+            self.chunks_rate_mismatch += 1
+            planned = f' (planned for {1.0 / spacing:.3g} Hz)' if spacing > 0 else ''
+            self.get_logger().error(
+                f'ignoring action_chunk: its points are {spacing * 1e3:.1f} ms apart{planned}, '
+                f'but this executor runs at {self.rate_hz:g} Hz; set control_rate_hz to the '
+                'model\'s rate (manifest control_rate_hz)')
             return
         now = self.now_s()
         obs_s = stamp_to_s(msg.header.stamp)
@@ -335,7 +348,9 @@ class ChunkExecutor(Node):
                 'chunks_all_past': st.chunks_all_past,
                 'request_timeouts': st.timeouts,
                 'discarded_after_reset': self.discarded_after_reset,
-                'latency_p95_ms': self.scheduler.latency.estimate_s() * 1e3,
+                'chunks_rate_mismatch': self.chunks_rate_mismatch,
+                f'latency_p{self.params["latency.percentile"]:g}_ms':
+                    self.scheduler.latency.estimate_s() * 1e3,
                 'jitter_p99_ms': float(np.percentile(jitter, 99) * 1e3),
                 'realtime_priority': self.realtime_priority_applied or 0,
                 'switch_discontinuity_ratio': st.switch_discontinuity_ratio,
