@@ -3,10 +3,11 @@
 Both arguments are aligned on the current tick: `queued[k]` and `incoming[k]` are the actions
 for tick now + k (the incoming chunk's past actions are already dropped). Strategies:
 - `replace`: the new chunk wins outright (jumps if the two disagree).
-- `temporal_ensemble`: ACT-style weighted average over the overlap (`blend_steps` ticks); the older
-  prediction weighs 1, the newer exp(-m). Applied at every switch, older predictions decay
-  geometrically. With two chunks it leaves a step of 1/(1+exp(-m)) of their disagreement at the
-  end of the overlap.
+- `temporal_ensemble`: ACT-style weighted average over the whole overlap, i.e. every queued action
+  of the old chunk (`blend_steps` does not cap it; it only sets how many old actions the request
+  trigger keeps queued for merging, as for blend). The older prediction weighs 1, the newer
+  exp(-m). Applied at every switch, older predictions decay geometrically. With two chunks it
+  leaves a step of 1/(1+exp(-m)) of their disagreement where the old chunk's actions end.
 - `blend`: cross-fade from the old to the new over `blend_steps` ticks.
 - `prefix_inpaint`: the new chunk was denoised with the old chunk's committed next actions fixed
   (real-time chunking, forward-only), so it already continues the old one; it replaces the queue.
