@@ -368,3 +368,53 @@ def test_realtime_priority_moves_the_control_thread_to_sched_fifo_or_warns(ros_c
         assert node._apply_realtime_priority() == 0           # warns, runs on
     finally:
         node.destroy_node()
+
+
+@pytest.mark.parametrize('hold_mode, expected', [('zero_velocity', [0.0, 0.0, 0.7]),
+                                                 ('last', [0.3, -0.2, 0.7])])
+def test_hold_repeats_the_last_command_or_zeroes_only_the_velocity_dims(ros_context, hold_mode,
+                                                                         expected):
+    node = ChunkExecutor(context=ros_context,
+                         parameter_overrides=[Parameter('hold_mode', value=hold_mode)])
+    try:
+        node._last_command = np.array([0.3, -0.2, 0.7])
+        np.testing.assert_array_equal(node._hold(), expected)
+    finally:
+        node.destroy_node()
+
+
+@pytest.mark.parametrize('command_type', ['float64_multi_array', 'joint_trajectory',
+                                          'twist_stamped'])
+def test_each_command_type_carries_the_command_over_dds(ros_context, command_type):
+    from geometry_msgs.msg import TwistStamped
+
+    msg_type = {'float64_multi_array': Float64MultiArray, 'joint_trajectory': JointTrajectory,
+                'twist_stamped': TwistStamped}[command_type]
+    node = ChunkExecutor(context=ros_context,
+                         parameter_overrides=[Parameter('command_type', value=command_type)])
+    listener = Node('command_listener', context=ros_context)
+    got = []
+    listener.create_subscription(msg_type, 'command_raw', got.append, 10)
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(listener)
+    try:
+        command = np.array([0.25, -0.5, 1.0])
+        for _ in range(200):                  # until discovery lets one through
+            node._publish_command(command, node.now_s())
+            ex.spin_once(timeout_sec=0.02)
+            if got:
+                break
+        assert got, f'no {command_type} command arrived'
+        msg = got[0]
+        if command_type == 'float64_multi_array':
+            assert list(msg.data) == [0.25, -0.5, 1.0]
+        elif command_type == 'joint_trajectory':
+            assert list(msg.joint_names) == ['vx', 'vy', 'grip']
+            assert len(msg.points) == 1 and list(msg.points[0].positions) == [0.25, -0.5, 1.0]
+        else:
+            assert (msg.twist.linear.x, msg.twist.linear.y) == (0.25, -0.5)
+            assert msg.header.stamp.sec > 0 or msg.header.stamp.nanosec > 0
+    finally:
+        ex.shutdown()
+        listener.destroy_node()
+        node.destroy_node()

@@ -258,3 +258,79 @@ def test_a_zero_timeout_turns_the_wait_off(ros_context, reference_runtime):
         assert 'stale_frame_after_reset' not in node._errors
     finally:
         node.destroy_node()
+
+
+def test_the_vision_thread_encodes_only_the_newest_frame(ros_context, reference_runtime):
+    """A burst of frames faster than the encoder: the older ones are overwritten, never queued,
+    and the embedding the action thread sees is the newest frame's."""
+    node = VlaNode(context=ros_context, runtime=reference_runtime)
+    try:
+        for k in range(1, 201):
+            frame = Image(height=128, width=128, encoding='rgb8', step=384,
+                          data=bytes(128 * 384))
+            frame.header.stamp.sec, frame.header.stamp.nanosec = 100, k * 1000
+            node.on_frame(frame)
+        assert _wait(lambda: node._visual is not None
+                     and node._visual.stamp_s == pytest.approx(100 + 200e-6), 5.0)
+        time.sleep(0.2)                        # nothing more arrives: nothing more is encoded
+        assert node.frames_received == 200
+        assert 1 <= node.frames_encoded < 200
+    finally:
+        node.destroy_node()
+
+
+def test_the_instruction_is_latched_for_a_node_that_starts_later(ros_context, reference_runtime):
+    """`instruction` is transient-local: a vla_node (re)started after the task was given still
+    gets it, as on a robot where the node restarts mid-task."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import DurabilityPolicy, QoSProfile
+    from std_msgs.msg import String
+
+    teller = rclpy.create_node('task_giver', context=ros_context)
+    pub = teller.create_publisher(
+        String, 'instruction', QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    pub.publish(String(data='put the red block in the bowl'))   # before vla_node exists
+    node = VlaNode(context=ros_context, runtime=reference_runtime)
+    assert node._instruction != 'put the red block in the bowl'   # its parameter's, until then
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(node)
+    ex.add_node(teller)
+    try:
+        end = time.monotonic() + 10
+        while time.monotonic() < end and node._instruction != 'put the red block in the bowl':
+            ex.spin_once(timeout_sec=0.05)
+        assert node._instruction == 'put the red block in the bowl'
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        teller.destroy_node()
+
+
+def test_use_compressed_reads_jpeg_from_the_compressed_topic(ros_context, reference_runtime):
+    import cv2
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import CompressedImage
+
+    node = VlaNode(context=ros_context, runtime=reference_runtime,
+                   parameter_overrides=[Parameter('use_compressed', value=True)])
+    camera = rclpy.create_node('jpeg_camera', context=ros_context)
+    pub = camera.create_publisher(CompressedImage, 'camera/image_raw/compressed',
+                                  qos_profile_sensor_data)
+    ok, jpeg = cv2.imencode('.jpg', np.full((128, 128, 3), 90, np.uint8))
+    assert ok
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(node)
+    ex.add_node(camera)
+    try:
+        end = time.monotonic() + 10
+        while time.monotonic() < end and node.frames_encoded == 0:
+            pub.publish(CompressedImage(format='jpeg', data=jpeg.tobytes()))
+            ex.spin_once(timeout_sec=0.05)
+        assert node.frames_encoded >= 1 and not node._errors
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        camera.destroy_node()
