@@ -33,10 +33,9 @@ def plot_timelines(traces: dict[str, dict], path: Path, titles: dict[str, str] |
             ax.legend(fontsize=7, loc='upper right')
         ax.set_ylabel('tick period [ms]')
         ax = axes[1][col]
-        requests = [t - t0 for k, t in tr['events'] if k == 'request']
         arrivals = [t - t0 for k, t in tr['events'] if k == 'arrival']
-        for i, (r, a) in enumerate(zip(requests, arrivals)):
-            ax.barh(i % 2, a - r, left=r, height=0.6, color='tab:blue')
+        for i, (r, a) in enumerate(inference_intervals(tr['events'])):
+            ax.barh(i % 2, a - r, left=r - t0, height=0.6, color='tab:blue')
         ax.set_yticks([])
         ax.set_ylabel('inference')
         ax = axes[2][col]
@@ -52,3 +51,18 @@ def plot_timelines(traces: dict[str, dict], path: Path, titles: dict[str, str] |
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def inference_intervals(events: list[tuple[str, float]]) -> list[tuple[float, float]]:
+    """(request, arrival) per chunk, each arrival paired with the newest request before it.
+
+    Not zip(requests, arrivals): after a timed-out request is sent again, or a chunk discarded
+    at a reset, the two lists no longer line up one to one."""
+    out, pending = [], None
+    for kind, t in sorted(events, key=lambda e: e[1]):
+        if kind == 'request':
+            pending = t
+        elif kind == 'arrival' and pending is not None:
+            out.append((pending, t))
+            pending = None
+    return out
