@@ -45,7 +45,8 @@ def generate_launch_description():
         output='screen')
     executor = Node(
         package='vla_edge', executable='chunk_executor', name='chunk_executor',
-        namespace=namespace, parameters=[config, {'use_sim_time': use_sim_time}],
+        namespace=namespace, parameters=[config, {'model_dir': LaunchConfiguration('model_dir'),
+                                                  'use_sim_time': use_sim_time}],
         output='screen')
     # The only publisher of the robot's `command`: checks every command_raw, holds on a fault.
     watchdog = Node(

@@ -418,3 +418,52 @@ def test_each_command_type_carries_the_command_over_dds(ros_context, command_typ
         ex.shutdown()
         listener.destroy_node()
         node.destroy_node()
+
+
+def _model_at_rate(tmp_path, reference_model_dir, rate_hz):
+    """The reference model folder, its manifest saying `rate_hz` (ONNX files linked)."""
+    import yaml
+
+    folder = tmp_path / 'model'
+    folder.mkdir()
+    for f in reference_model_dir.iterdir():
+        if f.name != 'manifest.yaml':
+            (folder / f.name).symlink_to(f.resolve())
+    manifest = yaml.safe_load((reference_model_dir / 'manifest.yaml').read_text())
+    manifest['control_rate_hz'] = rate_hz
+    (folder / 'manifest.yaml').write_text(yaml.safe_dump(manifest))
+    return folder
+
+
+def test_the_control_rate_defaults_to_the_model_manifests(ros_context, tmp_path,
+                                                          reference_model_dir):
+    """control_rate_hz 0 (the shipped config): the rate the model was trained for, so its chunks
+    are not refused for their spacing; an explicit rate still wins."""
+    folder = _model_at_rate(tmp_path, reference_model_dir, 25.0)
+    node = ChunkExecutor(context=ros_context,
+                         parameter_overrides=[Parameter('model_dir', value=str(folder))])
+    try:
+        assert node.rate_hz == 25.0 and node.params['control_rate_hz'] == 25.0
+        node._t0_s = node.now_s()
+        node.on_chunk(chunk_to_trajectory(np.zeros((5, 3)), node.now_s(), 25.0, ['a', 'b', 'c']))
+        assert node.scheduler.stats.chunks_received == 1 and node.chunks_rate_mismatch == 0
+    finally:
+        node.destroy_node()
+    node = ChunkExecutor(context=ros_context,
+                         parameter_overrides=[Parameter('model_dir', value=str(folder)),
+                                              Parameter('control_rate_hz', value=100.0)])
+    try:
+        assert node.rate_hz == 100.0
+    finally:
+        node.destroy_node()
+
+
+@pytest.mark.parametrize('rate, model_dir, expected', [
+    (0.5, '', "must be 0 \\(from the model manifest\\) or in \\[1, 1000\\]"),
+    (0.0, '/nonexistent/model', 'control_rate_hz is 0 .* /nonexistent/model cannot be read'),
+])
+def test_a_rate_that_cannot_be_resolved_is_refused(rate, model_dir, expected):
+    from vla_edge.nodes.chunk_executor import resolve_control_rate
+
+    with pytest.raises(ParameterError, match=expected):
+        resolve_control_rate(rate, model_dir)

@@ -131,7 +131,7 @@ def test_an_empty_or_all_comment_file_sets_nothing(tmp_path):
     ({'nosuchnode': {'x': 1}}, "'nosuchnode' is not a node of this pipeline"),
     ({'chunk_executor': {'nosuch': 1}}, 'chunk_executor.nosuch: unknown parameter'),
     ({'chunk_executor': {'mode': 'bogus'}}, "must be one of \\['sync', 'async'\\]"),
-    ({'chunk_executor': {'control_rate_hz': 0.0}}, 'outside the allowed range'),
+    ({'chunk_executor': {'control_rate_hz': 2000.0}}, 'outside the allowed range'),
     ({'chunk_executor': {'velocity_dims': []}}, 'cannot carry an empty list'),
     ({'chunk_executor': {'velocity_dims': [0, 'a']}}, 'expected a list of int'),
     ({'watchdog': {'state.scale': [float('nan'), 1.0, 1.0]}}, 'must be finite'),

@@ -25,6 +25,9 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from vla_edge.core.chunk_merge import STRATEGIES, MergeConfig
 from vla_edge.core.chunk_scheduler import MODES, ChunkScheduler, SchedulerConfig
+from vla_edge.core.errors import VlaEdgeError
+from vla_edge.core.manifest import load_manifest
+from vla_edge.core.model_dir import default_model_dir
 from vla_edge.nodes.messages import (
     chunk_to_trajectory,
     parse_request_id,
@@ -41,8 +44,12 @@ COMMAND_TYPES = ('float64_multi_array', 'joint_trajectory', 'twist_stamped')
 HOLD_MODES = ('last', 'zero_velocity')
 
 PARAMETERS = (
-    Spec('control_rate_hz', 50.0, 'Executor tick rate; use the rate the policy was trained for '
-         '(manifest control_rate_hz).', range=(1.0, 1000.0)),
+    Spec('control_rate_hz', 0.0, 'Executor tick rate. 0: the model manifest\'s control_rate_hz '
+         '(model_dir), the rate the policy was trained for; chunks planned for another rate are '
+         'refused.', range=(0.0, 1000.0)),
+    Spec('model_dir', '', 'Model folder whose manifest gives the control rate when '
+         'control_rate_hz is 0. Empty: $VLA_EDGE_MODEL_DIR or the packaged reference model '
+         '(as vla_node).'),
     Spec('mode', 'async', 'async: request the next chunk early, by the measured latency; sync: '
          'play each chunk to its end, then wait (baseline).', choices=MODES),
     Spec('merge.strategy', 'blend', 'How a new chunk joins the queued remainder of the '
@@ -91,6 +98,22 @@ def check_command_layout(p: dict) -> None:
                              f'[0, {len(names) - 1}] (joint_names has {len(names)} dimensions)')
 
 
+def resolve_control_rate(rate_hz: float, model_dir: str) -> float:
+    """The tick rate: as given, or (0) the model manifest's, so the executor plays chunks at the
+    rate they were planned for without anyone copying the number into a config file."""
+    if rate_hz > 0.0:
+        if rate_hz < 1.0:
+            raise ParameterError(f"parameter 'control_rate_hz' = {rate_hz!r} must be 0 (from the "
+                                 'model manifest) or in [1, 1000] Hz')
+        return float(rate_hz)
+    folder = model_dir or default_model_dir()
+    try:
+        return float(load_manifest(folder, verify_hashes=False).control_rate_hz)
+    except VlaEdgeError as exc:
+        raise ParameterError(f"control_rate_hz is 0 (from the model manifest), but the manifest "
+                             f'in {folder} cannot be read: {exc}') from exc
+
+
 class ChunkExecutor(Node):
     """Fixed-rate command stream from chunks; see the module docstring."""
 
@@ -98,6 +121,7 @@ class ChunkExecutor(Node):
         super().__init__('chunk_executor', **kwargs)
         p = declare_all(self, PARAMETERS)
         check_command_layout(p)
+        p['control_rate_hz'] = resolve_control_rate(p['control_rate_hz'], p['model_dir'])
         self.params = p
         self.scheduler = ChunkScheduler(SchedulerConfig(
             control_rate_hz=p['control_rate_hz'], mode=p['mode'],

@@ -122,10 +122,10 @@ def _overrides(cfg: ReplayTestConfig, compressed: bool) -> dict[str, dict[str, o
         vla.update(plan_on_frame=True, noise_seed=0 if cfg.noise_seed is None else cfg.noise_seed)
     elif cfg.noise_seed is not None:
         vla['noise_seed'] = cfg.noise_seed
-    if cfg.model_dir is not None:
-        vla['model_dir'] = str(cfg.model_dir)
-    return {'vla_node': vla, 'chunk_executor': {'use_sim_time': True},
-            'watchdog': {'use_sim_time': True}}
+    executor: dict[str, object] = {'use_sim_time': True}
+    if cfg.model_dir is not None:    # the executor takes its control rate from the manifest too
+        vla['model_dir'] = executor['model_dir'] = str(cfg.model_dir)
+    return {'vla_node': vla, 'chunk_executor': executor, 'watchdog': {'use_sim_time': True}}
 
 
 def replay_through_pipeline(bag: str | Path, run_bag: str | Path, cfg: ReplayTestConfig, *,
@@ -299,6 +299,7 @@ def record_sim_run(out_bag: str | Path, seconds: float = 8.0,
         overrides['sim_robot'] = {'first_seed': sim_seed}
     if cfg.model_dir is not None:
         overrides['vla_node'] = {'model_dir': str(cfg.model_dir)}
+        overrides['chunk_executor'] = {'model_dir': str(cfg.model_dir)}
     topics = [CAMERA, '/joint_states', '/instruction', *OUTPUT_TOPICS] + (
         ['/command'] if cfg.with_watchdog else [])
     with ros_context(cfg.domain_id) as ctx:
