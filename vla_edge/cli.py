@@ -20,7 +20,7 @@ from vla_edge.arg_types import (
 )
 from vla_edge.core.chunk_merge import MergeConfig
 from vla_edge.core.chunk_scheduler import SchedulerConfig
-from vla_edge.core.errors import VlaEdgeError
+from vla_edge.core.errors import VlaEdgeError, one_line
 from vla_edge.core.json_safe import finite_for_json
 from vla_edge.core.model_dir import default_model_dir
 
@@ -402,13 +402,6 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     if rclpy_c is not None and hasattr(rclpy_c, 'RCLInvalidROSArgsError'):
         errors.append(rclpy_c.RCLInvalidROSArgsError)
     return tuple(errors)
-
-
-def one_line(exc: BaseException) -> str:
-    """The message on one line: rclpy's name errors add a line with the name and one with a
-    caret under the bad character; the caret line says nothing without its layout."""
-    lines = [line.strip() for line in str(exc).splitlines()]
-    return ' '.join(line for line in lines if line.strip('^ ')) or type(exc).__name__
 
 
 def main(argv: list[str] | None = None) -> int:

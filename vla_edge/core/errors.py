@@ -1,6 +1,13 @@
 """Errors the runtime raises on purpose, each with a message a robot operator can act on."""
 
 
+def one_line(exc: BaseException) -> str:
+    """The message on one line: rclpy's name errors add a line with the name and one with a
+    caret under the bad character; the caret line says nothing without its layout."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    return ' '.join(line for line in lines if line.strip('^ ')) or type(exc).__name__
+
+
 class VlaEdgeError(Exception):
     """Base class: anything vla_edge rejects deliberately."""
 

@@ -14,12 +14,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from vla_edge.nodes.params import ParameterError, Spec
+from vla_edge.nodes.params import BUILTIN_PARAMETERS, ParameterError, Spec
 
-# Declared by rclpy on every node, so a params file may set them for any node.
-BUILTIN_PARAMETERS = {'use_sim_time': Spec('use_sim_time', False, 'Follow /clock.'),
-                      'start_type_description_service':
-                          Spec('start_type_description_service', True, 'rclpy built-in.')}
+BUILTIN_SPECS = {name: Spec(name, default, 'Declared by rclpy on every node.')
+                 for name, default in BUILTIN_PARAMETERS.items()}
 
 
 def flatten(section: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
@@ -131,7 +129,7 @@ def _type_problem(spec: Spec, value: Any) -> str | None:
 
 def _check_one(where: str, node: str, name: str, value: Any,
                specs: Mapping[str, Spec]) -> str | None:
-    spec = specs.get(name) or BUILTIN_PARAMETERS.get(name)
+    spec = specs.get(name) or BUILTIN_SPECS.get(name)
     if spec is None:
         close = difflib.get_close_matches(name, list(specs), n=1)
         hint = f' (did you mean {close[0]!r}?)' if close else ''

@@ -19,6 +19,9 @@ from rcl_interfaces.msg import (
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+# Declared by rclpy on every node: a parameter file may set them for any node.
+BUILTIN_PARAMETERS = {'use_sim_time': False, 'start_type_description_service': True}
+
 
 class ParameterError(ValueError):
     """A parameter value outside what the node accepts."""
@@ -90,8 +93,7 @@ def _warn_undeclared(node: Node, declared: dict[str, Spec]) -> None:
     overrides = getattr(node, '_parameter_overrides', None)
     if not isinstance(overrides, dict):
         return
-    builtin = {'use_sim_time', 'start_type_description_service'}
-    unknown = sorted(n for n in overrides if n not in declared and n not in builtin
+    unknown = sorted(n for n in overrides if n not in declared and n not in BUILTIN_PARAMETERS
                      and not n.startswith('qos_overrides.'))
     if unknown:
         node.get_logger().warning(f'ignoring parameters this node does not declare: '

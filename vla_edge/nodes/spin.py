@@ -9,7 +9,7 @@ from rclpy.exceptions import NameValidationException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
-from vla_edge.core.errors import VlaEdgeError
+from vla_edge.core.errors import VlaEdgeError, one_line
 
 
 def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
@@ -54,5 +54,4 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
 
 
 def _fatal(exc: BaseException) -> None:
-    text = ' '.join(line.strip() for line in str(exc).splitlines() if line.strip('^ '))
-    rclpy.logging.get_logger('vla_edge').fatal(f'{type(exc).__name__}: {text}')
+    rclpy.logging.get_logger('vla_edge').fatal(f'{type(exc).__name__}: {one_line(exc)}')

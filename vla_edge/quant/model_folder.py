@@ -13,12 +13,17 @@ from pathlib import Path
 from vla_edge.core.manifest import Manifest, load_manifest, sha256_of, write_manifest
 
 
+def check_out_folder(source_dir: Path, out_dir: Path) -> None:
+    """The output must not be the source: writing there would overwrite the FP32 model."""
+    if Path(out_dir).resolve() == Path(source_dir).resolve():
+        raise ValueError(f'--out must differ from the source model folder ({out_dir})')
+
+
 def write_model_folder(source: Manifest, out_dir: Path, stage_files: dict[str, Path],
                        precision: dict[str, str], quantization: dict) -> Manifest:
     """Copy `source` to `out_dir` with `stage_files` swapped in; return the re-loaded manifest."""
     out_dir = Path(out_dir)
-    if out_dir.resolve() == source.folder.resolve():
-        raise ValueError(f'--out must differ from the source model folder ({out_dir})')
+    check_out_folder(source.folder, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     raw = copy.deepcopy(source.raw)
     for stage, spec in source.stages.items():

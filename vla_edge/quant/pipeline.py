@@ -38,7 +38,7 @@ from vla_edge.quant.compensation import INTERFACE, compensate, fit_affine
 from vla_edge.quant.drift import compare, open_loop_error, planned_chunks, rollouts, stage_files
 from vla_edge.quant.even_spread import evenly_spread
 from vla_edge.quant.latency import interleaved_medians_s, open_session, stage_latency_s
-from vla_edge.quant.model_folder import write_model_folder
+from vla_edge.quant.model_folder import check_out_folder, write_model_folder
 from vla_edge.quant.report import pareto_png, stage_table, write_json
 
 log = logging.getLogger('vla_edge.quant')
@@ -85,8 +85,7 @@ def quantize(cfg: QuantizeConfig) -> dict:
     if cfg.repeats < 1:
         raise ValueError(f'latency repeats must be >= 1, got {cfg.repeats}')
     out = Path(cfg.out_dir)
-    if out.resolve() == Path(cfg.model_dir).resolve():
-        raise ValueError(f'--out must differ from the source model folder ({out})')
+    check_out_folder(cfg.model_dir, out)
     work = out / '_candidates'
     rt = PolicyRuntime(cfg.model_dir, cfg.options)
     m = rt.manifest

@@ -16,7 +16,6 @@ from vla_edge.arg_types import (
     positive_float,
     positive_int,
 )
-from vla_edge.core.errors import VlaEdgeError
 from vla_edge.core.joint_state import DEFAULT_POSITION_JOINTS, DEFAULT_VELOCITY_JOINTS
 from vla_edge.core.onnx_session import SessionOptions
 from vla_edge.quant.bag_calibration import DEFAULT_INSTRUCTION, DEFAULT_MAX_FRAMES, BagTopicNames
@@ -27,6 +26,7 @@ from vla_edge.quant.candidates import (
     default_recipes,
     exclusion_variants,
 )
+from vla_edge.quant.model_folder import check_out_folder
 
 
 def _stage(text: str, spec: str, form: str) -> str:
@@ -167,8 +167,7 @@ def config_from_args(args: argparse.Namespace):
 def check_arguments(args: argparse.Namespace) -> None:
     """What parsing alone cannot check, before any work (calibration alone takes minutes; a
     missing bag or a regex naming no node is reported by `quantize` before calibrating)."""
-    if args.out.resolve() == args.model_dir.resolve():
-        raise VlaEdgeError(f'--out must differ from the source model folder ({args.out})')
+    check_out_folder(args.model_dir, args.out)
 
 
 def run_quantize(args: argparse.Namespace) -> int:

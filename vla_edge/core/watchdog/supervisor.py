@@ -107,7 +107,7 @@ class Watchdog:
     def on_tick(self, now_s: float) -> WatchdogDecision:
         """Notice silence. Returns the safe command to publish when holding and the command
         stream itself has stopped (otherwise on_command answers each command)."""
-        self._evaluate(now_s)
+        faults = self._evaluate(now_s)
         holding = self.latch.latched or not self.armed
         out = None
         if holding and self.command_beat.check(now_s).fault:
@@ -115,7 +115,7 @@ class Watchdog:
             if out is not None:
                 self._note_sent(out, now_s)
         reasons = self.latch.reasons if self.latch.latched else (
-            () if self.armed else self._not_armed_reasons(now_s, self._faults(now_s)))
+            () if self.armed else self._not_armed_reasons(now_s, faults))
         return WatchdogDecision(out, holding, self.latch.latched, tuple(reasons))
 
     def reset(self, now_s: float) -> ResetResult:
