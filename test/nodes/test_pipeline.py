@@ -95,7 +95,7 @@ def test_nan_state_is_refused(ros_context, reference_runtime):
     try:
         node.on_state(JointState(name=['x', 'y', 'gripper'], position=[0.5, np.nan, 1.0],
                                  velocity=[0.0, 0.0, 0.0]))
-        assert node._state is None and node._errors['state'] == 1
+        assert len(node._states) == 0 and node._errors['state'] == 1
     finally:
         node.destroy_node()
 

@@ -50,3 +50,42 @@ def test_bad_config_is_rejected():
         EvalConfig(episodes=0)
     with pytest.raises(ValueError, match='latency_s'):
         EvalConfig(latency_s=-1)
+    with pytest.raises(ValueError, match='image_lag_ticks'):
+        EvalConfig(image_lag_ticks=-1)
+    with pytest.raises(ValueError, match='state_at'):
+        EvalConfig(state_at='newest')
+
+
+class RecordingExpert(ExpertPolicy):
+    """The expert, remembering every observation it planned from."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.seen = []
+
+    def plan(self, obs, seed, prefix=None):
+        self.seen.append((obs.time_s, obs.state.copy(), self.env.world.time_s,
+                          self.env.world.state()))
+        return super().plan(obs, seed, prefix)
+
+
+@pytest.mark.parametrize('state_at', ['image', 'request'])
+def test_an_image_lag_plans_from_an_old_frame_with_its_own_or_the_current_state(state_at):
+    env = TeaTableEnv()
+    policy = RecordingExpert(env)
+    report = evaluate(policy, EvalConfig(mode='async', episodes=2, latency_s=0.1,
+                                         image_lag_ticks=3, state_at=state_at),
+                      env, progress=False)
+    later = [s for s in policy.seen if s[2] >= 0.06]   # 3 frames exist from tick 2 on
+    assert len(later) >= 3
+    for image_s, state, now_s, now_state in later:
+        assert image_s == pytest.approx(now_s - 0.06)
+        moved = not (state == now_state).all()
+        assert moved == (state_at == 'image') or (now_state[3:] == 0).all()
+    # the chunk is stamped with the frame's tick: 3 more actions are past when it lands
+    assert report.dropped_actions > 0
+    lag0 = evaluate(RecordingExpert(env), EvalConfig(mode='async', episodes=2, latency_s=0.1),
+                    env, progress=False)
+    per_chunk = report.dropped_actions / sum(e.chunks - 1 for e in report.per_episode)
+    per_chunk0 = lag0.dropped_actions / sum(e.chunks - 1 for e in lag0.per_episode)
+    assert per_chunk == pytest.approx(per_chunk0 + 3, abs=0.6)

@@ -5,9 +5,10 @@ slots, so subscriptions stay responsive:
 - the vision thread encodes the newest frame (older unprocessed frames are overwritten, never
   queued) and keeps the newest visual embedding with its stamp;
 - the action thread waits for a `chunk_request` from the executor, plans a chunk from the newest
-  embedding, the cached instruction embedding and the newest state (keeping the request's
-  committed prefix fixed), and publishes it on `action_chunk` stamped with the observation time
-  and carrying the request's id (header.frame_id) back to the executor.
+  embedding, the cached instruction embedding and the robot state of that frame's instant
+  (`state_pairing`; keeping the request's committed prefix fixed), and publishes it on
+  `action_chunk` stamped with the observation time and carrying the request's id
+  (header.frame_id) back to the executor.
 Bad inputs (unsupported encodings, NaN states, missing instruction) are logged and skipped; the
 executor holds the robot safely meanwhile.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -31,6 +33,7 @@ from vla_edge.core.model_dir import default_model_dir
 from vla_edge.core.onnx_session import SessionOptions
 from vla_edge.core.ros_image import ImageConverter
 from vla_edge.core.runtime import PolicyRuntime, VisualEmbedding
+from vla_edge.core.state_history import StateHistory
 from vla_edge.nodes.messages import (
     parse_request_id,
     stamp_to_s,
@@ -56,6 +59,17 @@ PARAMETERS = (
     Spec('state_position_joints', ['x', 'y', 'gripper'], 'JointState names whose positions form '
          'the start of the state vector.'),
     Spec('state_velocity_joints', ['x', 'y'], 'JointState names whose velocities follow.'),
+    Spec('state_pairing', 'frame_time', 'Which robot state goes with a frame. frame_time: the '
+         'joint_states sample stamped nearest to the frame (image and state of one instant; the '
+         'chunk is stamped with that instant). newest: the newest state received, which is ahead '
+         'of the image while the robot moves (README "Image and state of one instant").',
+         choices=('frame_time', 'newest')),
+    Spec('state_history_s', 1.0, 'How much joint_states history is kept for frame_time pairing.',
+         range=(0.05, 10.0)),
+    Spec('state_max_offset_s', 0.1, 'A state stamped farther than this from its frame is still '
+         'used (it is the nearest there is) but counted (errors_state_offset) and warned about: '
+         'joint_states lagging or stalled, or stamped on another clock than the camera.',
+         range=(0.001, 10.0)),
     Spec('noise_seed', -1, 'Seed of the denoiser noise (-1: a fresh seed per chunk; >= 0: the '
          'noise is a function of this seed and the observation stamp, so a replay on sim time '
          'reproduces every chunk exactly: replay tests).', range=(-1, 2**31 - 1)),
@@ -103,7 +117,8 @@ class VlaNode(Node):
         self._slot_lock = threading.Lock()
         self._visual: VisualEmbedding | None = None
         self._visual_frame: tuple[int, bool] = (0, True)   # its frame's receive index, clock ok
-        self._state: np.ndarray | None = None
+        self._states = StateHistory(p['state_history_s'])
+        self.state_offsets_s: deque[float] = deque(maxlen=200)   # paired state - frame stamp
         self._instruction: str = p['instruction']
         self._request = threading.Condition()
         self._pending_request: JointTrajectory | None = None
@@ -182,8 +197,32 @@ class VlaNode(Node):
         except ValueError as exc:
             self._error('state', str(exc))
             return
+        # Stamped as the frames are: by the driver, on this node's clock; an unstamped message
+        # or one from another clock is placed at its arrival.
+        now_s = self.get_clock().now().nanoseconds * 1e-9
+        stamp = stamp_to_s(msg.header.stamp)
+        if stamp == 0.0 or abs(now_s - stamp) >= 1.0:
+            stamp = now_s
         with self._slot_lock:
-            self._state = state
+            self._states.add(stamp, state)
+
+    def _paired_state(self, visual: VisualEmbedding | None, comparable: bool
+                      ) -> tuple[np.ndarray | None, float | None]:
+        """(the state for this frame, its stamp minus the frame's) (call under _slot_lock): see
+        `state_pairing`. The offset is None where no pairing by time was made."""
+        if visual is None or self.params['state_pairing'] == 'newest' or not comparable:
+            return self._states.newest(), None
+        found = self._states.at(visual.stamp_s)
+        return (None, None) if found is None else found
+
+    def _note_state_offset(self, offset_s: float | None) -> None:
+        if offset_s is None:
+            return
+        self.state_offsets_s.append(offset_s)
+        if abs(offset_s) > self.params['state_max_offset_s']:
+            self._error('state_offset', f'the joint state nearest to the frame is {offset_s:+.3f} '
+                                        's from it (joint_states lagging or stalled, or on another '
+                                        'clock than the camera?)')
 
     def on_request(self, msg: JointTrajectory) -> None:
         answered = parse_request_id(msg.header.frame_id)
@@ -236,8 +275,9 @@ class VlaNode(Node):
                     return
                 request, self._pending_request = self._pending_request, None
             with self._slot_lock:
-                visual, state, instruction = self._visual, self._state, self._instruction
+                visual, instruction = self._visual, self._instruction
                 frame_index, comparable = self._visual_frame
+                state, state_offset_s = self._paired_state(visual, comparable)
             if visual is None or state is None:
                 # Keep the request (unless a newer one came) until the inputs exist.
                 self.get_logger().info(
@@ -250,6 +290,7 @@ class VlaNode(Node):
             if self._needs_fresher_frame(visual.stamp_s, frame_index, comparable):
                 self._retry_later(request, 0.005)
                 continue
+            self._note_state_offset(state_offset_s)
             try:
                 self._plan_and_publish(request, visual, state, instruction)
             except Exception as exc:   # never let the thread die: the executor holds meanwhile
@@ -363,6 +404,10 @@ class VlaNode(Node):
                 v = np.array(tracker.samples)
                 values[f'{stage}_p50_ms'] = f'{np.percentile(v, 50) * 1e3:.2f}'
                 values[f'{stage}_p95_ms'] = f'{np.percentile(v, 95) * 1e3:.2f}'
+        offsets = np.abs(np.array(self.state_offsets_s)) * 1e3
+        if len(offsets):
+            values['state_frame_offset_p50_ms'] = f'{np.percentile(offsets, 50):.2f}'
+            values['state_frame_offset_max_ms'] = f'{offsets.max():.2f}'
         values.update({f'errors_{k}': v for k, v in dict(self._errors).items()})
         values['threads_alive'] = sum(t.is_alive() for t in self._threads)
         level = DiagnosticStatus.WARN if self._errors else DiagnosticStatus.OK

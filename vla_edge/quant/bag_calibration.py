@@ -1,10 +1,12 @@
 """Calibration observations from a rosbag2: each camera frame with what the robot knew then.
 
-A frame is paired the way `vla_node` would have paired it live: with the newest joint_states at
-or before it (by the bag's receive timestamps; a frame with no state before it is skipped and
-counted) and the newest instruction at or before it (else `DEFAULT_INSTRUCTION`, vla_node's
-initial one). The state vector is `core.joint_state.state_vector`, as in vla_node; a joint state
-it rejects (missing joint, NaN) is counted and the previous one stays in force, as live.
+A frame is paired with the robot state of its own instant, as `vla_node` pairs it live
+(`state_pairing: frame_time`, which takes the nearest stamp): here the newest joint_states at or
+before it by the bag's receive timestamps, at most one state period earlier (a frame with no
+state before it is skipped and counted) and the newest instruction at or before it (else
+`DEFAULT_INSTRUCTION`, vla_node's initial one). The state vector is
+`core.joint_state.state_vector`, as in vla_node; a joint state it rejects (missing joint, NaN) is
+counted and the previous one stays in force, as live.
 
 Topics default to vla_node's (`/camera/image_raw`, or its `/compressed` when only that was
 recorded, `/joint_states`, `/instruction`), which is what `vla-edge replay-test --record-sim-run`

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from collections import deque
+from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -86,6 +87,12 @@ class EvalConfig:
     max_action_age_s: float = SchedulerConfig.max_action_age_s
     latency_percentile: float = 95.0
     merge: MergeConfig = field(default_factory=MergeConfig)   # the executor's default
+    # How the live pipeline's observations differ from this loop's exact ones (benchmark
+    # observation_timing.py): the image is a frame `image_lag_ticks` old; its state is of the
+    # same tick (`state_at='image'`, vla_node's frame_time pairing) or of the request tick
+    # ('request': pairing with the newest state).
+    image_lag_ticks: int = 0
+    state_at: str = 'image'
 
     def scheduler_config(self, control_rate_hz: float) -> SchedulerConfig:
         return SchedulerConfig(control_rate_hz=control_rate_hz, mode=self.mode, merge=self.merge,
@@ -102,6 +109,10 @@ class EvalConfig:
         self.scheduler_config(50.0)   # refuse a bad scheduler setting now, not after warm-up
         if self.latency_s is not None and not 0.0 <= self.latency_s < 60.0:
             raise ValueError(f'latency_s must be in [0, 60), got {self.latency_s}')
+        if not 0 <= self.image_lag_ticks <= 100:
+            raise ValueError(f'image_lag_ticks must be in [0, 100], got {self.image_lag_ticks}')
+        if self.state_at not in ('image', 'request'):
+            raise ValueError(f"state_at must be 'image' or 'request', got {self.state_at!r}")
 
 
 @dataclass
@@ -159,20 +170,24 @@ def run_episode(env: TeaTableEnv, policy: ChunkPolicy, seed: int, cfg: EvalConfi
     env.reset(seed, phrasing=cfg.phrasing, swap_object=cfg.swap_object)
     sched = ChunkScheduler(cfg.scheduler_config(env.config.control_rate_hz), latency=tracker)
     pending: tuple[int, int, np.ndarray, float] | None = None  # ready, observed, chunk, latency
+    frames: deque[Observation] = deque(maxlen=cfg.image_lag_ticks + 1)
     tick = 0
     while not env.success and not env.timed_out:
+        if cfg.image_lag_ticks:   # rendered every tick only when a lag is asked for
+            frames.append(env.observe())
         if pending is not None and pending[0] <= tick:
             sched.chunk_arrived(pending[2], pending[1], tick, latency_s=pending[3])
             pending = None
         if pending is None and sched.wants_chunk(tick):
-            chunk, stage_s = policy.plan(env.observe(), seed * 1000 + sched.stats.chunks_received,
+            obs, observed = _observation(env, frames, cfg.state_at, tick)
+            chunk, stage_s = policy.plan(obs, seed * 1000 + sched.stats.chunks_received,
                                          sched.committed_prefix(tick))
             sched.request_sent(tick)
             for stage, s in stage_s.items():
                 stage_log.setdefault(stage, []).append(s)
             latency = cfg.latency_s if cfg.latency_s is not None else sum(stage_s.values())
-            pending = (tick + max(1, math.ceil(latency / env.config.dt_s - 1e-9)), tick, chunk,
-                       latency)
+            pending = (tick + max(1, math.ceil(latency / env.config.dt_s - 1e-9)), observed,
+                       chunk, latency)
         action = sched.next_action(tick)
         env.step(_hold(env) if action is None else action)
         tick += 1
@@ -183,6 +198,18 @@ def run_episode(env: TeaTableEnv, policy: ChunkPolicy, seed: int, cfg: EvalConfi
                          dropped_actions=st.dropped_actions, instruction=env.instruction,
                          start=env.episode.start, switch_steps=st.switch_steps,
                          inside_steps=st.inside_steps)
+
+
+def _observation(env: TeaTableEnv, frames: deque[Observation], state_at: str, tick: int
+                 ) -> tuple[Observation, int]:
+    """What a chunk requested at `tick` is planned from, and the tick it is stamped with: the
+    oldest frame kept (the current one without a lag), with its own state or the current one."""
+    if not frames:
+        return env.observe(), tick
+    frame = frames[0]
+    if state_at == 'request':
+        frame = replace(frame, state=frames[-1].state)
+    return frame, tick - (len(frames) - 1)
 
 
 def _hold(env: TeaTableEnv) -> np.ndarray:

@@ -1,0 +1,129 @@
+"""vla_node plans from the robot state of its frame's instant (`state_pairing: frame_time`), not
+the newest state, which is ahead of the image while the robot moves; the real runtime plans, and
+a spy records the state it was given."""
+import time
+
+import numpy as np
+import pytest
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image, JointState
+
+from vla_edge.core.polling import wait_until
+from vla_edge.nodes.messages import s_to_stamp
+from vla_edge.nodes.vla_node import VlaNode
+
+
+@pytest.fixture
+def planned_states(reference_runtime, monkeypatch):
+    """The state of every chunk the runtime plans (the real plan runs)."""
+    seen = []
+    real = reference_runtime.plan_chunk
+
+    def spy(visual, instruction, state, **kw):
+        seen.append(np.array(state))
+        return real(visual, instruction, state, **kw)
+
+    monkeypatch.setattr(reference_runtime, 'plan_chunk', spy)
+    return seen
+
+
+def _state(x, stamp_s=None):
+    msg = JointState(name=['x', 'y', 'gripper'], position=[x, 0.5, 1.0], velocity=[0.3, 0.0, 0.0])
+    if stamp_s is not None:
+        msg.header.stamp = s_to_stamp(stamp_s)
+    return msg
+
+
+def _plan_from_frame(node, frame_s, published):
+    from trajectory_msgs.msg import JointTrajectory
+
+    frame = Image(height=128, width=128, encoding='rgb8', step=384, data=bytes(128 * 384))
+    frame.header.stamp = s_to_stamp(frame_s)
+    node.on_frame(frame)
+    assert wait_until(lambda: node.frames_encoded == 1, 5.0)
+    node.on_request(JointTrajectory())
+    assert wait_until(lambda: len(published) == 1, 5.0), 'no chunk'
+
+
+def _node(ctx, runtime, **params):
+    node = VlaNode(context=ctx, runtime=runtime,
+                   parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+    published = []
+    node.chunk_pub.publish = published.append
+    return node, published
+
+
+def _moving_robot(node, now):
+    """joint_states at 50 Hz over the last 0.3 s: x = 0.1 at now - 0.3 s ... 0.4 at now."""
+    for k in range(16):
+        t = now - 0.3 + k * 0.02
+        node.on_state(_state(round(0.1 + k * 0.02, 4), t))
+
+
+def test_the_state_stamped_nearest_to_the_frame_is_planned_from(
+        ros_context, reference_runtime, planned_states):
+    node, published = _node(ros_context, reference_runtime)
+    try:
+        now = node.get_clock().now().nanoseconds * 1e-9
+        _moving_robot(node, now)
+        _plan_from_frame(node, now - 0.195, published)      # nearest state: now - 0.2 s
+        assert planned_states[-1][0] == pytest.approx(0.2)
+        assert node.state_offsets_s[-1] == pytest.approx(-0.005, abs=1e-6)
+        assert 'state_offset' not in node._errors
+    finally:
+        node.destroy_node()
+
+
+def test_newest_pairs_the_frame_with_the_newest_state(
+        ros_context, reference_runtime, planned_states):
+    node, published = _node(ros_context, reference_runtime, state_pairing='newest')
+    try:
+        now = node.get_clock().now().nanoseconds * 1e-9
+        _moving_robot(node, now)
+        _plan_from_frame(node, now - 0.195, published)
+        assert planned_states[-1][0] == pytest.approx(0.4)
+        assert not node.state_offsets_s
+    finally:
+        node.destroy_node()
+
+
+def test_a_frame_on_another_clock_gets_the_newest_state(
+        ros_context, reference_runtime, planned_states):
+    """Stamps 1000 s off the node's clock cannot be matched by time: arrival order it is."""
+    node, published = _node(ros_context, reference_runtime)
+    try:
+        _moving_robot(node, node.get_clock().now().nanoseconds * 1e-9)
+        _plan_from_frame(node, 1000.0, published)
+        assert planned_states[-1][0] == pytest.approx(0.4)
+    finally:
+        node.destroy_node()
+
+
+def test_unstamped_states_are_placed_at_their_arrival(
+        ros_context, reference_runtime, planned_states):
+    node, published = _node(ros_context, reference_runtime)
+    try:
+        node.on_state(_state(0.1))
+        time.sleep(0.3)
+        node.on_state(_state(0.4))
+        now = node.get_clock().now().nanoseconds * 1e-9
+        _plan_from_frame(node, now - 0.3, published)
+        assert planned_states[-1][0] == pytest.approx(0.1)
+    finally:
+        node.destroy_node()
+
+
+def test_a_state_far_from_the_frame_is_used_and_reported(
+        ros_context, reference_runtime, planned_states):
+    """joint_states stalled 0.5 s before the frame: the nearest state is still the best there is,
+    and the node says so (errors_state_offset in /diagnostics)."""
+    node, published = _node(ros_context, reference_runtime, state_max_offset_s=0.1)
+    try:
+        now = node.get_clock().now().nanoseconds * 1e-9
+        node.on_state(_state(0.25, now - 0.5))
+        _plan_from_frame(node, now, published)
+        assert planned_states[-1][0] == pytest.approx(0.25)
+        assert node._errors['state_offset'] == 1
+        assert node.state_offsets_s[-1] == pytest.approx(-0.5, abs=1e-6)
+    finally:
+        node.destroy_node()
