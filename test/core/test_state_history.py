@@ -49,11 +49,37 @@ def test_only_the_horizon_is_kept():
     assert h.newest()[0] == pytest.approx(2.9)
 
 
-def test_a_clock_that_goes_back_starts_a_new_history():
+def test_a_clock_that_goes_back_by_more_than_the_horizon_starts_a_new_history():
     h = filled([5.0, 5.1, 5.2])
     h.add(0.5, np.array([0.5], np.float32))    # sim or bag restarted
     assert h.restarts == 1 and len(h) == 1
     assert h.at(5.1)[0][0] == pytest.approx(0.5)
+
+
+def test_a_slightly_late_state_is_put_in_its_place():
+    """Out of order by a few ms (an unstamped message placed at arrival, two publishers): the
+    history is kept, in stamp order."""
+    h = filled([1.000, 1.001, 1.002, 1.004])
+    h.add(1.003, np.array([7.0], np.float32))
+    assert h.restarts == 0 and len(h) == 5
+    assert h.at(1.003)[0][0] == 7.0
+    assert h.at(1.0032)[0][0] == 7.0
+    assert h.newest()[0] == pytest.approx(1.004)
+
+
+def test_a_frozen_clock_does_not_grow_the_history():
+    """Sim time before /clock (or a paused sim) stamps every state alike: the newest wins."""
+    h = StateHistory()
+    for k in range(1000):
+        h.add(0.0, np.array([k], np.float32))
+    assert len(h) == 1 and h.newest()[0] == 999
+
+
+def test_the_history_is_bounded_by_count_too():
+    h = StateHistory(horizon_s=10.0, max_samples=100)
+    for k in range(1000):
+        h.add(k * 1e-3, np.array([k], np.float32))
+    assert len(h) == 100 and h.at(0.0)[0][0] == 900
 
 
 @pytest.mark.parametrize('horizon', [0.0, -1.0, float('nan')])

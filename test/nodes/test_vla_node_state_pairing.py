@@ -127,3 +127,38 @@ def test_a_state_far_from_the_frame_is_used_and_reported(
         assert node.state_offsets_s[-1] == pytest.approx(-0.5, abs=1e-6)
     finally:
         node.destroy_node()
+
+
+def test_a_joint_states_clock_a_little_off_is_reported(ros_context, reference_runtime):
+    """Stamps 0.3 s behind the node's clock pass the 1 s same-clock test, so they are used as
+    stamped; their age on arrival gives the skew away (errors_state_clock, /diagnostics)."""
+    node, _ = _node(ros_context, reference_runtime, state_max_offset_s=0.1)
+    try:
+        now = node.get_clock().now().nanoseconds * 1e-9
+        node.on_state(_state(0.1, now - 0.3))
+        assert node._errors['state_clock'] == 1
+        assert node.state_arrival_ages_s[-1] == pytest.approx(0.3, abs=0.05)
+        node.on_state(_state(0.1, node.get_clock().now().nanoseconds * 1e-9))
+        assert node._errors['state_clock'] == 1   # an on-time state is not
+    finally:
+        node.destroy_node()
+
+
+def test_state_timing_is_in_the_diagnostics(ros_context, reference_runtime, planned_states):
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    node, published = _node(ros_context, reference_runtime)
+    sent = []
+    node.diag_pub.publish = sent.append
+    try:
+        now = node.get_clock().now().nanoseconds * 1e-9
+        _moving_robot(node, now)
+        _plan_from_frame(node, now - 0.195, published)
+        node.publish_diagnostics()
+        assert isinstance(sent[-1], DiagnosticArray)
+        values = {kv.key: kv.value for kv in sent[-1].status[0].values}
+        assert float(values['state_frame_offset_max_ms']) == pytest.approx(5.0, abs=0.01)
+        assert float(values['state_arrival_age_p50_ms']) >= 0.0
+        assert values['state_history_restarts'] == '0'
+    finally:
+        node.destroy_node()

@@ -76,7 +76,7 @@ def test_an_image_lag_plans_from_an_old_frame_with_its_own_or_the_current_state(
     report = evaluate(policy, EvalConfig(mode='async', episodes=2, latency_s=0.1,
                                          image_lag_ticks=3, state_at=state_at),
                       env, progress=False)
-    later = [s for s in policy.seen if s[2] >= 0.06]   # 3 frames exist from tick 2 on
+    later = [s for s in policy.seen if s[2] >= 0.06]   # a 3-tick-old frame exists from tick 3 on
     assert len(later) >= 3
     for image_s, state, now_s, now_state in later:
         assert image_s == pytest.approx(now_s - 0.06)

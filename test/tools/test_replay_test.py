@@ -69,7 +69,7 @@ def test_two_deterministic_replays_match_each_other_and_the_golden_exactly(bags,
         assert r.metrics['command_error']['aligned'] == r.metrics['command_error']['new_count']
 
     # The live run itself is not reproducible (chunks requested by the executor, planned from
-    # whichever state was newest): it is kept for reference, not used as the golden.
+    # whichever frame and states had arrived): it is kept for reference, not the golden.
     live = compare_runs(golden, sim_run)
     assert live.metrics['chunks']['new_count'] < live.metrics['chunks']['golden_count']
 

@@ -68,7 +68,8 @@ PARAMETERS = (
          range=(0.05, 10.0)),
     Spec('state_max_offset_s', 0.1, 'A state stamped farther than this from its frame is still '
          'used (it is the nearest there is) but counted (errors_state_offset) and warned about: '
-         'joint_states lagging or stalled, or stamped on another clock than the camera.',
+         'joint_states lagging or stalled, or stamped on another clock than the camera. So is a '
+         'state arriving this much after (or before) its stamp (errors_state_clock).',
          range=(0.001, 10.0)),
     Spec('noise_seed', -1, 'Seed of the denoiser noise (-1: a fresh seed per chunk; >= 0: the '
          'noise is a function of this seed and the observation stamp, so a replay on sim time '
@@ -119,6 +120,7 @@ class VlaNode(Node):
         self._visual_frame: tuple[int, bool] = (0, True)   # its frame's receive index, clock ok
         self._states = StateHistory(p['state_history_s'])
         self.state_offsets_s: deque[float] = deque(maxlen=200)   # paired state - frame stamp
+        self.state_arrival_ages_s: deque[float] = deque(maxlen=200)   # arrival - stamp
         self._instruction: str = p['instruction']
         self._request = threading.Condition()
         self._pending_request: JointTrajectory | None = None
@@ -203,6 +205,15 @@ class VlaNode(Node):
         stamp = stamp_to_s(msg.header.stamp)
         if stamp == 0.0 or abs(now_s - stamp) >= 1.0:
             stamp = now_s
+        else:
+            # A clock a little off (< 1 s) would pass unnoticed and mis-pair every frame by
+            # that much: how old states are on arrival shows it.
+            age = now_s - stamp
+            self.state_arrival_ages_s.append(age)
+            if abs(age) > self.params['state_max_offset_s']:
+                self._error('state_clock', f'joint_states arrive {age:+.3f} s after their stamps '
+                            '(lagging, or stamped on a clock ahead of or behind this node\'s): '
+                            'frames are paired with the states their stamps say')
         with self._slot_lock:
             self._states.add(stamp, state)
 
@@ -408,6 +419,10 @@ class VlaNode(Node):
         if len(offsets):
             values['state_frame_offset_p50_ms'] = f'{np.percentile(offsets, 50):.2f}'
             values['state_frame_offset_max_ms'] = f'{offsets.max():.2f}'
+        ages = np.array(self.state_arrival_ages_s) * 1e3
+        if len(ages):
+            values['state_arrival_age_p50_ms'] = f'{np.percentile(ages, 50):.2f}'
+        values['state_history_restarts'] = self._states.restarts
         values.update({f'errors_{k}': v for k, v in dict(self._errors).items()})
         values['threads_alive'] = sum(t.is_alive() for t in self._threads)
         level = DiagnosticStatus.WARN if self._errors else DiagnosticStatus.OK

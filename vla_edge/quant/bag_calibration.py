@@ -1,8 +1,9 @@
 """Calibration observations from a rosbag2: each camera frame with what the robot knew then.
 
-A frame is paired with the robot state of its own instant, as `vla_node` pairs it live
-(`state_pairing: frame_time`, which takes the nearest stamp): here the newest joint_states at or
-before it by the bag's receive timestamps, at most one state period earlier (a frame with no
+A frame is paired by arrival, with the newest joint_states received at or before it (the bag's
+receive timestamps), as `vla_node` does with `state_pairing: newest`; its default pairs by header
+stamps instead (the state nearest the frame's). Calibration only needs activation ranges and
+states a robot really had, which either pairing gives (a frame with no
 state before it is skipped and counted) and the newest instruction at or before it (else
 `DEFAULT_INSTRUCTION`, vla_node's initial one). The state vector is
 `core.joint_state.state_vector`, as in vla_node; a joint state it rejects (missing joint, NaN) is

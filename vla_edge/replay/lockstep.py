@@ -1,7 +1,8 @@
 """Lockstep replay: a bag's inputs one message at a time, each camera frame gated on the answer.
 
 Why not play on the recorded timing? A policy node's output for a frame depends on more than the
-frame: `vla_node` plans from the *newest* robot state when its action thread gets to the frame,
+frame: `vla_node` plans from the robot state stamped nearest to the frame among those it has
+received when its action thread gets to the frame (or the newest one, `state_pairing: newest`),
 and its vision thread keeps only the newest frame. Played in real time (even with a fixed noise
 seed and sim time), which state was newest and which frames were skipped depend on thread
 scheduling, so two replays of one bag differ: with the reference model, a state 20 ms newer moves
@@ -23,7 +24,9 @@ Lockstep removes the races, on sim time (/clock published here, `use_sim_time` i
   arrived* (frozen while waited for), so output timestamps are reproducible too.
 
 A SUT that answers every frame once (vla_node with `plan_on_frame`, nothing else requesting)
-then sees the same inputs in the same order at the same clock in every replay. Limits: wall time
+then sees the same inputs in the same order at the same clock in every replay. A frame goes out
+after the states recorded before it, so vla_node pairs it with the nearest of those; live, a
+state received just after the frame but stamped nearer it could have been chosen. Limits: wall time
 is not the recording's, so latency and timing behaviour are not exercised (use the real-time
 `Player`); the settle periods are grace periods, not proofs that the SUT's callbacks ran.
 """

@@ -20,7 +20,8 @@ model and the bag:
   chunks in every replay, and outputs are stamped with that clock;
 - `plan_on_frame`: vla_node plans one chunk per frame, stamped with the frame; the executor's
   own requests are remapped away (`chunk_executor:chunk_request:=/replay_test/...`): a request
-  plans from whatever frame and state are newest when it lands, a race by nature;
+  plans from whatever frame is newest when it lands, with the state nearest it among those
+  that have arrived, a race by nature;
 - a fixed `noise_seed` (0 unless given): the denoiser's noise is a function of the seed and the
   frame stamp;
 - sim time: every pipeline node runs with use_sim_time on the lockstep /clock.
@@ -33,10 +34,10 @@ given: the robot's timing races included, so chunks differ from run to run; comp
 loosened thresholds (a behaviour and timing check, not a bit-exact gate).
 
 Why a golden is written by a replay and not taken from the live run: a closed-loop run cannot be
-reproduced by any replay (its vla_node planned from whichever state was newest, its executor got
-each chunk a latency later, and with the reference model a state 20 ms newer moves a chunk by
-up to ~2), so its outputs are kept in the sim-run bag for reference, and the golden's come from
-a deterministic replay of its inputs with the model that is trusted.
+reproduced by any replay (its vla_node planned from whichever frame and states had arrived,
+its executor got each chunk a latency later, and with the reference model a state 20 ms newer
+moves a chunk by up to ~2), so its outputs are kept in the sim-run bag for reference, and the
+golden's come from a deterministic replay of its inputs with the model that is trusted.
 """
 from __future__ import annotations
 
