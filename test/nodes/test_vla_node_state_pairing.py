@@ -74,27 +74,19 @@ def test_the_state_stamped_nearest_to_the_frame_is_planned_from(
         node.destroy_node()
 
 
-def test_newest_pairs_the_frame_with_the_newest_state(
-        ros_context, reference_runtime, planned_states):
-    node, published = _node(ros_context, reference_runtime, state_pairing='newest')
+@pytest.mark.parametrize('params, frame_s', [
+    ({'state_pairing': 'newest'}, None),   # asked for: the frame 0.195 s old
+    ({}, 1000.0),                          # 1000 s off the node's clock: no matching by time
+], ids=['state_pairing_newest', 'frame_on_another_clock'])
+def test_the_newest_state_when_asked_or_when_the_frame_is_on_another_clock(
+        ros_context, reference_runtime, planned_states, params, frame_s):
+    node, published = _node(ros_context, reference_runtime, **params)
     try:
         now = node.get_clock().now().nanoseconds * 1e-9
         _moving_robot(node, now)
-        _plan_from_frame(node, now - 0.195, published)
+        _plan_from_frame(node, now - 0.195 if frame_s is None else frame_s, published)
         assert planned_states[-1][0] == pytest.approx(0.4)
-        assert not node.state_offsets_s
-    finally:
-        node.destroy_node()
-
-
-def test_a_frame_on_another_clock_gets_the_newest_state(
-        ros_context, reference_runtime, planned_states):
-    """Stamps 1000 s off the node's clock cannot be matched by time: arrival order it is."""
-    node, published = _node(ros_context, reference_runtime)
-    try:
-        _moving_robot(node, node.get_clock().now().nanoseconds * 1e-9)
-        _plan_from_frame(node, 1000.0, published)
-        assert planned_states[-1][0] == pytest.approx(0.4)
+        assert not node.state_offsets_s          # no pairing by time was made
     finally:
         node.destroy_node()
 
