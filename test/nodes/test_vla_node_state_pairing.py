@@ -64,7 +64,7 @@ def test_the_state_stamped_nearest_to_the_frame_is_planned_from(
         ros_context, reference_runtime, planned_states):
     node, published = _node(ros_context, reference_runtime)
     try:
-        now = node.get_clock().now().nanoseconds * 1e-9
+        now = node.now_s()
         _moving_robot(node, now)
         _plan_from_frame(node, now - 0.195, published)      # nearest state: now - 0.2 s
         assert planned_states[-1][0] == pytest.approx(0.2)
@@ -82,7 +82,7 @@ def test_the_newest_state_when_asked_or_when_the_frame_is_on_another_clock(
         ros_context, reference_runtime, planned_states, params, frame_s):
     node, published = _node(ros_context, reference_runtime, **params)
     try:
-        now = node.get_clock().now().nanoseconds * 1e-9
+        now = node.now_s()
         _moving_robot(node, now)
         _plan_from_frame(node, now - 0.195 if frame_s is None else frame_s, published)
         assert planned_states[-1][0] == pytest.approx(0.4)
@@ -98,7 +98,7 @@ def test_unstamped_states_are_placed_at_their_arrival(
         node.on_state(_state(0.1))
         time.sleep(0.3)
         node.on_state(_state(0.4))
-        now = node.get_clock().now().nanoseconds * 1e-9
+        now = node.now_s()
         _plan_from_frame(node, now - 0.3, published)
         assert planned_states[-1][0] == pytest.approx(0.1)
     finally:
@@ -111,7 +111,7 @@ def test_a_state_far_from_the_frame_is_used_and_reported(
     and the node says so (errors_state_offset in /diagnostics)."""
     node, published = _node(ros_context, reference_runtime, state_max_offset_s=0.1)
     try:
-        now = node.get_clock().now().nanoseconds * 1e-9
+        now = node.now_s()
         node.on_state(_state(0.25, now - 0.5))
         _plan_from_frame(node, now, published)
         assert planned_states[-1][0] == pytest.approx(0.25)
@@ -126,11 +126,11 @@ def test_a_joint_states_clock_a_little_off_is_reported(ros_context, reference_ru
     stamped; their age on arrival gives the skew away (errors_state_clock, /diagnostics)."""
     node, _ = _node(ros_context, reference_runtime, state_max_offset_s=0.1)
     try:
-        now = node.get_clock().now().nanoseconds * 1e-9
+        now = node.now_s()
         node.on_state(_state(0.1, now - 0.3))
         assert node._errors['state_clock'] == 1
         assert node.state_arrival_ages_s[-1] == pytest.approx(0.3, abs=0.05)
-        node.on_state(_state(0.1, node.get_clock().now().nanoseconds * 1e-9))
+        node.on_state(_state(0.1, node.now_s()))
         assert node._errors['state_clock'] == 1   # an on-time state is not
     finally:
         node.destroy_node()
@@ -143,7 +143,7 @@ def test_state_timing_is_in_the_diagnostics(ros_context, reference_runtime, plan
     sent = []
     node.diag_pub.publish = sent.append
     try:
-        now = node.get_clock().now().nanoseconds * 1e-9
+        now = node.now_s()
         _moving_robot(node, now)
         _plan_from_frame(node, now - 0.195, published)
         node.publish_diagnostics()

@@ -87,6 +87,15 @@ PARAMETERS = (
 )
 
 
+# A stamp farther than this from the node's clock is taken to come from another clock (device
+# time, a sim that restarted): it cannot be compared with the node's times or other stamps.
+SAME_CLOCK_S = 1.0
+
+
+def on_same_clock(stamp_s: float, now_s: float) -> bool:
+    return abs(now_s - stamp_s) < SAME_CLOCK_S
+
+
 def deterministic_seed(noise_seed: int, observation_stamp_s: float) -> int:
     """Noise seed of a chunk in deterministic mode: keyed to the observation it was planned from,
     not to how many chunks came before, so two replays that plan from the same frames match even
@@ -135,7 +144,7 @@ class VlaNode(Node):
         self.stage_latency = {s: LatencyTracker(window=200, percentile=95, discard_first=1)
                               for s in ('vision_encoder', 'backbone', 'action_expert')}
         self.frames_received = 0
-        self.frames_off_clock = 0   # stamped more than 1 s from this node's clock
+        self.frames_off_clock = 0   # stamped more than SAME_CLOCK_S from this node's clock
         self.frames_encoded = 0
         # per chunk: observation stamp, raw ONNX seconds (vision + backbone + expert), published
         self.chunk_records: list[tuple[float, float, float]] = []
@@ -161,14 +170,18 @@ class VlaNode(Node):
             f'vla_node: model {m.name!r}, image backend {self.converter.backend}, '
             f'emulated latency {p["emulated_latency_s"]:g} s')
 
+    def now_s(self) -> float:
+        """The node's clock (sim time when use_sim_time is set), in seconds."""
+        return self.get_clock().now().nanoseconds * 1e-9
+
     # -- subscriptions: store the newest value, nothing heavy ------------------------------------
     def on_frame(self, msg) -> None:
         self.frames_received += 1
         stamp = stamp_to_s(msg.header.stamp)
         # A stamp far from this node's clock comes from another clock (device time, a sim that
         # restarted): then only the receive order can tell frames before a reset from after.
-        now_s = self.get_clock().now().nanoseconds * 1e-9
-        comparable = abs(now_s - stamp) < 1.0
+        now_s = self.now_s()
+        comparable = on_same_clock(stamp, now_s)
         if not comparable:
             self._off_clock_note(stamp, now_s)
         with self._frame_lock:
@@ -201,9 +214,9 @@ class VlaNode(Node):
             return
         # Stamped as the frames are: by the driver, on this node's clock; an unstamped message
         # or one from another clock is placed at its arrival.
-        now_s = self.get_clock().now().nanoseconds * 1e-9
+        now_s = self.now_s()
         stamp = stamp_to_s(msg.header.stamp)
-        if stamp == 0.0 or abs(now_s - stamp) >= 1.0:
+        if stamp == 0.0 or not on_same_clock(stamp, now_s):
             stamp = now_s
         else:
             # A clock a little off (< 1 s) would pass unnoticed and mis-pair every frame by
@@ -367,7 +380,7 @@ class VlaNode(Node):
         raw_s = visual.encode_s + chunk.stage_latency_s['backbone'] + \
             chunk.stage_latency_s['action_expert']
         self.chunk_records.append((visual.stamp_s, raw_s,
-                                   self.get_clock().now().nanoseconds * 1e-9))
+                                   self.now_s()))
         del self.chunk_records[:-10000]
         self._chunks += 1
 
