@@ -102,24 +102,12 @@ def test_nan_state_is_refused(ros_context, reference_runtime):
 
 def test_config_files_match_the_declared_parameters(ros_context, reference_runtime):
     """Every parameter in config/*.yaml is one the node declares (a typo would be ignored)."""
-    from vla_edge.nodes.chunk_executor import PARAMETERS as EXECUTOR
-    from vla_edge.nodes.sim_nodes import ROBOT_PARAMETERS
-    from vla_edge.nodes.vla_node import PARAMETERS as VLA
-    from vla_edge.nodes.watchdog_node import PARAMETERS as WATCHDOG
-
-    declared = {'vla_node': VLA, 'chunk_executor': EXECUTOR, 'sim_robot': ROBOT_PARAMETERS,
-                'sim_camera': (), 'watchdog': WATCHDOG}
-
-    def flatten(d, prefix=''):
-        for k, v in d.items():
-            if isinstance(v, dict):
-                yield from flatten(v, f'{prefix}{k}.')
-            else:
-                yield f'{prefix}{k}'
+    from vla_edge.nodes.bringup import NODE_PARAMETERS
+    from vla_edge.nodes.param_files import flatten
 
     for path in CONFIG_DIR.glob('*.yaml'):
         for node, body in yaml.safe_load(path.read_text()).items():
-            names = {s.name for s in declared[node]} | {'rate_hz', 'frame_id'}
+            names = {s.name for s in NODE_PARAMETERS[node]}
             unknown = set(flatten(body['ros__parameters'])) - names
             assert not unknown, f'{path.name}: {node} has undeclared parameters {unknown}'
 

@@ -385,12 +385,7 @@ def test_parameters_are_described_and_read_only(ros_context):
 
 
 def test_watchdog_yaml_sets_only_declared_parameters():
-    def flatten(d, prefix=''):
-        for k, v in d.items():
-            if isinstance(v, dict):
-                yield from flatten(v, f'{prefix}{k}.')
-            else:
-                yield f'{prefix}{k}'
+    from vla_edge.nodes.param_files import flatten
 
     body = yaml.safe_load((CONFIG_DIR / 'watchdog.yaml').read_text())
     assert set(body) == {'watchdog'}
