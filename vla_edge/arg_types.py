@@ -43,6 +43,8 @@ non_negative_float = _ranged('non_negative_float', float, '>= 0', lambda v: v >=
                              'A number >= 0 (delays, weights, 0 = off).')
 fraction = _ranged('fraction', float, 'in [0, 1]', lambda v: 0.0 <= v <= 1.0,
                    'A number in [0, 1].')
+realtime_priority = _ranged('realtime_priority', int, 'in 0-99 (0: off)',
+                           lambda v: 0 <= v <= 99, 'A SCHED_FIFO priority, 1-99; 0: off.')
 latency_ms = _ranged('latency_ms', float, 'in [0, 60000) ms', lambda v: 0.0 <= v < 60_000.0,
                      'An inference latency in ms, as the virtual clock accepts it: [0, 60000).')
 

@@ -288,7 +288,12 @@ def make_player(bag_path: str | Path, remap: Mapping[str, str] | None = None,
 
 def add_replay_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of `vla-edge replay`; `run_replay(args)` executes them."""
-    from vla_edge.arg_types import non_negative_float, output_file, positive_float
+    from vla_edge.arg_types import (
+        non_negative_float,
+        output_file,
+        positive_float,
+        realtime_priority,
+    )
 
     p.add_argument('bag', type=Path, help='bag folder (or a .mcap/.db3 file)')
     p.add_argument('-r', '--rate', type=positive_float, default=1.0,
@@ -307,7 +312,7 @@ def add_replay_arguments(p: argparse.ArgumentParser) -> None:
                    metavar='HZ',
                    help='publish /clock with the bag time at HZ (100 when given without a value)'
                         ' for nodes with use_sim_time (default: off)')
-    p.add_argument('--realtime-priority', type=_priority, default=0, metavar='N',
+    p.add_argument('--realtime-priority', type=realtime_priority, default=0, metavar='N',
                    help='run the publishing thread as SCHED_FIFO priority N (1-99; needs '
                         'CAP_SYS_NICE) for precise timing under CPU load (default: 0 = off)')
     p.add_argument('--delay', type=non_negative_float, default=0.5,
@@ -315,15 +320,6 @@ def add_replay_arguments(p: argparse.ArgumentParser) -> None:
                         'matched (default: 0.5)')
     p.add_argument('--json', type=output_file, default=None,
                    help='also write the publish timing statistics as JSON to this file')
-
-
-def _priority(text: str) -> int:
-    from vla_edge.arg_types import non_negative_int
-
-    value = non_negative_int(text)
-    if value > 99:
-        raise argparse.ArgumentTypeError(f'must be in 0-99 (0: off), got {value}')
-    return value
 
 
 def check_topics(bag_path: Path, options: PlayerOptions) -> None:
