@@ -26,7 +26,6 @@ from vla_edge.quant.candidates import (
     default_recipes,
     exclusion_variants,
 )
-from vla_edge.quant.model_folder import check_out_folder
 
 
 def _stage(text: str, spec: str, form: str) -> str:
@@ -164,16 +163,9 @@ def config_from_args(args: argparse.Namespace):
         stage_recipes=stage_recipes(args.exclude, args.keep_tail, default_recipes(methods)))
 
 
-def check_arguments(args: argparse.Namespace) -> None:
-    """What parsing alone cannot check, before any work (calibration alone takes minutes; a
-    missing bag or a regex naming no node is reported by `quantize` before calibrating)."""
-    check_out_folder(args.model_dir, args.out)
-
-
 def run_quantize(args: argparse.Namespace) -> int:
     from vla_edge.quant.pipeline import quantize
 
-    check_arguments(args)
     cfg = config_from_args(args)
     report = quantize(cfg)
     print(report['table'])
