@@ -1,10 +1,10 @@
 """Calibration observations from a rosbag2: each camera frame with what the robot knew then.
 
-A frame is paired by arrival, with the newest joint_states received at or before it (the bag's
-receive timestamps), as `vla_node` does with `state_pairing: newest`; its default pairs by header
-stamps instead (the state nearest the frame's). Calibration only needs activation ranges and
-states a robot really had, which either pairing gives (a frame with no
-state before it is skipped and counted) and the newest instruction at or before it (else
+A frame is paired by arrival with the newest joint_states received at or before it (the bag's
+receive timestamps; a frame with no state before it is skipped and counted), as `vla_node` does
+with `state_pairing: newest`. vla_node's default pairs by header stamps instead (the state
+nearest the frame's); calibration only needs activation ranges and states a robot really had,
+which either pairing gives. Each frame also gets the newest instruction at or before it (else
 `DEFAULT_INSTRUCTION`, vla_node's initial one). The state vector is
 `core.joint_state.state_vector`, as in vla_node; a joint state it rejects (missing joint, NaN) is
 counted and the previous one stays in force, as live.
