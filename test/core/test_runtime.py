@@ -26,6 +26,14 @@ def test_plan_chunk_shape_and_determinism(reference_runtime, obs):
     assert set(a.stage_latency_s) >= {'backbone', 'action_expert'}
 
 
+def test_unseeded_chunks_draw_fresh_noise_each_time(reference_runtime, obs):
+    rt = reference_runtime
+    v = rt.encode_image(obs.image)
+    chunks = [rt.plan_chunk(v, obs.instruction, obs.state).actions for _ in range(3)]
+    assert not np.array_equal(chunks[0], chunks[1])
+    assert not np.array_equal(chunks[1], chunks[2])
+
+
 def test_instruction_embeddings_are_cached_and_unit_norm(reference_runtime):
     rt = reference_runtime
     e1 = rt.encode_instruction('put the tea bag in the mug')

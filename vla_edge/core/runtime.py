@@ -64,6 +64,10 @@ class PolicyRuntime:
         self._action_mean = np.asarray(norm['action_mean'], np.float32)
         self._action_std = np.asarray(norm['action_std'], np.float32)
         self._notes_said: set[str] = set()
+        # Unseeded noise comes from one generator: a new default_rng(None) per chunk reads OS
+        # entropy, ~0.1 ms on the planning path right after the ONNX runs (README "Pipeline
+        # overhead"). numpy's Generator locks itself, so threads may share the runtime.
+        self._unseeded_rng = np.random.default_rng()
         self.last_latency_s: dict[str, float] = {}
         log.info('loaded model %r from %s (providers %s, %d denoising steps)', m.name, m.folder,
                  self.sessions['backbone'].get_providers(), self.denoising_steps)
@@ -98,7 +102,8 @@ class PolicyRuntime:
                      else np.asarray(instruction, np.float32).reshape(-1))
         state_n = self._normalize_state(state)
         if noise is None:
-            noise = np.random.default_rng(seed).standard_normal((h, a)).astype(np.float32)
+            rng = self._unseeded_rng if seed is None else np.random.default_rng(seed)
+            noise = rng.standard_normal((h, a)).astype(np.float32)
         noise = np.asarray(noise, np.float32)
         if noise.shape != (h, a):
             raise InputError(f'noise must have shape ({h}, {a}), got {noise.shape}')
