@@ -37,6 +37,17 @@ def test_the_shipped_config_files_match_the_declarations():
     assert sections['chunk_executor']['merge.strategy'] == 'blend'   # nested keys are flattened
 
 
+@pytest.mark.parametrize('file, nodes', [('pipeline.yaml', ('vla_node', 'chunk_executor')),
+                                         ('sim.yaml', ('sim_robot', 'sim_camera'))])
+def test_the_pipeline_and_sim_files_list_every_parameter(file, nodes):
+    # README: these files document the nodes' parameters (the watchdog's sets only what the
+    # setup relies on), so a parameter added to a node must appear in its file too.
+    sections = read_param_file(next(f for f in default_param_files() if f.name == file))
+    for node in nodes:
+        missing = {s.name for s in NODE_PARAMETERS[node]} - set(sections[node])
+        assert not missing, f'{file} lacks {node} parameters {sorted(missing)}'
+
+
 def test_a_later_file_with_a_wrong_type_is_refused_naming_file_and_key(tmp_path):
     bad = write(tmp_path, 'chunk_executor:\n  ros__parameters:\n    control_rate_hz: "fast"\n')
     with pytest.raises(ParameterError) as err:
