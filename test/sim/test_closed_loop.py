@@ -1,6 +1,7 @@
 """The virtual-clock evaluator, driven by the scripted expert (fast, and exactly predictable)."""
 import math
 
+import numpy as np
 import pytest
 
 from vla_edge.sim.closed_loop import EvalConfig, ExpertPolicy, evaluate
@@ -54,6 +55,10 @@ def test_bad_config_is_rejected():
         EvalConfig(image_lag_ticks=-1)
     with pytest.raises(ValueError, match='state_at'):
         EvalConfig(state_at='newest')
+    with pytest.raises(ValueError, match='min_change'):
+        EvalConfig(key_frame_min_change=-1.0)
+    with pytest.raises(ValueError, match='separate experiments'):
+        EvalConfig(key_frame_min_change=8.0, image_lag_ticks=2)
 
 
 class RecordingExpert(ExpertPolicy):
@@ -89,3 +94,26 @@ def test_an_image_lag_plans_from_an_old_frame_with_its_own_or_the_current_state(
     per_chunk = report.dropped_actions / sum(e.chunks - 1 for e in report.per_episode)
     per_chunk0 = lag0.dropped_actions / sum(e.chunks - 1 for e in lag0.per_episode)
     assert per_chunk == pytest.approx(per_chunk0 + 3, abs=0.6)
+
+
+def test_key_frame_gating_plans_from_the_last_frame_the_gate_let_through():
+    """With a threshold no change reaches, only the 0.5 s interval lets a frame through: chunks
+    are planned from at most one image per 0.5 s, the rest of the frames skipped."""
+    env = TeaTableEnv()
+    images = []
+
+    class ImageRecorder(ExpertPolicy):
+        def plan(self, obs, seed, prefix=None):
+            images.append((env.world.time_s, obs.image))
+            return super().plan(obs, seed, prefix)
+
+    report = evaluate(ImageRecorder(env), EvalConfig(mode='async', episodes=1, latency_s=0.1,
+                                                     key_frame_min_change=255.0),
+                      env, progress=False)
+    images = images[1:]   # the first is evaluate()'s warm-up call, before the episode
+    episode = report.per_episode[0]
+    assert episode.frames_seen == round(episode.time_s / env.config.dt_s)
+    assert episode.frames_skipped >= 0.8 * episode.frames_seen
+    distinct = 1 + sum(not np.array_equal(a, b) for (_, a), (_, b) in zip(images, images[1:]))
+    assert len(images) > distinct >= 2
+    assert distinct <= episode.time_s / 0.5 + 1   # a new anchor at most every 0.5 s

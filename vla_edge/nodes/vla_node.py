@@ -3,7 +3,9 @@
 Two plain threads do the heavy work, handing results over through lock-protected latest-value
 slots, so subscriptions stay responsive:
 - the vision thread encodes the newest frame (older unprocessed frames are overwritten, never
-  queued) and keeps the newest visual embedding with its stamp;
+  queued) and keeps the newest visual embedding with its stamp; a frame showing the same scene
+  as the last one encoded is not encoded again (`core/key_frame.py`): that embedding is
+  re-stamped with the frame's time;
 - the action thread waits for a `chunk_request` from the executor, plans a chunk from the newest
   embedding, the cached instruction embedding and the robot state of that frame's instant
   (`state_pairing`; keeping the request's committed prefix fixed), and publishes it on
@@ -17,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from dataclasses import replace
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -28,6 +31,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from vla_edge.core.errors import VlaEdgeError
 from vla_edge.core.joint_state import state_vector
+from vla_edge.core.key_frame import KeyFrameGate
 from vla_edge.core.latency import LatencyTracker
 from vla_edge.core.model_dir import default_model_dir
 from vla_edge.core.onnx_session import SessionOptions
@@ -71,6 +75,13 @@ PARAMETERS = (
          'joint_states lagging or stalled, or stamped on another clock than the camera. So is a '
          'state arriving this much after (or before) its stamp (errors_state_clock).',
          range=(0.001, 10.0)),
+    Spec('key_frame_min_change', 8.0, 'Encode a frame only when some part of the scene changed '
+         'by at least this many grey levels (0-255) since the last encoded frame, on a 32x32 grey '
+         'thumbnail (sensor noise averages out; a part moving by a pixel still shows). Otherwise '
+         'the last embedding stands for the frame, re-stamped with its time '
+         '(frames_skipped_unchanged). 0: encode every frame.', range=(0.0, 255.0)),
+    Spec('key_frame_max_interval_s', 0.5, 'Encode at least this often (by frame stamps), '
+         'changed or not. 0: encode every frame.', range=(0.0, 10.0)),
     Spec('noise_seed', -1, 'Seed of the denoiser noise (-1: a fresh seed per chunk; >= 0: the '
          'noise is a function of this seed and the observation stamp, so a replay on sim time '
          'reproduces every chunk exactly: replay tests).', range=(-1, 2**31 - 1)),
@@ -146,6 +157,8 @@ class VlaNode(Node):
         self.frames_received = 0
         self.frames_off_clock = 0   # stamped more than SAME_CLOCK_S from this node's clock
         self.frames_encoded = 0
+        self.frames_skipped_unchanged = 0   # key-frame gate: the scene had not changed
+        self._key_frames = KeyFrameGate(p['key_frame_min_change'], p['key_frame_max_interval_s'])
         # per chunk: observation stamp, raw ONNX seconds (vision + backbone + expert), published
         self.chunk_records: list[tuple[float, float, float]] = []
 
@@ -273,7 +286,9 @@ class VlaNode(Node):
                 msg, stamp, index, comparable = self._frame
                 self._frame = None
             try:
-                visual = self.runtime.encode_image(self.converter.to_rgb(msg), stamp)
+                rgb = self.converter.to_rgb(msg)
+                check = self._key_frames.assess(rgb, stamp)
+                visual = self.runtime.encode_image(rgb, stamp) if check.encode else None
             except VlaEdgeError as exc:
                 self._error('frame', f'dropping frame: {exc}')
                 continue
@@ -281,10 +296,16 @@ class VlaNode(Node):
                 self._error('vision_failure', f'vision stage failed ({type(exc).__name__}: '
                                               f'{exc}); frame dropped')
                 continue
-            self.stage_latency['vision_encoder'].add(self.runtime.last_latency_s['vision_encoder'])
-            self.frames_encoded += 1
             with self._slot_lock:
+                if visual is None:   # unchanged scene: the anchor's embedding, at this frame's time
+                    visual = replace(self._visual, stamp_s=stamp, encode_s=0.0)
                 self._visual, self._visual_frame = visual, (index, comparable)
+            if check.encode:
+                self._key_frames.anchor(check, stamp)
+                self.stage_latency['vision_encoder'].add(visual.encode_s)
+                self.frames_encoded += 1
+            else:
+                self.frames_skipped_unchanged += 1
             if self.params['plan_on_frame']:
                 request = JointTrajectory()
                 request.header.stamp = msg.header.stamp
@@ -421,6 +442,7 @@ class VlaNode(Node):
         values: dict[str, object] = {'chunks_published': self._chunks,
                                      'frames_received': self.frames_received,
                                      'frames_encoded': self.frames_encoded,
+                                     'frames_skipped_unchanged': self.frames_skipped_unchanged,
                                      'frames_off_clock': self.frames_off_clock,
                                      'emulated_latency_s': self.params['emulated_latency_s']}
         for stage, tracker in self.stage_latency.items():

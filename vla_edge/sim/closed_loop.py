@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from vla_edge.core.chunk_merge import MergeConfig, discontinuity_ratio, switch_p95_ratio
 from vla_edge.core.chunk_scheduler import MODES, ChunkScheduler, SchedulerConfig
+from vla_edge.core.key_frame import KeyFrameGate
 from vla_edge.core.latency import LatencyTracker
 from vla_edge.core.runtime import PolicyRuntime
 from vla_edge.sim.env import Observation, TeaTableEnv
@@ -93,6 +94,10 @@ class EvalConfig:
     # ('request': pairing with the newest state).
     image_lag_ticks: int = 0
     state_at: str = 'image'
+    # vla_node's key-frame gate (benchmark key_frames.py): with min_change > 0 a frame is rendered
+    # every tick and a chunk is planned from the last frame the gate let through (0: off).
+    key_frame_min_change: float = 0.0
+    key_frame_max_interval_s: float = 0.5
 
     def scheduler_config(self, control_rate_hz: float) -> SchedulerConfig:
         return SchedulerConfig(control_rate_hz=control_rate_hz, mode=self.mode, merge=self.merge,
@@ -113,6 +118,10 @@ class EvalConfig:
             raise ValueError(f'image_lag_ticks must be in [0, 100], got {self.image_lag_ticks}')
         if self.state_at not in ('image', 'request'):
             raise ValueError(f"state_at must be 'image' or 'request', got {self.state_at!r}")
+        KeyFrameGate(self.key_frame_min_change, self.key_frame_max_interval_s)   # checks them
+        if self.key_frame_min_change > 0 and self.image_lag_ticks:
+            raise ValueError('key-frame gating and image_lag_ticks are separate experiments: '
+                             'set one of them')
 
 
 @dataclass
@@ -130,6 +139,8 @@ class EpisodeResult:
     start: str
     switch_steps: list[float] = field(default_factory=list)   # |delta motion| at chunk switches
     inside_steps: list[float] = field(default_factory=list)   # |delta motion| within chunks
+    frames_skipped: int = 0   # key-frame gate: frames not encoded (scene unchanged)
+    frames_seen: int = 0      # frames the gate looked at (0 when it is off)
 
 
 @dataclass
@@ -171,15 +182,30 @@ def run_episode(env: TeaTableEnv, policy: ChunkPolicy, seed: int, cfg: EvalConfi
     sched = ChunkScheduler(cfg.scheduler_config(env.config.control_rate_hz), latency=tracker)
     pending: tuple[int, int, np.ndarray, float] | None = None  # ready, observed, chunk, latency
     frames: deque[Observation] = deque(maxlen=cfg.image_lag_ticks + 1)
+    gate = KeyFrameGate(cfg.key_frame_min_change, cfg.key_frame_max_interval_s)
+    gating = cfg.key_frame_min_change > 0
+    key_image: np.ndarray | None = None
+    seen = skipped = 0
     tick = 0
     while not env.success and not env.timed_out:
         if cfg.image_lag_ticks:   # rendered every tick only when a lag is asked for
             frames.append(env.observe())
+        elif gating:
+            frame = env.observe().image
+            check = gate.assess(frame, tick * env.config.dt_s)
+            seen += 1
+            if check.encode:
+                gate.anchor(check, tick * env.config.dt_s)
+                key_image = frame
+            else:
+                skipped += 1
         if pending is not None and pending[0] <= tick:
             sched.chunk_arrived(pending[2], pending[1], tick, latency_s=pending[3])
             pending = None
         if pending is None and sched.wants_chunk(tick):
             obs, observed = _observation(env, frames, cfg.state_at, tick)
+            if key_image is not None:   # the anchor's view stands for this tick's
+                obs = replace(obs, image=key_image)
             chunk, stage_s = policy.plan(obs, seed * 1000 + sched.stats.chunks_received,
                                          sched.committed_prefix(tick))
             sched.request_sent(tick)
@@ -197,7 +223,7 @@ def run_episode(env: TeaTableEnv, policy: ChunkPolicy, seed: int, cfg: EvalConfi
                          chunks=st.chunks_received + (pending is not None),
                          dropped_actions=st.dropped_actions, instruction=env.instruction,
                          start=env.episode.start, switch_steps=st.switch_steps,
-                         inside_steps=st.inside_steps)
+                         inside_steps=st.inside_steps, frames_skipped=skipped, frames_seen=seen)
 
 
 def _observation(env: TeaTableEnv, frames: deque[Observation], state_at: str, tick: int

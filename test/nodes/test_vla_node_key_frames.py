@@ -1,0 +1,94 @@
+"""vla_node encodes a frame only when the scene changed (`key_frame_min_change`): an unchanged
+frame reuses the last embedding, re-stamped with its own time; the real runtime encodes."""
+import numpy as np
+import pytest
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image, JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from vla_edge.core.polling import wait_until
+from vla_edge.nodes.messages import s_to_stamp
+from vla_edge.nodes.vla_node import VlaNode
+
+
+def _frame(level: int, stamp_s: float) -> Image:
+    msg = Image(height=128, width=128, encoding='rgb8', step=384,
+                data=bytes([level]) * (128 * 384))
+    msg.header.stamp = s_to_stamp(stamp_s)
+    return msg
+
+
+def _node(ctx, runtime, **params):
+    node = VlaNode(context=ctx, runtime=runtime,
+                   parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+    node.chunk_pub.publish = lambda data: None   # chunk_records keeps what was published
+    return node
+
+
+def _show(node, frames):
+    """One frame at a time, each processed by the vision thread before the next (it keeps only
+    the newest, so a burst would be thinned before the gate saw it)."""
+    def seen() -> int:
+        return node.frames_encoded + node.frames_skipped_unchanged
+
+    for k, msg in enumerate(frames, start=seen() + 1):
+        node.on_frame(msg)
+        assert wait_until(lambda k=k: seen() >= k, 5.0)
+
+
+def test_an_unchanged_scene_is_encoded_once_and_chunks_carry_the_newest_frames_time(
+        ros_context, reference_runtime):
+    node = _node(ros_context, reference_runtime)
+    try:
+        now = node.now_s()
+        stamps = [now - 0.3 + 0.05 * k for k in range(5)]
+        node.on_state(JointState(name=['x', 'y', 'gripper'], position=[0.5, 0.5, 1.0],
+                                 velocity=[0.0, 0.0, 0.0]))
+        _show(node, [_frame(120, s) for s in stamps])
+        assert (node.frames_encoded, node.frames_skipped_unchanged) == (1, 4)
+        node.on_request(JointTrajectory())
+        assert wait_until(lambda: len(node.chunk_records) == 1, 5.0), 'no chunk'
+        assert node.chunk_records[0][0] == pytest.approx(stamps[-1], abs=1e-6)
+        _show(node, [_frame(160, stamps[-1] + 0.05)])   # the scene changed
+        assert (node.frames_encoded, node.frames_skipped_unchanged) == (2, 4)
+        sent = []
+        node.diag_pub.publish = sent.append
+        node.publish_diagnostics()
+        values = {kv.key: kv.value for kv in sent[0].status[0].values}
+        assert values['frames_skipped_unchanged'] == '4'
+    finally:
+        node.destroy_node()
+
+
+def test_a_skipped_frame_plans_like_the_encoded_one_it_stands_for(ros_context,
+                                                                  reference_runtime):
+    """Same embedding: with a fixed noise seed keyed to the stamp, the chunk of a skipped frame
+    equals the chunk planned from the anchor's embedding at that stamp."""
+    node = _node(ros_context, reference_runtime, noise_seed=3)
+    try:
+        now = node.now_s()
+        node.on_state(JointState(name=['x', 'y', 'gripper'], position=[0.5, 0.5, 1.0],
+                                 velocity=[0.0, 0.0, 0.0]))
+        _show(node, [_frame(90, now - 0.2), _frame(90, now - 0.1)])
+        assert node.frames_skipped_unchanged == 1
+        visual = node._visual
+        assert visual.stamp_s == pytest.approx(now - 0.1, abs=1e-6)
+        anchor = reference_runtime.encode_image(np.full((128, 128, 3), 90, np.uint8), now - 0.2)
+        assert np.array_equal(visual.tokens, anchor.tokens)
+    finally:
+        node.destroy_node()
+
+
+def test_zero_encodes_every_frame(ros_context, reference_runtime):
+    node = _node(ros_context, reference_runtime, key_frame_min_change=0.0)
+    try:
+        now = node.now_s()
+        _show(node, [_frame(120, now - 0.3 + 0.05 * k) for k in range(3)])
+        assert (node.frames_encoded, node.frames_skipped_unchanged) == (3, 0)
+    finally:
+        node.destroy_node()
+
+
+def test_an_out_of_range_threshold_is_refused_by_name(ros_context, reference_runtime):
+    with pytest.raises(Exception, match='key_frame_min_change'):
+        _node(ros_context, reference_runtime, key_frame_min_change=300.0)
