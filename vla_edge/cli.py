@@ -165,6 +165,12 @@ def _ros_demo(args: argparse.Namespace, rt) -> dict:
 def _ros_line(label: str, r: dict) -> str:
     ttc = r['mean_time_to_completion_s']
     lat = ', '.join(f'{k} {v["p50"]:.1f}/{v["p95"]:.1f}' for k, v in r['latency_ms'].items())
+    vision = r.get('vision') or {}
+    seen = vision.get('frames_encoded', 0) + vision.get('frames_skipped_unchanged', 0)
+    if seen:
+        lat += (f'; frames encoded {vision["frames_encoded"]}, skipped as unchanged '
+                f'{vision["frames_skipped_unchanged"]} '
+                f'({vision["frames_skipped_unchanged"] / seen * 100:.0f}%)')
     return (f'{label:<24} success {r["success_rate"] * 100:5.1f}%  time-to-completion '
             f'{"  n/a" if ttc is None else f"{ttc:5.2f}"} s  stalled ticks '
             f'{r["stalled_ticks"]:4d}  jitter p99 {r["jitter_p99_ms"]:6.2f} ms  '

@@ -62,6 +62,10 @@ def test_demo_real_time_part_writes_the_documented_json(tmp_path):
             assert key in m, key
         assert {'vision_encoder', 'backbone', 'action_expert'} <= set(m['latency_ms'])
         assert set(m['latency_ms']['backbone']) == {'p50', 'p95'}
+        vision = m['vision']   # the key-frame gate's work, counted by vla_node
+        assert vision['frames_encoded'] >= 1
+        assert vision['frames_encoded'] + vision['frames_skipped_unchanged'] <= \
+            vision['frames_received']
     assert png.stat().st_size > 10_000
     for block in (data, data['emulated_edge']):
         assert set(block['async_vs_sync']) == {'faster_by_mean', 'paired'}

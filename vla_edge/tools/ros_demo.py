@@ -34,6 +34,7 @@ class RunResult:
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     trace: dict = field(default_factory=dict)
     watchdog: dict = field(default_factory=dict)
+    vision: dict = field(default_factory=dict)   # frames encoded / skipped by the key-frame gate
 
     def summary(self) -> dict:
         done = [e['time_s'] for e in self.episodes if e['success']]
@@ -52,6 +53,7 @@ class RunResult:
             'switch_p95_ratio': switch_p95_ratio(switch, inside),
             'latency_ms': self.latency_ms,
             'watchdog': self.watchdog,
+            'vision': self.vision,
             'per_episode': [{k: e[k] for k in ('seed', 'success', 'time_s') if k in e}
                             for e in self.episodes],
         }
@@ -113,6 +115,9 @@ def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: l
         if len(periods):
             result.jitter_p99_ms = float(np.percentile(np.abs(periods - 1.0 / ex.rate_hz), 99)
                                          * 1e3)
+        result.vision = {'frames_received': vla.frames_received,
+                         'frames_encoded': vla.frames_encoded,
+                         'frames_skipped_unchanged': vla.frames_skipped_unchanged}
         if watchdog is not None:
             result.watchdog = {k: int(v) for k, v in watchdog.counts.items()}
             result.watchdog['latched_episodes'] = latches + int(watchdog.wd.latch.latched)
