@@ -95,7 +95,10 @@ def main() -> int:
         return 0
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
-    vla = VlaNode(context=ctx, parameter_overrides=[Parameter('plan_on_frame', value=True)])
+    # The camera repeats one frame: the key-frame gate would skip encoding it, so it is off here
+    # (the ratio is over the whole path, vision encoder included).
+    vla = VlaNode(context=ctx, parameter_overrides=[Parameter('plan_on_frame', value=True),
+                                                    Parameter('key_frame_min_change', value=0.0)])
     bench = Recorder(ctx, frames=args.transport_floor)
     kind = default_executor_kind()       # as the in-process bringup spins the pipeline
     ex = IsolatedExecutors([vla, bench], context=ctx, kind=kind).start()
