@@ -23,7 +23,8 @@ from vla_edge.nodes.vla_node import PARAMETERS
 from vla_edge.sim.closed_loop import EvalConfig, EvalReport, RuntimePolicy, evaluate
 
 DEFAULT = next(s.default for s in PARAMETERS if s.name == 'key_frame_min_change')
-CONTROL = 0.01   # grey levels: below the sim's sensor noise, so every frame is encoded
+INTERVAL_S = next(s.default for s in PARAMETERS if s.name == 'key_frame_max_interval_s')
+CONTROL = 0.01   # levels: below the sim's sensor noise, so every frame is encoded
 THRESHOLDS = ((f'every frame (threshold {CONTROL:g})', CONTROL),
               (f'threshold {DEFAULT:g} (default)', DEFAULT),
               (f'threshold {2 * DEFAULT:g}', 2 * DEFAULT))
@@ -45,7 +46,8 @@ def main() -> int:
     reports: dict[tuple, EvalReport] = {}
     for mode, lat, label, threshold in tqdm(runs, unit='run'):
         cfg = EvalConfig(mode=mode, episodes=args.episodes, seed_offset=args.seed_offset,
-                         latency_s=lat, key_frame_min_change=threshold)
+                         latency_s=lat, key_frame_min_change=threshold,
+                         key_frame_max_interval_s=INTERVAL_S)
         reports[mode, lat, label] = evaluate(policy, cfg, progress=False)
     print(f'\n{args.episodes} episodes per cell, seeds from {args.seed_offset}')
     for lat in (None, 0.3):

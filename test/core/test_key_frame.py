@@ -36,35 +36,51 @@ def sim_frames():
 
 def test_sensor_noise_alone_is_not_a_new_scene_but_motion_is(sim_frames):
     still, moved = sim_frames
-    gate = KeyFrameGate(8.0, 0.5)
+    gate = KeyFrameGate(12.0, 0.3)
     assert _feed(gate, still, [0.03 * k for k in range(1, 7)]) == [True] + [False] * 5
     check = gate.assess(moved, 0.21)
-    assert check.encode and check.change >= 8.0
+    assert check.encode and check.change >= 12.0
 
 
 def test_change_adds_up_against_the_anchor_not_the_previous_frame():
-    # +3 grey levels per frame: never 8 from one frame to the next, 9 from the anchor at frame 3
-    gate = KeyFrameGate(8.0, 0.5)
-    frames = [_grey(100 + 3 * k) for k in range(5)]
+    # +5 levels per frame: never 12 from one frame to the next, 15 from the anchor at frame 3
+    gate = KeyFrameGate(12.0, 0.3)
+    frames = [_grey(100 + 5 * k) for k in range(5)]
     assert _feed(gate, frames, [0.03 * k for k in range(1, 6)]) == [True, False, False, True,
                                                                      False]
 
 
 def test_an_unchanged_scene_is_encoded_again_after_max_interval():
-    gate = KeyFrameGate(8.0, 0.5)
-    stamps = [10.0 + 0.1 * k for k in range(8)]   # 10.0 ... 10.7
-    assert _feed(gate, [_grey(100)] * 8, stamps) == [True, False, False, False, False, True,
-                                                     False, False]
+    gate = KeyFrameGate(12.0, 0.3)
+    stamps = [10.0 + 0.125 * k for k in range(8)]   # exact in binary: no rounding at 0.3
+    assert _feed(gate, [_grey(100)] * 8, stamps) == [True, False, False, True, False, False,
+                                                     True, False]
 
 
 @pytest.mark.parametrize('stamps', [[0.0] * 4, [5.0, 4.9, 4.8, 4.7]],
                          ids=['unstamped', 'going_back'])
 def test_stamps_that_do_not_move_forward_encode_every_frame(stamps):
-    assert _feed(KeyFrameGate(8.0, 0.5), [_grey(100)] * 4, stamps) == [True] * 4
+    assert _feed(KeyFrameGate(12.0, 0.3), [_grey(100)] * 4, stamps) == [True] * 4
+
+
+@pytest.mark.parametrize('step, encode', [(11, False), (12, True)])
+def test_the_threshold_itself_counts_as_a_change(step, encode):
+    gate = KeyFrameGate(12.0, 0.3)
+    assert _feed(gate, [_grey(100), _grey(100 + step)], [1.0, 1.03]) == [True, encode]
+
+
+def test_a_change_of_colour_at_equal_brightness_counts():
+    # The sim's red block repainted purple in place: 7 grey levels, 130 in the blue channel.
+    table = np.full((128, 128, 3), (196, 176, 146), np.uint8)
+    red, purple = table.copy(), table.copy()
+    red[60:69, 60:69] = (205, 40, 40)
+    purple[60:69, 60:69] = (140, 60, 170)
+    gate = KeyFrameGate(12.0, 0.3)
+    assert _feed(gate, [red, purple], [1.0, 1.03]) == [True, True]
 
 
 def test_a_new_frame_size_is_a_new_scene():
-    gate = KeyFrameGate(8.0, 0.5)
+    gate = KeyFrameGate(12.0, 0.3)
     assert _feed(gate, [_grey(100), _grey(100, side=64)], [1.0, 1.03]) == [True, True]
 
 
@@ -76,7 +92,7 @@ def test_zero_turns_the_gate_off(min_change, max_interval_s):
 
 
 def test_a_frame_is_compared_only_with_one_that_was_anchored():
-    gate = KeyFrameGate(8.0, 0.5)
+    gate = KeyFrameGate(12.0, 0.3)
     assert gate.assess(_grey(100), 1.0).encode
     assert gate.assess(_grey(100), 1.03).encode   # the first was never anchored (not encoded)
     gate.anchor(gate.assess(_grey(100), 1.06), 1.06)
@@ -88,7 +104,7 @@ def test_a_frame_is_compared_only_with_one_that_was_anchored():
                                    np.zeros((8, 8, 3), np.float32)],
                          ids=['empty', 'two_dims', 'float'])
 def test_frames_it_cannot_judge_go_to_the_encoder(frame):
-    gate = KeyFrameGate(8.0, 0.5)
+    gate = KeyFrameGate(12.0, 0.3)
     gate.anchor(gate.assess(_grey(0, 8), 1.0), 1.0)
     assert gate.assess(frame, 1.03).encode
 

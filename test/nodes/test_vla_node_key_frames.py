@@ -7,15 +7,38 @@ from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from vla_edge.core.polling import wait_until
-from vla_edge.nodes.messages import s_to_stamp
-from vla_edge.nodes.vla_node import VlaNode
+from vla_edge.nodes.messages import request_id, s_to_stamp
+from vla_edge.nodes.vla_node import VlaNode, deterministic_seed
 
 
-def _frame(level: int, stamp_s: float) -> Image:
-    msg = Image(height=128, width=128, encoding='rgb8', step=384,
-                data=bytes([level]) * (128 * 384))
+def _pixels(level: int) -> np.ndarray:
+    return np.full((128, 128, 3), level, np.uint8)
+
+
+def _frame(pixels, stamp_s: float) -> Image:
+    pixels = _pixels(pixels) if isinstance(pixels, int) else pixels
+    msg = Image(height=128, width=128, encoding='rgb8', step=384, data=pixels.tobytes())
     msg.header.stamp = s_to_stamp(stamp_s)
     return msg
+
+
+@pytest.fixture
+def planned(reference_runtime, monkeypatch):
+    """(visual embedding, seed) of every chunk the runtime plans (the real plan runs)."""
+    seen = []
+    real = reference_runtime.plan_chunk
+
+    def spy(visual, instruction, state, seed=None, **kw):
+        seen.append((visual, seed))
+        return real(visual, instruction, state, seed=seed, **kw)
+
+    monkeypatch.setattr(reference_runtime, 'plan_chunk', spy)
+    return seen
+
+
+def _robot_state(node):
+    node.on_state(JointState(name=['x', 'y', 'gripper'], position=[0.5, 0.5, 1.0],
+                             velocity=[0.0, 0.0, 0.0]))
 
 
 def _node(ctx, runtime, **params):
@@ -41,9 +64,8 @@ def test_an_unchanged_scene_is_encoded_once_and_chunks_carry_the_newest_frames_t
     node = _node(ros_context, reference_runtime)
     try:
         now = node.now_s()
-        stamps = [now - 0.3 + 0.05 * k for k in range(5)]
-        node.on_state(JointState(name=['x', 'y', 'gripper'], position=[0.5, 0.5, 1.0],
-                                 velocity=[0.0, 0.0, 0.0]))
+        stamps = [now - 0.25 + 0.05 * k for k in range(5)]   # within the 0.3 s interval
+        _robot_state(node)
         _show(node, [_frame(120, s) for s in stamps])
         assert (node.frames_encoded, node.frames_skipped_unchanged) == (1, 4)
         node.on_request(JointTrajectory())
@@ -60,21 +82,51 @@ def test_an_unchanged_scene_is_encoded_once_and_chunks_carry_the_newest_frames_t
         node.destroy_node()
 
 
-def test_a_skipped_frame_plans_like_the_encoded_one_it_stands_for(ros_context,
-                                                                  reference_runtime):
-    """Same embedding: with a fixed noise seed keyed to the stamp, the chunk of a skipped frame
-    equals the chunk planned from the anchor's embedding at that stamp."""
+def test_a_skipped_frame_is_planned_from_the_anchors_embedding_at_its_own_time(
+        ros_context, reference_runtime, planned):
     node = _node(ros_context, reference_runtime, noise_seed=3)
     try:
         now = node.now_s()
-        node.on_state(JointState(name=['x', 'y', 'gripper'], position=[0.5, 0.5, 1.0],
-                                 velocity=[0.0, 0.0, 0.0]))
+        _robot_state(node)
         _show(node, [_frame(90, now - 0.2), _frame(90, now - 0.1)])
         assert node.frames_skipped_unchanged == 1
-        visual = node._visual
-        assert visual.stamp_s == pytest.approx(now - 0.1, abs=1e-6)
-        anchor = reference_runtime.encode_image(np.full((128, 128, 3), 90, np.uint8), now - 0.2)
+        assert node._visual_frame[0] == 2   # the skipped frame's receive index, not the anchor's
+        node.on_request(JointTrajectory())
+        assert wait_until(lambda: len(planned) == 1, 5.0), 'no chunk'
+        visual, seed = planned[0]
+        anchor = reference_runtime.encode_image(_pixels(90), now - 0.2)
         assert np.array_equal(visual.tokens, anchor.tokens)
+        assert visual.stamp_s == pytest.approx(now - 0.1, abs=1e-6)
+        assert seed == deterministic_seed(3, visual.stamp_s)   # keyed to the frame's own time
+    finally:
+        node.destroy_node()
+
+
+def test_after_a_reset_a_frame_is_not_skipped_against_an_anchor_from_before_it(
+        ros_context, reference_runtime, planned):
+    """A chunk after an executor reset must see pixels taken after it: a frame below the
+    threshold is still encoded when the anchor predates the reset."""
+    node = _node(ros_context, reference_runtime)
+    try:
+        now = node.now_s()
+        _robot_state(node)
+        _show(node, [_frame(90, now - 0.3)])
+        first = JointTrajectory()
+        first.header.frame_id = request_id(1, 0)
+        node.on_request(first)
+        assert wait_until(lambda: len(planned) == 1, 5.0)
+        reset = JointTrajectory()   # a new epoch: the executor reset at now - 0.2
+        reset.header.frame_id = request_id(2, 0)
+        reset.header.stamp = s_to_stamp(now - 0.2)
+        node.on_request(reset)
+        after = _pixels(90)
+        after[0:3, 0:3, 0] += 20    # one cell's red mean moves by 11.25 levels: below 12
+        _show(node, [_frame(after, now - 0.1)])
+        assert (node.frames_encoded, node.frames_skipped_unchanged) == (2, 0)
+        assert wait_until(lambda: len(planned) == 2, 5.0), 'no chunk after the reset'
+        visual = planned[1][0]
+        assert np.array_equal(visual.tokens, reference_runtime.encode_image(after).tokens)
+        assert not np.array_equal(visual.tokens, planned[0][0].tokens)
     finally:
         node.destroy_node()
 

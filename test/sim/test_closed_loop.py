@@ -97,8 +97,8 @@ def test_an_image_lag_plans_from_an_old_frame_with_its_own_or_the_current_state(
 
 
 def test_key_frame_gating_plans_from_the_last_frame_the_gate_let_through():
-    """With a threshold no change reaches, only the 0.5 s interval lets a frame through: chunks
-    are planned from at most one image per 0.5 s, the rest of the frames skipped."""
+    """With a threshold no change reaches, only the interval lets a frame through: chunks are
+    planned from at most one image per interval, the rest of the frames skipped."""
     env = TeaTableEnv()
     images = []
 
@@ -113,7 +113,8 @@ def test_key_frame_gating_plans_from_the_last_frame_the_gate_let_through():
     images = images[1:]   # the first is evaluate()'s warm-up call, before the episode
     episode = report.per_episode[0]
     assert episode.frames_seen == round(episode.time_s / env.config.dt_s)
-    assert episode.frames_skipped >= 0.8 * episode.frames_seen
+    assert episode.frames_skipped >= 0.75 * episode.frames_seen   # 14 of 15 ticks per 0.3 s
     distinct = 1 + sum(not np.array_equal(a, b) for (_, a), (_, b) in zip(images, images[1:]))
     assert len(images) > distinct >= 2
-    assert distinct <= episode.time_s / 0.5 + 1   # a new anchor at most every 0.5 s
+    interval_s = EvalConfig().key_frame_max_interval_s
+    assert distinct <= episode.time_s / interval_s + 1   # a new anchor at most every interval

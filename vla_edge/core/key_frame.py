@@ -3,15 +3,17 @@
 A robot that waits, or holds still while its policy thinks, sees the same scene frame after
 frame; encoding each one costs the vision encoder's full time (on a real VLA the largest stage
 per frame) for an embedding that says nothing new. The gate compares each frame with the last
-one encoded (the anchor) on a small grey thumbnail, so sensor noise averages out and a part that
-moves by a pixel still shows: the largest change of any thumbnail cell, in grey levels (0-255).
-Below `min_change`, the anchor's embedding stands for the new frame and is re-stamped with its
-time. Comparing with the anchor, not the previous frame, means slow drift adds up until it counts.
+one encoded (the anchor) on a small colour thumbnail, area-averaged so that sensor noise shrinks
+while an edge that moves still shows: the largest change of any thumbnail cell in any channel,
+in levels (0-255). Per channel rather than grey, so a change of colour at equal brightness (a red
+block swapped for a purple one: 7 grey levels, 130 in blue) counts. Below `min_change`, the
+anchor's embedding stands for the new frame and is re-stamped with its time. Comparing with the
+anchor, not the previous frame, means slow drift adds up until it counts.
 
 The gate depends only on the frames and their stamps, never on wall time, so a lockstep replay
 makes the same decisions every time. It encodes anyway when the anchor is `max_interval_s` old by
-the frames' stamps, when stamps do not move forward (unstamped frames, another clock, a reset),
-and when the frame's size changes.
+the frames' stamps, when a stamp is not later than the anchor's (unstamped frames, a clock that
+jumped back), and when the frame's size changes; `reset` makes the next frame an anchor.
 """
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-# 128 px frames -> 4x4-pixel cells: sensor noise / 4; a 1 px edge shift moves a cell ~1/4 of its
-# contrast
+# 128 px frames -> 4x4-pixel cells: sensor noise / 4; a 1 px edge shift moves a cell by 1/4 of
+# the edge's contrast (at 640x480, 20x15-pixel cells: 1/20 or less)
 THUMB_SIDE = 32
 
 
@@ -30,7 +32,7 @@ class KeyFrameCheck:
     """What the gate made of one frame."""
 
     encode: bool
-    change: float          # largest thumbnail-cell difference from the anchor (inf: no anchor)
+    change: float          # largest cell/channel difference from the anchor (inf: no anchor)
     thumbnail: np.ndarray
     shape: tuple[int, ...]
 
@@ -40,7 +42,7 @@ class KeyFrameGate:
 
     def __init__(self, min_change: float, max_interval_s: float, thumb_side: int = THUMB_SIDE):
         if not 0.0 <= min_change <= 255.0:
-            raise ValueError(f'min_change must be in [0, 255] grey levels, got {min_change}')
+            raise ValueError(f'min_change must be in [0, 255] levels, got {min_change}')
         if not max_interval_s >= 0.0:
             raise ValueError(f'max_interval_s must be >= 0, got {max_interval_s}')
         if thumb_side < 4:
@@ -57,9 +59,9 @@ class KeyFrameGate:
         return self.min_change > 0.0 and self.max_interval_s > 0.0
 
     def thumbnail(self, rgb: np.ndarray) -> np.ndarray:
-        """Grey, area-averaged to thumb_side x thumb_side (aspect not kept: only change matters)."""
-        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)   # float: exact means
-        return cv2.resize(grey, (self.thumb_side, self.thumb_side), interpolation=cv2.INTER_AREA)
+        """Area-averaged to thumb_side x thumb_side x 3 (aspect not kept: only change matters)."""
+        return cv2.resize(rgb.astype(np.float32), (self.thumb_side, self.thumb_side),   # exact
+                          interpolation=cv2.INTER_AREA)                                 # means
 
     def assess(self, rgb: np.ndarray, stamp_s: float) -> KeyFrameCheck:
         """Whether this frame must be encoded, and how much it differs from the anchor.

@@ -75,13 +75,15 @@ PARAMETERS = (
          'joint_states lagging or stalled, or stamped on another clock than the camera. So is a '
          'state arriving this much after (or before) its stamp (errors_state_clock).',
          range=(0.001, 10.0)),
-    Spec('key_frame_min_change', 8.0, 'Encode a frame only when some part of the scene changed '
-         'by at least this many grey levels (0-255) since the last encoded frame, on a 32x32 grey '
-         'thumbnail (sensor noise averages out; a part moving by a pixel still shows). Otherwise '
-         'the last embedding stands for the frame, re-stamped with its time '
-         '(frames_skipped_unchanged). 0: encode every frame.', range=(0.0, 255.0)),
-    Spec('key_frame_max_interval_s', 0.5, 'Encode at least this often (by frame stamps), '
-         'changed or not. 0: encode every frame.', range=(0.0, 10.0)),
+    Spec('key_frame_min_change', 12.0, 'Encode a frame only when some part of the scene changed '
+         'by at least this many levels (0-255) in some colour channel since the last encoded '
+         'frame, on a 32x32 thumbnail (cell means: sensor noise shrinks; at 128 px a 1 px shift '
+         'of an edge of contrast C moves a cell by C/4, at 640x480 by C/20). Otherwise the last '
+         'embedding stands for the frame, re-stamped with its time (frames_skipped_unchanged). '
+         '0: encode every frame.', range=(0.0, 255.0)),
+    Spec('key_frame_max_interval_s', 0.3, 'Encode at least this often (by frame stamps), '
+         'changed or not: no chunk is planned from pixels older than this (match the executor\'s '
+         'max_action_age_s). 0: encode every frame.', range=(0.0, 10.0)),
     Spec('noise_seed', -1, 'Seed of the denoiser noise (-1: a fresh seed per chunk; >= 0: the '
          'noise is a function of this seed and the observation stamp, so a replay on sim time '
          'reproduces every chunk exactly: replay tests).', range=(-1, 2**31 - 1)),
@@ -110,7 +112,9 @@ def on_same_clock(stamp_s: float, now_s: float) -> bool:
 def deterministic_seed(noise_seed: int, observation_stamp_s: float) -> int:
     """Noise seed of a chunk in deterministic mode: keyed to the observation it was planned from,
     not to how many chunks came before, so two replays that plan from the same frames match even
-    if a loaded machine skipped a different frame in each."""
+    if a loaded machine skipped a different frame in each (with the key-frame gate on, a frame's
+    embedding also depends on which earlier frame anchored it: lockstep replay feeds every frame,
+    so the anchors match too)."""
     return (noise_seed * 1_000_003 + int(round(observation_stamp_s * 1e6))) % (2**31 - 1)
 
 
@@ -159,6 +163,7 @@ class VlaNode(Node):
         self.frames_encoded = 0
         self.frames_skipped_unchanged = 0   # key-frame gate: the scene had not changed
         self._key_frames = KeyFrameGate(p['key_frame_min_change'], p['key_frame_max_interval_s'])
+        self._anchor_frame: tuple[int, float, bool] | None = None   # its index, stamp, clock ok
         # per chunk: observation stamp, raw ONNX seconds (vision + backbone + expert), published
         self.chunk_records: list[tuple[float, float, float]] = []
 
@@ -287,8 +292,13 @@ class VlaNode(Node):
                 self._frame = None
             try:
                 rgb = self.converter.to_rgb(msg)
+                if self._anchor_predates_reset():
+                    self._key_frames.reset()   # a chunk after a reset sees pixels taken after it
                 check = self._key_frames.assess(rgb, stamp)
-                visual = self.runtime.encode_image(rgb, stamp) if check.encode else None
+                reuse = not check.encode and self._visual is not None
+                # An unchanged scene: the anchor's embedding, at this frame's time.
+                visual = (replace(self._visual, stamp_s=stamp, encode_s=0.0) if reuse
+                          else self.runtime.encode_image(rgb, stamp))
             except VlaEdgeError as exc:
                 self._error('frame', f'dropping frame: {exc}')
                 continue
@@ -297,19 +307,28 @@ class VlaNode(Node):
                                               f'{exc}); frame dropped')
                 continue
             with self._slot_lock:
-                if visual is None:   # unchanged scene: the anchor's embedding, at this frame's time
-                    visual = replace(self._visual, stamp_s=stamp, encode_s=0.0)
                 self._visual, self._visual_frame = visual, (index, comparable)
-            if check.encode:
+            if reuse:
+                self.frames_skipped_unchanged += 1
+            else:
                 self._key_frames.anchor(check, stamp)
+                self._anchor_frame = (index, stamp, comparable)
                 self.stage_latency['vision_encoder'].add(visual.encode_s)
                 self.frames_encoded += 1
-            else:
-                self.frames_skipped_unchanged += 1
             if self.params['plan_on_frame']:
                 request = JointTrajectory()
                 request.header.stamp = msg.header.stamp
                 self.on_request(request)
+
+    def _anchor_predates_reset(self) -> bool:
+        """True when the key-frame anchor is not a fresh frame by `_needs_fresher_frame`'s rule:
+        a frame skipped against it would pass as fresh while showing pre-reset pixels."""
+        if self._anchor_frame is None:
+            return False
+        index, stamp_s, comparable = self._anchor_frame
+        with self._request:
+            return index <= self._fresh_after_index or (comparable and
+                                                        stamp_s < self._fresh_after_s)
 
     def _action_loop(self) -> None:
         while self._running:

@@ -97,7 +97,7 @@ class EvalConfig:
     # vla_node's key-frame gate (benchmark key_frames.py): with min_change > 0 a frame is rendered
     # every tick and a chunk is planned from the last frame the gate let through (0: off).
     key_frame_min_change: float = 0.0
-    key_frame_max_interval_s: float = 0.5
+    key_frame_max_interval_s: float = 0.3   # vla_node's default
 
     def scheduler_config(self, control_rate_hz: float) -> SchedulerConfig:
         return SchedulerConfig(control_rate_hz=control_rate_hz, mode=self.mode, merge=self.merge,
