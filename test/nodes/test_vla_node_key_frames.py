@@ -102,31 +102,42 @@ def test_a_skipped_frame_is_planned_from_the_anchors_embedding_at_its_own_time(
         node.destroy_node()
 
 
+@pytest.mark.parametrize('case', ['received_before', 'stamped_before'])
 def test_after_a_reset_a_frame_is_not_skipped_against_an_anchor_from_before_it(
-        ros_context, reference_runtime, planned):
+        ros_context, reference_runtime, planned, case):
     """A chunk after an executor reset must see pixels taken after it: a frame below the
-    threshold is still encoded when the anchor predates the reset."""
-    node = _node(ros_context, reference_runtime)
+    threshold is still encoded when the anchor predates the reset, by either of vla_node's
+    freshness rules. received_before: the anchor came in before the reset, and the frames are
+    stamped on another clock, so only the receive order can tell. stamped_before: the anchor came
+    in after the reset but was taken before it."""
+    node = _node(ros_context, reference_runtime, key_frame_min_change=12.0)
     try:
         now = node.now_s()
+        base = now - 1000.0 if case == 'received_before' else now
         _robot_state(node)
-        _show(node, [_frame(90, now - 0.3)])
         first = JointTrajectory()
         first.header.frame_id = request_id(1, 0)
         node.on_request(first)
-        assert wait_until(lambda: len(planned) == 1, 5.0)
+        if case == 'received_before':
+            _show(node, [_frame(90, base - 0.3)])
         reset = JointTrajectory()   # a new epoch: the executor reset at now - 0.2
         reset.header.frame_id = request_id(2, 0)
         reset.header.stamp = s_to_stamp(now - 0.2)
         node.on_request(reset)
+        if case == 'stamped_before':
+            _show(node, [_frame(90, base - 0.3)])
         after = _pixels(90)
         after[0:3, 0:3, 0] += 20    # one cell's red mean moves by 11.25 levels: below 12
-        _show(node, [_frame(after, now - 0.1)])
+        _show(node, [_frame(after, base - 0.1)])
         assert (node.frames_encoded, node.frames_skipped_unchanged) == (2, 0)
-        assert wait_until(lambda: len(planned) == 2, 5.0), 'no chunk after the reset'
-        visual = planned[1][0]
-        assert np.array_equal(visual.tokens, reference_runtime.encode_image(after).tokens)
-        assert not np.array_equal(visual.tokens, planned[0][0].tokens)
+        expected = reference_runtime.encode_image(after).tokens
+        assert not np.array_equal(expected, reference_runtime.encode_image(_pixels(90)).tokens)
+
+        def planned_after():
+            return [v for v, _ in planned if abs(v.stamp_s - (base - 0.1)) < 1e-6]
+
+        assert wait_until(lambda: planned_after(), 5.0), 'no chunk after the reset'
+        assert np.array_equal(planned_after()[0].tokens, expected)
     finally:
         node.destroy_node()
 

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 # 128 px frames -> 4x4-pixel cells: sensor noise / 4; a 1 px edge shift moves a cell by 1/4 of
-# the edge's contrast (at 640x480, 20x15-pixel cells: 1/20 or less)
+# the edge's contrast (at 640x480, 20x15-pixel cells: 1/15 or less)
 THUMB_SIDE = 32
 
 
