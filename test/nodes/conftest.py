@@ -1,7 +1,9 @@
 """ROS test isolation: every test gets its own rclpy Context on its own DDS domain."""
 import itertools
 import os
+from typing import NamedTuple
 
+import numpy as np
 import pytest
 
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
@@ -18,3 +20,23 @@ def ros_context():
         yield ctx
     finally:
         rclpy.try_shutdown(context=ctx)
+
+
+class PlanCall(NamedTuple):
+    visual: object   # the VisualEmbedding planned from
+    state: object    # the state vector
+    seed: int | None
+
+
+@pytest.fixture
+def planned(reference_runtime, monkeypatch):
+    """Every chunk the runtime plans, as a PlanCall (the real plan runs)."""
+    seen: list[PlanCall] = []
+    real = reference_runtime.plan_chunk
+
+    def spy(visual, instruction, state, seed=None, **kw):
+        seen.append(PlanCall(visual, np.array(state), seed))
+        return real(visual, instruction, state, seed=seed, **kw)
+
+    monkeypatch.setattr(reference_runtime, 'plan_chunk', spy)
+    return seen

@@ -1,9 +1,8 @@
 """vla_node plans from the robot state of its frame's instant (`state_pairing: frame_time`), not
 the newest state, which is ahead of the image while the robot moves; the real runtime plans, and
-a spy records the state it was given."""
+a spy (conftest `planned`) records the state it was given."""
 import time
 
-import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, JointState
@@ -11,20 +10,6 @@ from sensor_msgs.msg import Image, JointState
 from vla_edge.core.polling import wait_until
 from vla_edge.nodes.messages import s_to_stamp
 from vla_edge.nodes.vla_node import VlaNode
-
-
-@pytest.fixture
-def planned_states(reference_runtime, monkeypatch):
-    """The state of every chunk the runtime plans (the real plan runs)."""
-    seen = []
-    real = reference_runtime.plan_chunk
-
-    def spy(visual, instruction, state, **kw):
-        seen.append(np.array(state))
-        return real(visual, instruction, state, **kw)
-
-    monkeypatch.setattr(reference_runtime, 'plan_chunk', spy)
-    return seen
 
 
 def _state(x, stamp_s=None):
@@ -61,13 +46,13 @@ def _moving_robot(node, now):
 
 
 def test_the_state_stamped_nearest_to_the_frame_is_planned_from(
-        ros_context, reference_runtime, planned_states):
+        ros_context, reference_runtime, planned):
     node, published = _node(ros_context, reference_runtime)
     try:
         now = node.now_s()
         _moving_robot(node, now)
         _plan_from_frame(node, now - 0.195, published)      # nearest state: now - 0.2 s
-        assert planned_states[-1][0] == pytest.approx(0.2)
+        assert planned[-1].state[0] == pytest.approx(0.2)
         assert node.state_offsets_s[-1] == pytest.approx(-0.005, abs=1e-6)
         assert 'state_offset' not in node._errors
     finally:
@@ -79,20 +64,20 @@ def test_the_state_stamped_nearest_to_the_frame_is_planned_from(
     ({}, 1000.0),                          # 1000 s off the node's clock: no matching by time
 ], ids=['state_pairing_newest', 'frame_on_another_clock'])
 def test_the_newest_state_when_asked_or_when_the_frame_is_on_another_clock(
-        ros_context, reference_runtime, planned_states, params, frame_s):
+        ros_context, reference_runtime, planned, params, frame_s):
     node, published = _node(ros_context, reference_runtime, **params)
     try:
         now = node.now_s()
         _moving_robot(node, now)
         _plan_from_frame(node, now - 0.195 if frame_s is None else frame_s, published)
-        assert planned_states[-1][0] == pytest.approx(0.4)
+        assert planned[-1].state[0] == pytest.approx(0.4)
         assert not node.state_offsets_s          # no pairing by time was made
     finally:
         node.destroy_node()
 
 
 def test_unstamped_states_are_placed_at_their_arrival(
-        ros_context, reference_runtime, planned_states):
+        ros_context, reference_runtime, planned):
     node, published = _node(ros_context, reference_runtime)
     try:
         node.on_state(_state(0.1))
@@ -100,13 +85,13 @@ def test_unstamped_states_are_placed_at_their_arrival(
         node.on_state(_state(0.4))
         now = node.now_s()
         _plan_from_frame(node, now - 0.3, published)
-        assert planned_states[-1][0] == pytest.approx(0.1)
+        assert planned[-1].state[0] == pytest.approx(0.1)
     finally:
         node.destroy_node()
 
 
 def test_a_state_far_from_the_frame_is_used_and_reported(
-        ros_context, reference_runtime, planned_states):
+        ros_context, reference_runtime, planned):
     """joint_states stalled 0.5 s before the frame: the nearest state is still the best there is,
     and the node says so (errors_state_offset in /diagnostics)."""
     node, published = _node(ros_context, reference_runtime, state_max_offset_s=0.1)
@@ -114,7 +99,7 @@ def test_a_state_far_from_the_frame_is_used_and_reported(
         now = node.now_s()
         node.on_state(_state(0.25, now - 0.5))
         _plan_from_frame(node, now, published)
-        assert planned_states[-1][0] == pytest.approx(0.25)
+        assert planned[-1].state[0] == pytest.approx(0.25)
         assert node._errors['state_offset'] == 1
         assert node.state_offsets_s[-1] == pytest.approx(-0.5, abs=1e-6)
     finally:
@@ -136,7 +121,7 @@ def test_a_joint_states_clock_a_little_off_is_reported(ros_context, reference_ru
         node.destroy_node()
 
 
-def test_state_timing_is_in_the_diagnostics(ros_context, reference_runtime, planned_states):
+def test_state_timing_is_in_the_diagnostics(ros_context, reference_runtime, planned):
     from diagnostic_msgs.msg import DiagnosticArray
 
     node, published = _node(ros_context, reference_runtime)
