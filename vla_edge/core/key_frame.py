@@ -25,6 +25,10 @@ import numpy as np
 # 128 px frames -> 4x4-pixel cells: sensor noise / 4; a 1 px edge shift moves a cell by 1/4 of
 # the edge's contrast (at 640x480, 20x15-pixel cells: 1/15 or less)
 THUMB_SIDE = 32
+# vla_node's defaults (README "Key frames"): just above the sim's sensor noise (8.9 levels per
+# channel); the executor's max_action_age_s.
+DEFAULT_MIN_CHANGE = 12.0
+DEFAULT_MAX_INTERVAL_S = 0.3
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from vla_edge.core.errors import VlaEdgeError
 from vla_edge.core.joint_state import state_vector
-from vla_edge.core.key_frame import KeyFrameGate
+from vla_edge.core.key_frame import DEFAULT_MAX_INTERVAL_S, DEFAULT_MIN_CHANGE, KeyFrameGate
 from vla_edge.core.latency import LatencyTracker
 from vla_edge.core.model_dir import default_model_dir
 from vla_edge.core.onnx_session import SessionOptions
@@ -75,16 +75,16 @@ PARAMETERS = (
          'joint_states lagging or stalled, or stamped on another clock than the camera. So is a '
          'state arriving this much after (or before) its stamp (errors_state_clock).',
          range=(0.001, 10.0)),
-    Spec('key_frame_min_change', 12.0, 'Encode a frame only when some part of the scene changed '
-         'by at least this many levels (0-255) in some colour channel since the last encoded '
-         'frame, on a 32x32 thumbnail (cell means: sensor noise shrinks; at 128 px a 1 px shift '
-         'of an edge of contrast C moves a cell by C/4, at 640x480 by C/15 or less). Otherwise '
-         'the last embedding stands for the frame, re-stamped with its time '
+    Spec('key_frame_min_change', DEFAULT_MIN_CHANGE, 'Encode a frame only when some part of '
+         'the scene changed by at least this many levels (0-255) in some colour channel since '
+         'the last encoded frame, on a 32x32 thumbnail (cell means: sensor noise shrinks; at '
+         '128 px a 1 px shift of an edge of contrast C moves a cell by C/4, at 640x480 by C/15 or '
+         'less). Otherwise the last embedding stands for the frame, re-stamped with its time '
          '(frames_skipped_unchanged). 0: encode every frame.', range=(0.0, 255.0)),
-    Spec('key_frame_max_interval_s', 0.3, 'Encode at least this often (by frame stamps), '
-         'changed or not: a re-stamped frame\'s pixels are at most this much older than its '
-         'stamp (keep it at or below the executor\'s max_action_age_s). 0: encode every frame.',
-         range=(0.0, 10.0)),
+    Spec('key_frame_max_interval_s', DEFAULT_MAX_INTERVAL_S, 'Encode at least this often (by '
+         'frame stamps), changed or not: a re-stamped frame\'s pixels are at most this much '
+         'older than its stamp (keep it at or below the executor\'s max_action_age_s). 0: encode '
+         'every frame.', range=(0.0, 10.0)),
     Spec('noise_seed', -1, 'Seed of the denoiser noise (-1: a fresh seed per chunk; >= 0: the '
          'noise is a function of this seed and the observation stamp, so a replay on sim time '
          'reproduces every chunk exactly: replay tests).', range=(-1, 2**31 - 1)),

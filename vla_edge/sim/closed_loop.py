@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from vla_edge.core.chunk_merge import MergeConfig, discontinuity_ratio, switch_p95_ratio
 from vla_edge.core.chunk_scheduler import MODES, ChunkScheduler, SchedulerConfig
-from vla_edge.core.key_frame import KeyFrameGate
+from vla_edge.core.key_frame import DEFAULT_MAX_INTERVAL_S, KeyFrameGate
 from vla_edge.core.latency import LatencyTracker
 from vla_edge.core.runtime import PolicyRuntime
 from vla_edge.sim.env import Observation, TeaTableEnv
@@ -94,10 +94,10 @@ class EvalConfig:
     # ('request': pairing with the newest state).
     image_lag_ticks: int = 0
     state_at: str = 'image'
-    # vla_node's key-frame gate (benchmark key_frames.py): with min_change > 0 a frame is rendered
-    # every tick and a chunk is planned from the last frame the gate let through (0: off).
+    # vla_node's key-frame gate (benchmark key_frames.py): when on, a frame is rendered every tick
+    # and a chunk is planned from the last frame the gate let through (either value 0: off).
     key_frame_min_change: float = 0.0
-    key_frame_max_interval_s: float = 0.3   # vla_node's default
+    key_frame_max_interval_s: float = DEFAULT_MAX_INTERVAL_S
 
     def scheduler_config(self, control_rate_hz: float) -> SchedulerConfig:
         return SchedulerConfig(control_rate_hz=control_rate_hz, mode=self.mode, merge=self.merge,
@@ -183,14 +183,13 @@ def run_episode(env: TeaTableEnv, policy: ChunkPolicy, seed: int, cfg: EvalConfi
     pending: tuple[int, int, np.ndarray, float] | None = None  # ready, observed, chunk, latency
     frames: deque[Observation] = deque(maxlen=cfg.image_lag_ticks + 1)
     gate = KeyFrameGate(cfg.key_frame_min_change, cfg.key_frame_max_interval_s)
-    gating = cfg.key_frame_min_change > 0
     key_image: np.ndarray | None = None
     seen = skipped = 0
     tick = 0
     while not env.success and not env.timed_out:
         if cfg.image_lag_ticks:   # rendered every tick only when a lag is asked for
             frames.append(env.observe())
-        elif gating:
+        elif gate.enabled:
             frame = env.observe().image
             check = gate.assess(frame, tick * env.config.dt_s)
             seen += 1
