@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from vla_edge.cli import main as cli_main
-from vla_edge.nodes.bringup import NODE_PARAMETERS, check_param_files, default_param_files
+from vla_edge.nodes.bringup import (
+    CONFIG_DIR,
+    NODE_PARAMETERS,
+    check_param_files,
+    default_param_files,
+)
 from vla_edge.nodes.chunk_executor import check_command_layout
 from vla_edge.nodes.param_files import check_parameters, read_param_file
 from vla_edge.nodes.params import ParameterError
@@ -29,7 +34,8 @@ def write(tmp_path: Path, text: str, name: str = 'extra.yaml') -> Path:
 
 
 def test_the_shipped_config_files_match_the_declarations():
-    check_param_files(default_param_files())   # raises on any stale or misspelt key
+    # every file in config/, not only the three defaults: raises on any stale or misspelt key
+    check_param_files(sorted(CONFIG_DIR.glob('*.yaml')))
     sections = {}
     for f in default_param_files():
         sections.update(read_param_file(f))

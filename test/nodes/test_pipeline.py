@@ -4,12 +4,11 @@ import time
 
 import numpy as np
 import pytest
-import yaml
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 
 from vla_edge.core.polling import wait_until as _wait
-from vla_edge.nodes.bringup import CONFIG_DIR, build_pipeline
+from vla_edge.nodes.bringup import build_pipeline
 from vla_edge.nodes.vla_node import VlaNode
 
 
@@ -98,18 +97,6 @@ def test_nan_state_is_refused(ros_context, reference_runtime):
         assert len(node._states) == 0 and node._errors['state'] == 1
     finally:
         node.destroy_node()
-
-
-def test_config_files_match_the_declared_parameters(ros_context, reference_runtime):
-    """Every parameter in config/*.yaml is one the node declares (a typo would be ignored)."""
-    from vla_edge.nodes.bringup import NODE_PARAMETERS
-    from vla_edge.nodes.param_files import flatten
-
-    for path in CONFIG_DIR.glob('*.yaml'):
-        for node, body in yaml.safe_load(path.read_text()).items():
-            names = {s.name for s in NODE_PARAMETERS[node]}
-            unknown = set(flatten(body['ros__parameters'])) - names
-            assert not unknown, f'{path.name}: {node} has undeclared parameters {unknown}'
 
 
 def test_a_chunk_carries_back_the_id_of_the_request_it_answers(ros_context, reference_runtime):
