@@ -61,8 +61,16 @@ def main() -> int:
     if not latest:
         print('no diagnostics from the chunk executor', file=sys.stderr)
         return 1
-    print(f'executor at {args.rate_hz:g} Hz, separate process, inference running, SCHED_FIFO '
-          f'priority {latest.get("realtime_priority", "?")} (asked {args.realtime_priority}): '
+    chunks = int(latest['chunks_received'])
+    if chunks == 0 or int(latest['chunks_refused']):
+        # No chunk executed means no inference ran beside the control loop: not the figure.
+        print(f'the executor executed {chunks} chunks and refused {latest["chunks_refused"]}: '
+              'inference did not run beside the control loop', file=sys.stderr)
+        return 1
+    print(f'executor at {args.rate_hz:g} Hz, separate process, inference running '
+          f'({chunks} chunks since the last task reset; {latest["chunks_resampled"]} in all '
+          f'sampled at {args.rate_hz:g} Hz from the model\'s rate), SCHED_FIFO priority '
+          f'{latest.get("realtime_priority", "?")} (asked {args.realtime_priority}): '
           f'stalled ticks {latest["stalled_ticks"]}')
     print(f'control-period jitter p99: {float(latest["jitter_p99_ms"]):.3f} ms')
     return 0

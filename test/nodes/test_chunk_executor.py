@@ -25,6 +25,7 @@ from vla_edge.nodes.params import ParameterError
 
 RATE = 50.0
 H = 50
+NAMES = ['vx', 'vy', 'grip']
 
 
 class PolicyDriver(Node):
@@ -53,7 +54,7 @@ class PolicyDriver(Node):
         if self.honour_prefix and prefix is not None:
             values[:len(prefix)] = prefix
         self.sent += 1
-        chunk = chunk_to_trajectory(values, tick / RATE, RATE, ['vx', 'vy', 'grip'])
+        chunk = chunk_to_trajectory(values, tick / RATE, RATE, NAMES)
         chunk.header.frame_id = msg.header.frame_id   # echo the request id, as vla_node does
         self.due.append((tick + self.latency_ticks - 1, chunk))
 
@@ -129,7 +130,7 @@ def test_a_late_reply_to_a_timed_out_request_does_not_clear_the_resent_one(ros_c
         node._t0_s = node.now_s()
         node._send_request(0)
         node._send_request(1)     # as after a timeout: request 2 is now the one pending
-        late = chunk_to_trajectory(np.zeros((H, 3)), node._t0_s, RATE, ['vx', 'vy', 'grip'])
+        late = chunk_to_trajectory(np.zeros((H, 3)), node._t0_s, RATE, NAMES)
         late.header.frame_id = request_id(0, 1)
         node.on_chunk(late)
         assert node.scheduler.stats.chunks_received == 1      # its actions are used
@@ -231,29 +232,58 @@ def test_malformed_chunks_are_ignored(ros_context):
     node = ChunkExecutor(context=ros_context)
     try:
         node._t0_s = node.now_s()
-        bad = chunk_to_trajectory(np.full((5, 3), np.nan), 0.0, RATE, ['a', 'b', 'c'])
+        bad = chunk_to_trajectory(np.full((5, 3), np.nan), 0.0, RATE, NAMES)
         node.on_chunk(bad)
-        node.on_chunk(chunk_to_trajectory(np.zeros((5, 2)), 0.0, RATE, ['a', 'b']))
+        node.on_chunk(chunk_to_trajectory(np.zeros((5, 2)), 0.0, RATE, ['vx', 'vy']))
         node.on_chunk(JointTrajectory())
-        assert node.scheduler.stats.chunks_received == 0
+        assert node.scheduler.stats.chunks_received == 0 and node.chunks_refused == 3
     finally:
         node.destroy_node()
 
 
-def test_a_chunk_planned_for_another_control_rate_is_refused(ros_context):
-    """Points 100 ms apart (a 10 Hz model) played at 50 Hz would run 5x too fast."""
+def test_a_chunk_planned_for_another_rate_is_sampled_at_the_executors(ros_context):
+    """Points 100 ms apart (a 10 Hz model) played one per tick at 50 Hz would run 5x too fast:
+    the executor samples them at its ticks, linearly in time, and the chunk keeps its 0.5 s."""
     node = ChunkExecutor(context=ros_context,
                          parameter_overrides=[Parameter('control_rate_hz', value=RATE),
                                               Parameter('latency.percentile', value=90.0)])
     try:
         node._t0_s = node.now_s()
-        node.on_chunk(chunk_to_trajectory(np.zeros((5, 3)), node.now_s(), 10.0, ['a', 'b', 'c']))
-        assert node.scheduler.stats.chunks_received == 0 and node.chunks_rate_mismatch == 1
-        node.on_chunk(chunk_to_trajectory(np.zeros((5, 3)), node.now_s(), RATE, ['a', 'b', 'c']))
-        assert node.scheduler.stats.chunks_received == 1 and node.chunks_rate_mismatch == 1
+        planned = np.zeros((5, 3))
+        planned[:, 0] = np.arange(5)                      # vx 0, 1, 2, 3, 4 at 0, 0.1, ... 0.4 s
+        node.on_chunk(chunk_to_trajectory(planned, node._t0_s, 10.0, NAMES))
+        assert node.scheduler.stats.chunks_received == 1 and node.chunks_resampled == 1
+        with node.locked_queue() as (scheduler, tick):
+            queued = scheduler.queue.upcoming(0, 100)
+        assert len(queued) == 25                          # 0.5 s at 50 Hz
+        np.testing.assert_allclose(queued[:, 0], np.minimum(np.arange(25) / 5.0, 4.0))
+        node.on_chunk(chunk_to_trajectory(np.zeros((5, 3)), node.now_s(), RATE,
+                                          NAMES))
+        assert node.scheduler.stats.chunks_received == 2 and node.chunks_resampled == 1
         snap = node.snapshot()
-        assert snap['chunks_rate_mismatch'] == 1
+        assert snap['chunks_resampled'] == 1 and snap['chunks_refused'] == 0
         assert 'latency_p90_ms' in snap and 'latency_p95_ms' not in snap   # named as configured
+    finally:
+        node.destroy_node()
+
+
+def test_chunk_columns_are_taken_by_joint_name(ros_context):
+    """A chunk listing its joints in another order is reordered; one naming other joints, or
+    with times that do not increase, is refused and counted, never played by position."""
+    node = ChunkExecutor(context=ros_context)
+    try:
+        node._t0_s = node.now_s()
+        node.on_chunk(chunk_to_trajectory(np.tile([-1.0, 0.0, 0.4], (H, 1)), node.now_s(), RATE,
+                                          ['grip', 'vy', 'vx']))
+        with node.locked_queue() as (scheduler, tick):
+            np.testing.assert_array_equal(scheduler.queue.upcoming(tick, 1)[0], [0.4, 0.0, -1.0])
+        node.on_chunk(chunk_to_trajectory(np.zeros((H, 3)), node.now_s(), RATE,
+                                          ['vx', 'vy', 'elbow']))
+        backwards = chunk_to_trajectory(np.zeros((3, 3)), node.now_s(), RATE,
+                                        NAMES)
+        backwards.points[2].time_from_start.nanosec = 0
+        node.on_chunk(backwards)
+        assert node.scheduler.stats.chunks_received == 1 and node.chunks_refused == 2
     finally:
         node.destroy_node()
 
@@ -264,7 +294,7 @@ def test_reset_clears_the_queue_and_counters_but_keeps_the_latency_estimate(ros_
         node._t0_s = node.now_s() - 1.0
         node.scheduler.latency.add(0.2)
         node.scheduler.latency.add(0.2)
-        node.on_chunk(chunk_to_trajectory(np.zeros((H, 3)), node.now_s(), RATE, ['a', 'b', 'c']))
+        node.on_chunk(chunk_to_trajectory(np.zeros((H, 3)), node.now_s(), RATE, NAMES))
         assert node.scheduler.stats.chunks_received == 1
         old = node.reset_queue()
         assert old.chunks_received == 1
@@ -280,18 +310,18 @@ def test_a_chunk_requested_before_a_reset_is_discarded_when_it_lands_after_it(ro
     try:
         node._t0_s = node.now_s() - 1.0
         node._send_request(node.tick_of(node.now_s()))
-        before = chunk_to_trajectory(np.ones((H, 3)), node.now_s(), RATE, ['a', 'b', 'c'])
+        before = chunk_to_trajectory(np.ones((H, 3)), node.now_s(), RATE, NAMES)
         before.header.frame_id = request_id(0, 1)           # answers the request just sent
         node.reset_queue()                                   # new episode: epoch 1
         node.on_chunk(before)
         assert node.scheduler.stats.chunks_received == 0
         assert node.discarded_after_reset == 1
         node._send_request(node.tick_of(node.now_s()))
-        after = chunk_to_trajectory(np.zeros((H, 3)), node.now_s(), RATE, ['a', 'b', 'c'])
+        after = chunk_to_trajectory(np.zeros((H, 3)), node.now_s(), RATE, NAMES)
         after.header.frame_id = request_id(1, 2)
         node.on_chunk(after)
         assert node.scheduler.stats.chunks_received == 1
-        foreign = chunk_to_trajectory(np.zeros((H, 3)), node.now_s(), RATE, ['a', 'b', 'c'])
+        foreign = chunk_to_trajectory(np.zeros((H, 3)), node.now_s(), RATE, NAMES)
         node.on_chunk(foreign)                               # no request id: accepted
         assert node.scheduler.stats.chunks_received == 2
     finally:
@@ -305,8 +335,9 @@ def test_a_new_instruction_drops_the_queue_of_the_old_task(ros_context):
     try:
         node._t0_s = node.now_s() - 1.0
         node.on_instruction(String(data='put the tea bag in the mug'))   # the first: no reset
-        node.on_chunk(chunk_to_trajectory(np.zeros((H, 3)), node.now_s(), RATE, ['a', 'b', 'c']))
+        node.on_chunk(chunk_to_trajectory(np.zeros((H, 3)), node.now_s(), RATE, NAMES))
         node.on_instruction(String(data='put the tea bag in the mug'))   # repeated: no reset
+        node.on_instruction(String(data='  '))      # vla_node refuses it: not a new task
         assert node.scheduler.stats.chunks_received == 1
         node.on_instruction(String(data='put the red block in the bowl'))
         assert node.scheduler.stats.chunks_received == 0
@@ -321,7 +352,7 @@ def test_tools_see_and_edit_the_queue_between_two_ticks(ros_context):
     try:
         assert node.queued_ticks() == 0 and node.last_command_was_hold
         node._t0_s = node.now_s()
-        node.on_chunk(chunk_to_trajectory(np.ones((H, 3)), node.now_s(), RATE, ['a', 'b', 'c']))
+        node.on_chunk(chunk_to_trajectory(np.ones((H, 3)), node.now_s(), RATE, NAMES))
         with node.locked_queue() as (scheduler, tick):
             assert scheduler is node.scheduler and tick == 0
             edited = scheduler.queue.upcoming(tick, H).copy()
@@ -409,7 +440,7 @@ def test_each_command_type_carries_the_command_over_dds(ros_context, command_typ
         if command_type == 'float64_multi_array':
             assert list(msg.data) == [0.25, -0.5, 1.0]
         elif command_type == 'joint_trajectory':
-            assert list(msg.joint_names) == ['vx', 'vy', 'grip']
+            assert list(msg.joint_names) == NAMES
             assert len(msg.points) == 1 and list(msg.points[0].positions) == [0.25, -0.5, 1.0]
         else:
             assert (msg.twist.linear.x, msg.twist.linear.y) == (0.25, -0.5)
@@ -438,15 +469,16 @@ def _model_at_rate(tmp_path, reference_model_dir, rate_hz):
 def test_the_control_rate_defaults_to_the_model_manifests(ros_context, tmp_path,
                                                           reference_model_dir):
     """control_rate_hz 0 (the shipped config): the rate the model was trained for, so its chunks
-    are not refused for their spacing; an explicit rate still wins."""
+    play as planned, not resampled; an explicit rate still wins."""
     folder = _model_at_rate(tmp_path, reference_model_dir, 25.0)
     node = ChunkExecutor(context=ros_context,
                          parameter_overrides=[Parameter('model_dir', value=str(folder))])
     try:
         assert node.rate_hz == 25.0 and node.params['control_rate_hz'] == 25.0
         node._t0_s = node.now_s()
-        node.on_chunk(chunk_to_trajectory(np.zeros((5, 3)), node.now_s(), 25.0, ['a', 'b', 'c']))
-        assert node.scheduler.stats.chunks_received == 1 and node.chunks_rate_mismatch == 0
+        node.on_chunk(chunk_to_trajectory(np.zeros((5, 3)), node.now_s(), 25.0,
+                                          NAMES))
+        assert node.scheduler.stats.chunks_received == 1 and node.chunks_resampled == 0
     finally:
         node.destroy_node()
     node = ChunkExecutor(context=ros_context,

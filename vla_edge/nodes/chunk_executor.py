@@ -23,15 +23,17 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from vla_edge.core.chunk_input import columns_by_name, onto_tick_grid, point_rate_hz
 from vla_edge.core.chunk_merge import STRATEGIES, MergeConfig
 from vla_edge.core.chunk_scheduler import MODES, ChunkScheduler, SchedulerConfig
-from vla_edge.core.errors import VlaEdgeError
+from vla_edge.core.errors import InputError, VlaEdgeError
+from vla_edge.core.instruction_text import normalise_instruction
 from vla_edge.core.manifest import load_manifest
 from vla_edge.core.model_dir import default_model_dir
 from vla_edge.nodes.messages import (
     chunk_to_trajectory,
     parse_request_id,
-    point_spacing_s,
+    point_times_s,
     request_id,
     stamp_to_s,
     status,
@@ -45,8 +47,8 @@ HOLD_MODES = ('last', 'zero_velocity')
 
 PARAMETERS = (
     Spec('control_rate_hz', 0.0, 'Executor tick rate. 0: the model manifest\'s control_rate_hz '
-         '(model_dir), the rate the policy was trained for; chunks planned for another rate are '
-         'refused.', range=(0.0, 1000.0)),
+         '(model_dir), the rate the policy was trained for. At another rate, chunks are sampled '
+         'at this one, linearly in time (chunks_resampled).', range=(0.0, 1000.0)),
     Spec('model_dir', '', 'Model folder whose manifest gives the control rate when '
          'control_rate_hz is 0. Empty: $VLA_EDGE_MODEL_DIR or the packaged reference model '
          '(as vla_node).'),
@@ -141,7 +143,8 @@ class ChunkExecutor(Node):
         self._epoch = 0                  # bumped by every reset: older replies are discarded
         self._request_seq = 0
         self.discarded_after_reset = 0
-        self.chunks_rate_mismatch = 0     # chunks planned for another control rate (refused)
+        self.chunks_refused = 0      # malformed: no points, NaN, other joints, bad times
+        self.chunks_resampled = 0    # planned for another rate (or uneven): sampled at ours
         self._last_command = np.zeros(len(self.joint_names))
         self.last_command_was_hold = True   # what the command being published is (for taps)
         self.realtime_priority_applied: int | None = None   # set by the first tick
@@ -178,25 +181,25 @@ class ChunkExecutor(Node):
     # -- callbacks -----------------------------------------------------------------------------
     def on_chunk(self, msg: JointTrajectory) -> None:
         try:
-            actions = trajectory_to_chunk(msg)
+            actions = columns_by_name(trajectory_to_chunk(msg), msg.joint_names,
+                                      self.joint_names)
+            if not np.all(np.isfinite(actions)):
+                raise ValueError('it has NaN/inf values')
+            times = point_times_s(msg)
+            actions, resampled = onto_tick_grid(actions, times, self.rate_hz)
         except ValueError as exc:
-            self.get_logger().error(f'ignoring malformed action_chunk: {exc}')
+            self.chunks_refused += 1
+            self.get_logger().error(f'ignoring action_chunk: {exc}', throttle_duration_sec=1.0)
             return
-        if actions.shape[1] != len(self.joint_names) or not np.all(np.isfinite(actions)):
-            self.get_logger().error(f'ignoring action_chunk: expected {len(self.joint_names)} '
-                                    f'finite values per point, got shape {actions.shape}')
-            return
-        spacing = point_spacing_s(msg)
-        if spacing is not None and abs(spacing * self.rate_hz - 1.0) > 0.01:
-            # Played at the wrong rate, a chunk's motion is scaled in time (5x too fast for a
-            # 10 Hz model at 50 Hz): refuse it, and say which rate would match.
-            self.chunks_rate_mismatch += 1
-            planned = f' (planned for {1.0 / spacing:.3g} Hz)' if spacing > 0 else ''
-            self.get_logger().error(
-                f'ignoring action_chunk: its points are {spacing * 1e3:.1f} ms apart{planned}, '
-                f'but this executor runs at {self.rate_hz:g} Hz; set control_rate_hz to the '
-                'model\'s rate (manifest control_rate_hz)')
-            return
+        if resampled:
+            self.chunks_resampled += 1
+            if self.chunks_resampled == 1:
+                planned = point_rate_hz(times)
+                self.get_logger().info(
+                    'action_chunk points are not 1/control_rate apart'
+                    + (f' (planned for {planned:.3g} Hz)' if planned else '')
+                    + f': sampling chunks at this executor\'s {self.rate_hz:g} Hz, linearly in '
+                    'time (chunks_resampled in /diagnostics)')
         now = self.now_s()
         obs_s = stamp_to_s(msg.header.stamp)
         answered = parse_request_id(msg.header.frame_id)
@@ -289,7 +292,13 @@ class ChunkExecutor(Node):
             return old
 
     def on_instruction(self, msg: String) -> None:
-        """Without this, up to a chunk of the old task's actions would still run in the new one."""
+        """Without this, up to a chunk of the old task's actions would still run in the new one.
+        An instruction vla_node would refuse (empty, too long) is not a new task: it is ignored."""
+        try:
+            normalise_instruction(msg.data)
+        except InputError as exc:
+            self.get_logger().warning(f'instruction ignored, queue kept: {exc}')
+            return
         changed = self._instruction is not None and msg.data != self._instruction
         self._instruction = msg.data
         if changed and self.params['reset_on_new_instruction']:
@@ -372,7 +381,8 @@ class ChunkExecutor(Node):
                 'chunks_all_past': st.chunks_all_past,
                 'request_timeouts': st.timeouts,
                 'discarded_after_reset': self.discarded_after_reset,
-                'chunks_rate_mismatch': self.chunks_rate_mismatch,
+                'chunks_refused': self.chunks_refused,
+                'chunks_resampled': self.chunks_resampled,
                 f'latency_p{self.params["latency.percentile"]:g}_ms':
                     self.scheduler.latency.estimate_s() * 1e3,
                 'jitter_p99_ms': float(np.percentile(jitter, 99) * 1e3),

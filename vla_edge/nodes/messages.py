@@ -79,13 +79,9 @@ def trajectory_to_chunk(msg: JointTrajectory) -> np.ndarray:
     return np.array([list(p.positions) for p in msg.points], dtype=np.float64)
 
 
-def point_spacing_s(msg: JointTrajectory) -> float | None:
-    """time_from_start between the first two points (the rate the chunk was planned for), or
-    None for a single point."""
-    if len(msg.points) < 2:
-        return None
-    t0, t1 = (p.time_from_start for p in msg.points[:2])
-    return (t1.sec - t0.sec) + (t1.nanosec - t0.nanosec) * 1e-9
+def point_times_s(msg: JointTrajectory) -> list[float]:
+    """Each point's time_from_start, in seconds (when it applies, from the header stamp)."""
+    return [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points]
 
 
 def status(name: str, level: bytes, message: str, values: dict[str, object],
