@@ -38,6 +38,12 @@ def test_nan_or_inf_is_rejected(bad):
         state_vector(['x', 'y', 'gripper'], [0.1, bad, 0.7], [0.0, 0.0, 0.0])
 
 
+def test_a_joint_named_twice_is_rejected():
+    """Which of the two values is the joint's? Neither is taken."""
+    with pytest.raises(ValueError, match=r"names \['x'\] more than once"):
+        state_vector(['x', 'y', 'gripper', 'x'], [0.5, 0.5, 1.0, 9.0], [0.0] * 4)
+
+
 def test_numpy_fields_as_decoded_from_a_bag():
     state = state_vector(['x', 'y', 'gripper'], np.array([0.1, 0.2, 0.7]),
                          np.array([0.3, -0.5, 0.0]))

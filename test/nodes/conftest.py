@@ -26,6 +26,7 @@ class PlanCall(NamedTuple):
     visual: object   # the VisualEmbedding planned from
     state: object    # the state vector
     seed: int | None
+    prefix: object = None   # the committed prefix, at the model's rate
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def planned(reference_runtime, monkeypatch):
     real = reference_runtime.plan_chunk
 
     def spy(visual, instruction, state, seed=None, **kw):
-        seen.append(PlanCall(visual, np.array(state), seed))
+        seen.append(PlanCall(visual, np.array(state), seed, kw.get('prefix')))
         return real(visual, instruction, state, seed=seed, **kw)
 
     monkeypatch.setattr(reference_runtime, 'plan_chunk', spy)

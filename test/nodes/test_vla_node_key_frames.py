@@ -79,7 +79,7 @@ def test_a_skipped_frame_is_planned_from_the_anchors_embedding_at_its_own_time(
         assert node._visual_frame[0] == 2   # the skipped frame's receive index, not the anchor's
         node.on_request(JointTrajectory())
         assert wait_until(lambda: len(planned) == 1, 5.0), 'no chunk'
-        visual, _, seed = planned[0]
+        visual, seed = planned[0].visual, planned[0].seed
         anchor = reference_runtime.encode_image(_pixels(90), now - 0.2)
         assert np.array_equal(visual.tokens, anchor.tokens)
         assert visual.stamp_s == pytest.approx(now - 0.1, abs=1e-6)

@@ -11,10 +11,9 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from vla_edge.core.errors import InputError, ModelLoadError
+from vla_edge.core.errors import ModelLoadError
+from vla_edge.core.instruction_text import normalise_instruction
 from vla_edge.core.manifest import StageSpec
-
-MAX_INSTRUCTION_CHARS = 1000
 
 
 class InstructionEncoder:
@@ -38,14 +37,7 @@ class InstructionEncoder:
 
     def __call__(self, text: str) -> np.ndarray:
         """(dim,) float32 unit vector for `text`."""
-        if not isinstance(text, str):
-            raise InputError(f'instruction must be a string, got {type(text).__name__}')
-        key = ' '.join(text.strip().lower().split())
-        if not key:
-            raise InputError('instruction is empty')
-        if len(key) > MAX_INSTRUCTION_CHARS:
-            raise InputError(f'instruction is {len(key)} characters long; the limit is '
-                             f'{MAX_INSTRUCTION_CHARS}')
+        key = normalise_instruction(text)
         if key in self.cache:
             self.cache.move_to_end(key)
             return self.cache[key]

@@ -22,10 +22,14 @@ def state_vector(names: Sequence[str], position: Sequence[float], velocity: Sequ
     """float32 [position of each position_joint..., velocity of each velocity_joint...].
 
     `names`, `position`, `velocity` are the JointState fields (lists, arrays or rosidl arrays).
-    Raises ValueError when a joint is not named or its field is too short, or a value is NaN/inf.
+    Raises ValueError when a joint is not named, named twice, or its field is too short, or a
+    value is NaN/inf.
     """
     names = list(names)
     index = {n: i for i, n in enumerate(names)}
+    if len(index) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f'joint_states names {twice} more than once (has {names})')
     values = []
     for wanted, field in ((position_joints, position), (velocity_joints, velocity)):
         for n in wanted:

@@ -29,7 +29,9 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
-from vla_edge.core.errors import VlaEdgeError
+from vla_edge.core.chunk_input import columns_by_name, onto_tick_grid
+from vla_edge.core.errors import InputError, VlaEdgeError
+from vla_edge.core.instruction_text import normalise_instruction
 from vla_edge.core.joint_state import state_vector
 from vla_edge.core.key_frame import DEFAULT_MAX_INTERVAL_S, DEFAULT_MIN_CHANGE, KeyFrameGate
 from vla_edge.core.latency import LatencyTracker
@@ -40,11 +42,12 @@ from vla_edge.core.runtime import PolicyRuntime, VisualEmbedding
 from vla_edge.core.state_history import StateHistory
 from vla_edge.nodes.messages import (
     parse_request_id,
+    point_times_s,
     stamp_to_s,
     status,
     trajectory_to_chunk,
 )
-from vla_edge.nodes.params import Spec, declare_all
+from vla_edge.nodes.params import ParameterError, Spec, declare_all
 from vla_edge.nodes.spin import spin_nodes
 from vla_edge.nodes.trajectory_cdr import chunk_to_trajectory_cdr
 
@@ -101,6 +104,8 @@ PARAMETERS = (
 )
 
 
+ERROR_LOG_PERIOD_S = 2.0   # an input problem of one kind is logged at most this often
+
 # A stamp farther than this from the node's clock is taken to come from another clock (device
 # time, a sim that restarted): it cannot be compared with the node's times or other stamps.
 SAME_CLOCK_S = 1.0
@@ -125,6 +130,11 @@ class VlaNode(Node):
     def __init__(self, runtime: PolicyRuntime | None = None, **kwargs):
         super().__init__('vla_node', **kwargs)
         p = declare_all(self, PARAMETERS)
+        for key in ('state_position_joints', 'state_velocity_joints'):
+            names = list(p[key])
+            if not all(names) or len(set(names)) != len(names):
+                raise ParameterError(f'parameter {key!r} = {names} must be distinct, non-empty '
+                                     'joint names (a name twice would feed one joint twice)')
         self.params = p
         self.runtime = runtime or PolicyRuntime(
             p['model_dir'] or default_model_dir(),
@@ -157,6 +167,7 @@ class VlaNode(Node):
         self._stopping = threading.Event()
         self._chunks = 0
         self._errors: dict[str, int] = {}
+        self._error_logged: dict[str, float] = {}   # kind -> when last logged (monotonic)
         self.stage_latency = {s: LatencyTracker(window=200, percentile=95, discard_first=1)
                               for s in ('vision_encoder', 'backbone', 'action_expert')}
         self.frames_received = 0
@@ -221,6 +232,13 @@ class VlaNode(Node):
                 'nodes (frames_off_clock in /diagnostics)')
 
     def on_instruction(self, msg: String) -> None:
+        """An instruction the encoder would refuse does not replace the one in use."""
+        try:
+            normalise_instruction(msg.data)
+        except InputError as exc:
+            self._error('instruction', f'instruction refused, still doing {self._instruction!r}: '
+                                       f'{exc}')
+            return
         with self._slot_lock:
             self._instruction = msg.data
         self.get_logger().info(f'instruction: {msg.data!r}')
@@ -428,25 +446,33 @@ class VlaNode(Node):
     def _aligned_prefix(self, request: JointTrajectory, obs_stamp_s: float) -> np.ndarray | None:
         """The request's prefix starts at the request time; the chunk starts at the observation.
 
-        Chunk rows before the request time are in the past when the chunk lands (dropped by the
-        executor); they are pinned to the first committed action.
+        The prefix is sampled at the model's rate (the executor may tick at another) and its
+        columns taken by name. Chunk rows before the request time are in the past when the chunk
+        lands (dropped by the executor); they are pinned to the first committed action.
         """
         if not request.points:
             return None
         try:
-            prefix = trajectory_to_chunk(request)
-        except ValueError:
+            prefix = columns_by_name(trajectory_to_chunk(request), request.joint_names,
+                                     self.action_names)
+            prefix, _ = onto_tick_grid(prefix, point_times_s(request), self.rate_hz)
+        except ValueError as exc:
+            self._error('prefix', f'chunk_request prefix not used: {exc}')
             return None
-        if prefix.shape[1] != self.runtime.manifest.action_dim:
-            return None
+        horizon = self.runtime.manifest.chunk_length - 1
         offset = int(round((stamp_to_s(request.header.stamp) - obs_stamp_s) * self.rate_hz))
+        if offset >= horizon:
+            self._error('prefix', f'chunk_request is {offset / self.rate_hz:.3f} s after the '
+                        'frame planned from: its committed prefix starts beyond the chunk and is '
+                        'not used (camera stalled, or stamped on another clock?)')
+            return None
         if offset < 0:   # the frame is newer than the request: part of the prefix is past
             prefix = prefix[-offset:]
             offset = 0
         if not len(prefix):
             return None
         full = np.vstack([np.repeat(prefix[:1], offset, axis=0), prefix])
-        return full[:self.runtime.manifest.chunk_length - 1]
+        return full[:horizon]
 
     # -- helpers ---------------------------------------------------------------------------------
     def _state_vector(self, msg: JointState) -> np.ndarray:
@@ -455,8 +481,13 @@ class VlaNode(Node):
                             self.params['state_velocity_joints'])
 
     def _error(self, kind: str, text: str) -> None:
+        """Count it; log it unless this kind was logged in the last 2 s (per kind: one throttle
+        for all kinds would hide a second problem behind the first)."""
         self._errors[kind] = self._errors.get(kind, 0) + 1
-        self.get_logger().warning(text, throttle_duration_sec=2.0)
+        now = time.monotonic()
+        if now - self._error_logged.get(kind, -1e9) >= ERROR_LOG_PERIOD_S:
+            self._error_logged[kind] = now
+            self.get_logger().warning(text)
 
     def publish_diagnostics(self) -> None:
         values: dict[str, object] = {'chunks_published': self._chunks,

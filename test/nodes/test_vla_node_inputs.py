@@ -1,0 +1,128 @@
+"""vla_node against inputs that must not take the task or the plan with them: an unusable
+instruction, joint states naming a joint twice, a committed prefix at another rate or far from
+its frame, and several different problems at once (each is logged)."""
+import time
+
+import numpy as np
+import pytest
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import String
+
+from vla_edge.core.polling import wait_until
+from vla_edge.nodes.messages import chunk_to_trajectory, request_id, s_to_stamp
+from vla_edge.nodes.params import ParameterError
+from vla_edge.nodes.vla_node import VlaNode
+
+NAMES = ['vx', 'vy', 'grip']
+
+
+def _state():
+    return JointState(name=['x', 'y', 'gripper'], position=[0.5, 0.5, 1.0],
+                      velocity=[0.0, 0.0, 0.0])
+
+
+def _frame(stamp_s):
+    msg = Image(height=128, width=128, encoding='rgb8', step=384, data=bytes(128 * 384))
+    msg.header.stamp = s_to_stamp(stamp_s)
+    return msg
+
+
+def _ready_node(ctx, runtime):
+    node = VlaNode(context=ctx, runtime=runtime)
+    node.chunk_pub.publish = lambda data: None      # the chunk itself is not under test here
+    node.on_state(_state())
+    node.on_frame(_frame(10.0))
+    assert wait_until(lambda: node.frames_encoded == 1, 5.0)
+    return node
+
+
+@pytest.mark.parametrize('text', ['', '   ', 'x' * 5000])
+def test_an_unusable_instruction_does_not_replace_the_task(ros_context, reference_runtime, text):
+    node = VlaNode(context=ros_context, runtime=reference_runtime)
+    try:
+        node.on_instruction(String(data='put the tea bag in the mug'))
+        node.on_instruction(String(data=text))
+        assert node._instruction == 'put the tea bag in the mug'
+        assert node._errors == {'instruction': 1}
+        node.on_instruction(String(data='put the red block in the bowl'))
+        assert node._instruction == 'put the red block in the bowl'
+    finally:
+        node.destroy_node()
+
+
+def test_joint_states_naming_a_joint_twice_are_refused(ros_context, reference_runtime):
+    node = VlaNode(context=ros_context, runtime=reference_runtime)
+    try:
+        node.on_state(JointState(name=['x', 'y', 'gripper', 'x'], position=[0.5, 0.5, 1.0, 9.0],
+                                 velocity=[0.0] * 4))
+        assert len(node._states) == 0 and node._errors['state'] == 1
+    finally:
+        node.destroy_node()
+
+
+def test_state_joint_parameters_must_name_distinct_joints(ros_context, reference_runtime):
+    with pytest.raises(ParameterError, match="'state_position_joints' .* must be distinct"):
+        VlaNode(context=ros_context, runtime=reference_runtime, parameter_overrides=[
+            Parameter('state_position_joints', value=['x', 'x', 'gripper'])])
+
+
+def test_a_prefix_from_a_100hz_executor_is_sampled_at_the_models_50hz(
+        ros_context, reference_runtime, planned):
+    node = _ready_node(ros_context, reference_runtime)
+    try:
+        committed = np.stack([np.arange(20) / 100.0, np.zeros(20), np.ones(20)], axis=1)
+        request = chunk_to_trajectory(committed, 10.0, 100.0, NAMES)   # at the frame's time
+        request.header.frame_id = request_id(1, 1)
+        node.on_request(request)
+        assert wait_until(lambda: len(planned) == 1, 5.0)
+        prefix = planned[0].prefix
+        assert prefix.shape == (10, 3)                  # 0.2 s at 50 Hz
+        np.testing.assert_allclose(prefix[:, 0], np.arange(10) / 50.0)
+    finally:
+        node.destroy_node()
+
+
+def test_a_prefix_starting_beyond_the_chunk_is_not_used_and_the_chunk_still_comes(
+        ros_context, reference_runtime, planned):
+    """A request stamped 1e5 s after the frame once made a 5-million-row prefix (GBs)."""
+    node = _ready_node(ros_context, reference_runtime)
+    try:
+        request = chunk_to_trajectory(np.ones((5, 3)), 10.0 + 1e5, 50.0, NAMES)
+        request.header.frame_id = request_id(1, 1)
+        node.on_request(request)
+        assert wait_until(lambda: len(planned) == 1, 5.0)
+        assert planned[0].prefix is None and node._errors == {'prefix': 1}
+        assert wait_until(lambda: node._chunks == 1, 5.0)
+    finally:
+        node.destroy_node()
+
+
+class _Log:
+    def __init__(self):
+        self.lines = []
+
+    def __getattr__(self, level):
+        return lambda text, **kw: self.lines.append((level, text))
+
+
+def test_each_kind_of_input_problem_is_logged_not_just_the_first(ros_context,
+                                                                  reference_runtime):
+    node = VlaNode(context=ros_context, runtime=reference_runtime)
+    log = _Log()
+    node.get_logger = lambda: log
+    try:
+        bad = Image(height=4, width=4, encoding='yuv422', step=8, data=bytes(32))
+        bad.header.stamp = s_to_stamp(time.time())      # on the node's clock: no clock warning
+        node.on_frame(bad)
+        assert wait_until(lambda: node._errors.get('frame') == 1, 5.0)
+        for _ in range(3):
+            node.on_state(JointState(name=['x', 'y', 'gripper'], position=[0.5, np.nan, 1.0],
+                                     velocity=[0.0] * 3))
+        node.on_instruction(String(data=''))
+        warnings = [text for level, text in log.lines if level == 'warning']
+        assert len(warnings) == 3, warnings               # one per kind, repeats throttled
+        assert 'yuv422' in warnings[0] and 'NaN' in warnings[1] and 'empty' in warnings[2]
+        assert node._errors == {'frame': 1, 'state': 3, 'instruction': 1}
+    finally:
+        node.destroy_node()
