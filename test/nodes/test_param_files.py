@@ -39,8 +39,28 @@ def test_the_shipped_config_files_match_the_declarations():
     sections = {}
     for f in default_param_files():
         sections.update(read_param_file(f))
-    assert set(sections) == set(NODE_PARAMETERS)
-    assert sections['chunk_executor']['merge.strategy'] == 'blend'   # nested keys are flattened
+    assert set(sections) == {f'/**/{node}' for node in NODE_PARAMETERS}
+    assert sections['/**/chunk_executor']['merge.strategy'] == 'blend'   # nested keys flattened
+
+
+@pytest.mark.parametrize('namespace', ['', 'arm', 'robot1/arm'])
+def test_the_shipped_files_reach_nodes_in_any_namespace(ros_context, namespace):
+    """rcl matches a section key against the node's full name: a bare `vla_node:` misses
+    /arm/vla_node, and `ros2 launch ... namespace:=arm` would then run on built-in defaults."""
+    import rclpy
+
+    for f in default_param_files():
+        for key, params in read_param_file(f).items():
+            name = key.rsplit('/', 1)[-1]
+            node = rclpy.create_node(name, namespace=namespace, context=ros_context,
+                                     cli_args=['--ros-args', '--params-file', str(f)],
+                                     automatically_declare_parameters_from_overrides=True)
+            try:
+                missing = [p for p in params if not node.has_parameter(p)]
+                assert not missing, (f'{f.name} [{key}] does not reach '
+                                     f'{node.get_fully_qualified_name()}: {missing}')
+            finally:
+                node.destroy_node()
 
 
 @pytest.mark.parametrize('file, nodes', [('pipeline.yaml', ('vla_node', 'chunk_executor')),
@@ -50,7 +70,7 @@ def test_the_pipeline_and_sim_files_list_every_parameter(file, nodes):
     # setup relies on), so a parameter added to a node must appear in its file too.
     sections = read_param_file(next(f for f in default_param_files() if f.name == file))
     for node in nodes:
-        missing = {s.name for s in NODE_PARAMETERS[node]} - set(sections[node])
+        missing = {s.name for s in NODE_PARAMETERS[node]} - set(sections[f'/**/{node}'])
         assert not missing, f'{file} lacks {node} parameters {sorted(missing)}'
 
 
