@@ -3,7 +3,8 @@
 Subscribes `command_raw` (std_msgs/Float64MultiArray: the chunk executor's default command type;
 its JointTrajectory/TwistStamped options are not gated here), `action_chunk` (heartbeat: an
 inference hang is no new chunk in time; the next commands are flagged as a chunk switch for the
-jump check), the camera (sensor_msgs/Image, sensor-data QoS) and optionally `joint_states`
+jump check), the camera (sensor_msgs/Image, or CompressedImage with `use_compressed`; sensor-data
+QoS) and optionally `joint_states`
 (measured state mapped into command space). Publishes `command` (Float64MultiArray: the checked,
 possibly clamped command, or the safe command), `/diagnostics` (one status per check),
 `~/events` (std_msgs/String, JSON: latch, veto, clamp, reset... with reasons a person can read) and,
@@ -30,7 +31,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
@@ -57,6 +58,9 @@ SWITCH_COMMANDS = 2   # commands flagged as a chunk switch after a chunk arrives
 
 NODE_PARAMETERS = (
     Spec('camera_topic', 'camera/image_raw', 'Camera topic (sensor_msgs/Image) the policy sees.'),
+    Spec('use_compressed', False, 'Check sensor_msgs/CompressedImage on <camera_topic>/compressed '
+         'instead (as vla_node\'s use_compressed; the decoded frame is checked, the encoding '
+         'check is skipped).'),
     Spec('state.joints', ['', '', ''], 'Per command dimension: the joint_states name measured '
          'for it ("" = not measured; all "": joint_states is not used).'),
     Spec('state.fields', ['velocity', 'velocity', 'position'], 'Per command dimension: which '
@@ -120,7 +124,12 @@ class WatchdogNode(Node):
                           if p['debug_image'] else None)
         self.create_subscription(Float64MultiArray, 'command_raw', self.on_command, 10)
         self.create_subscription(JointTrajectory, 'action_chunk', self.on_chunk, 10)
-        self.create_subscription(Image, p['camera_topic'], self.on_frame, qos_profile_sensor_data)
+        if p['use_compressed']:
+            self.create_subscription(CompressedImage, p['camera_topic'] + '/compressed',
+                                     self.on_frame, qos_profile_sensor_data)
+        else:
+            self.create_subscription(Image, p['camera_topic'], self.on_frame,
+                                     qos_profile_sensor_data)
         if self._state_map:
             self.create_subscription(JointState, 'joint_states', self.on_state, 10)
         self.create_service(Trigger, '~/reset', self.on_reset)
@@ -132,7 +141,7 @@ class WatchdogNode(Node):
         self.create_timer(p['diagnostics_period_s'], self.publish_diagnostics)
 
         self._frame_slot = threading.Condition()
-        self._frame_msg: Image | None = None
+        self._frame_msg: Image | CompressedImage | None = None
         self._running = True
         self._frame_thread = threading.Thread(target=self._frame_loop, name='watchdog_frames',
                                               daemon=True)
@@ -209,7 +218,7 @@ class WatchdogNode(Node):
                 measured[dim] = values[i] * scale
         self._measured = measured   # one reference swap: read under the lock
 
-    def on_frame(self, msg: Image) -> None:
+    def on_frame(self, msg: Image | CompressedImage) -> None:
         self.stale_timer.reset()
         with self._frame_slot:
             if self._frame_msg is not None:
@@ -233,12 +242,15 @@ class WatchdogNode(Node):
                 self.get_logger().error(f'frame check failed ({type(exc).__name__}: {exc})',
                                         throttle_duration_sec=2.0)
 
-    def _check_frame(self, msg: Image) -> None:
+    def _check_frame(self, msg: Image | CompressedImage) -> None:
         stamp = stamp_to_s(msg.header.stamp)
+        compressed = isinstance(msg, CompressedImage)
         try:
             rgb = self.converter.to_rgb(msg)
         except InputError as exc:
-            rgb, problem = None, f'{msg.width}x{msg.height} {msg.encoding!r}: {exc}'
+            what = f'compressed {msg.format!r}' if compressed else \
+                f'{msg.width}x{msg.height} {msg.encoding!r}'
+            rgb, problem = None, f'{what}: {exc}'
         now = self.now_s()
         with self._lock:
             self.counts['frames'] += 1
@@ -246,7 +258,8 @@ class WatchdogNode(Node):
                 self.counts['frames_unreadable'] += 1
                 results = self._unreadable_frame(problem, stamp, now)
             else:
-                results = self.wd.on_frame(rgb, stamp, now, encoding=msg.encoding)
+                results = self.wd.on_frame(rgb, stamp, now,
+                                           encoding=None if compressed else msg.encoding)
             if self._track(now) and self._last_sent is not None:
                 self._send_safe()   # a latch on a frame does not wait for the next command
             banner = self._banner()
