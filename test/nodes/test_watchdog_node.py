@@ -392,32 +392,3 @@ def test_watchdog_yaml_sets_only_declared_parameters():
     unknown = set(flatten(body['/**/watchdog']['ros__parameters'])) - {s.name for s in PARAMETERS}
     assert not unknown
 
-
-def test_with_use_compressed_it_checks_the_compressed_stream(ros_context):
-    """A camera that publishes only CompressedImage must still arm the frame checks (else the
-    stale check never clears and the robot only ever gets the safe command)."""
-    from sensor_msgs.msg import CompressedImage
-
-    wd = WatchdogNode(context=ros_context,
-                      parameter_overrides=[Parameter('use_compressed', value=True)])
-    io = rclpy.create_node('camera', context=ros_context)
-    pub = io.create_publisher(CompressedImage, 'camera/image_raw/compressed',
-                              qos_profile_sensor_data)
-    spin = IsolatedExecutors([wd, io], ros_context).start()
-    try:
-        def send(data):
-            msg = CompressedImage(format='jpeg', data=data)
-            msg.header.stamp = wd.get_clock().now().to_msg()
-            pub.publish(msg)
-
-        ok = cv2.imencode('.jpg', cv2.cvtColor(healthy_frame(), cv2.COLOR_RGB2BGR))[1].tobytes()
-        assert _wait(lambda: send(ok) or wd.counts['frames'] >= 3, 5.0)
-        assert wd.counts['frames_unreadable'] == 0
-        assert not wd.wd.frames.last_report.faults     # decoded and judged healthy
-        send(b'not a jpeg')
-        assert _wait(lambda: wd.counts['frames_unreadable'] == 1, 5.0)
-        assert any("compressed 'jpeg'" in r.reason for r in wd.wd.frames.last_report.results)
-    finally:
-        spin.shutdown()
-        wd.destroy_node()
-        io.destroy_node()

@@ -20,6 +20,7 @@ from vla_edge.nodes import chunk_executor, sim_nodes, vla_node, watchdog_node
 from vla_edge.nodes.chunk_executor import ChunkExecutor
 from vla_edge.nodes.isolated_executors import IsolatedExecutors, default_executor_kind
 from vla_edge.nodes.param_files import check_parameters
+from vla_edge.nodes.params import ParameterError
 from vla_edge.nodes.sim_nodes import SimCamera, SimRobot, SimSession
 from vla_edge.nodes.vla_node import VlaNode
 from vla_edge.nodes.watchdog_node import WatchdogNode
@@ -88,6 +89,24 @@ class Pipeline:
             node.destroy_node()
 
 
+def check_command_chain(nodes: dict[str, Node], with_watchdog: bool, with_sim: bool) -> None:
+    """The types along executor -> (watchdog) -> robot must meet. Called as the chain is built,
+    before the next node subscribes: in one process DDS refuses a second type on a topic with a
+    bare RCLError, across processes nothing is delivered, and nobody is told why."""
+    raw = nodes['chunk_executor'].params['command_type']
+    if with_watchdog and raw != 'float64_multi_array':
+        raise ParameterError(
+            f"chunk_executor.command_type = {raw!r}: the watchdog gates float64_multi_array "
+            "command_raw; keep that and set the robot's interface as watchdog.command_type")
+    if not with_sim or (with_watchdog and 'watchdog' not in nodes):
+        return
+    last = nodes['watchdog'].params['command_type'] if with_watchdog else raw
+    if last != 'float64_multi_array':
+        who = 'watchdog' if with_watchdog else 'chunk_executor'
+        raise ParameterError(f'{who}.command_type = {last!r}: the simulated robot takes '
+                             'float64_multi_array commands')
+
+
 def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
                    overrides: dict[str, dict[str, object]] | None = None,
                    runtime=None, namespace: str = '', context=None,
@@ -110,8 +129,10 @@ def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
     try:   # a node that refuses its parameters must not leave the others' threads running
         nodes['vla_node'] = VlaNode(runtime=runtime, **kw('vla_node'))
         nodes['chunk_executor'] = ChunkExecutor(**kw('chunk_executor'))
+        check_command_chain(nodes, with_watchdog, with_sim)
         if with_watchdog:
             nodes['watchdog'] = WatchdogNode(**kw('watchdog'))
+            check_command_chain(nodes, with_watchdog, with_sim)
         if with_sim:
             session = SimSession()
             remap = None if with_watchdog else {'command': 'command_raw'}

@@ -15,13 +15,12 @@ from collections.abc import Iterator
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from geometry_msgs.msg import TwistStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
-from std_msgs.msg import Float64MultiArray, String
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from trajectory_msgs.msg import JointTrajectory
 
 from vla_edge.core.chunk_input import columns_by_name, onto_tick_grid, point_rate_hz
 from vla_edge.core.chunk_merge import STRATEGIES, MergeConfig
@@ -31,7 +30,9 @@ from vla_edge.core.instruction_text import normalise_instruction
 from vla_edge.core.manifest import load_manifest
 from vla_edge.core.model_dir import default_model_dir
 from vla_edge.nodes.messages import (
+    COMMAND_TYPES,
     chunk_to_trajectory,
+    command_message,
     parse_request_id,
     point_times_s,
     request_id,
@@ -42,7 +43,6 @@ from vla_edge.nodes.messages import (
 from vla_edge.nodes.params import ParameterError, Spec, declare_all
 from vla_edge.nodes.spin import spin_nodes
 
-COMMAND_TYPES = ('float64_multi_array', 'joint_trajectory', 'twist_stamped')
 HOLD_MODES = ('last', 'zero_velocity')
 
 PARAMETERS = (
@@ -75,8 +75,9 @@ PARAMETERS = (
          'command, or zero the velocity dimensions (velocity interfaces).', choices=HOLD_MODES),
     Spec('velocity_dims', [0, 1], 'Indices of the command that are velocities (zeroed on hold; '
          'with no velocity dimension, use hold_mode last).'),
-    Spec('command_type', 'float64_multi_array', 'Message type of command_raw.',
-         choices=COMMAND_TYPES),
+    Spec('command_type', 'float64_multi_array', 'Message type of command_raw. With the watchdog '
+         'in the chain keep float64_multi_array (what it gates) and set the robot\'s type as the '
+         'watchdog\'s command_type.', choices=tuple(COMMAND_TYPES)),
     Spec('joint_names', ['vx', 'vy', 'grip'], 'Names of the command dimensions.'),
     Spec('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', range=(0.05, 60.0)),
     Spec('realtime_priority', 0, 'SCHED_FIFO priority (1-99) for the thread that runs the control '
@@ -153,9 +154,8 @@ class ChunkExecutor(Node):
         self.events: list[tuple[str, float]] = []                    # ('request'|'arrival', t)
         self.record_trace = False
 
-        msg_type = {'float64_multi_array': Float64MultiArray, 'joint_trajectory': JointTrajectory,
-                    'twist_stamped': TwistStamped}[p['command_type']]
-        self.command_pub = self.create_publisher(msg_type, 'command_raw', 10)
+        self.command_pub = self.create_publisher(COMMAND_TYPES[p['command_type']], 'command_raw',
+                                                 10)
         self.request_pub = self.create_publisher(JointTrajectory, 'chunk_request', 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_subscription(JointTrajectory, 'action_chunk', self.on_chunk, 10,
@@ -352,18 +352,8 @@ class ChunkExecutor(Node):
         return held
 
     def _publish_command(self, command: np.ndarray, now: float) -> None:
-        kind = self.params['command_type']
-        if kind == 'float64_multi_array':
-            msg = Float64MultiArray(data=command.tolist())
-        elif kind == 'joint_trajectory':
-            msg = chunk_to_trajectory(command[None], now, self.rate_hz, self.joint_names)
-            msg.points[0] = JointTrajectoryPoint(positions=command.tolist())
-        else:
-            msg = TwistStamped()
-            msg.header.stamp = self.get_clock().now().to_msg()
-            msg.twist.linear.x = float(command[0])
-            msg.twist.linear.y = float(command[1]) if len(command) > 1 else 0.0
-        self.command_pub.publish(msg)
+        self.command_pub.publish(command_message(self.params['command_type'], command, now,
+                                                 self.joint_names))
 
     # -- diagnostics ---------------------------------------------------------------------------
     def snapshot(self) -> dict[str, float]:

@@ -6,7 +6,14 @@ from collections.abc import Sequence
 import numpy as np
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from geometry_msgs.msg import TwistStamped
+from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+# The robot-side command interfaces: a ros2_control forward command controller, a trajectory
+# controller (one point, applied now), a velocity-commanded base (linear x, y of a twist).
+COMMAND_TYPES = {'float64_multi_array': Float64MultiArray, 'joint_trajectory': JointTrajectory,
+                 'twist_stamped': TwistStamped}
 
 
 def stamp_to_s(stamp: Time) -> float:
@@ -82,6 +89,27 @@ def trajectory_to_chunk(msg: JointTrajectory) -> np.ndarray:
 def point_times_s(msg: JointTrajectory) -> list[float]:
     """Each point's time_from_start, in seconds (when it applies, from the header stamp)."""
     return [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points]
+
+
+def command_message(kind: str, command: np.ndarray, stamp_s: float,
+                    joint_names: Sequence[str]):
+    """One control command as the message of `kind` (a COMMAND_TYPES key). A twist carries the
+    first two dimensions as linear x and y (it has no field for the others)."""
+    values = np.asarray(command, dtype=np.float64).tolist()
+    if kind == 'float64_multi_array':
+        return Float64MultiArray(data=values)
+    if kind == 'joint_trajectory':
+        msg = JointTrajectory(joint_names=list(joint_names),
+                              points=[JointTrajectoryPoint(positions=values)])
+        msg.header.stamp = s_to_stamp(stamp_s)
+        return msg
+    if kind != 'twist_stamped':
+        raise ValueError(f'command type must be one of {list(COMMAND_TYPES)}, got {kind!r}')
+    msg = TwistStamped()
+    msg.header.stamp = s_to_stamp(stamp_s)
+    msg.twist.linear.x = values[0]
+    msg.twist.linear.y = values[1] if len(values) > 1 else 0.0
+    return msg
 
 
 def status(name: str, level: bytes, message: str, values: dict[str, object],

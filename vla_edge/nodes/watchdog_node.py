@@ -1,12 +1,13 @@
 """watchdog_node: the last gate before the robot. Nothing reaches `command` without passing it.
 
-Subscribes `command_raw` (std_msgs/Float64MultiArray: the chunk executor's default command type;
-its JointTrajectory/TwistStamped options are not gated here), `action_chunk` (heartbeat: an
-inference hang is no new chunk in time; the next commands are flagged as a chunk switch for the
-jump check), the camera (sensor_msgs/Image, or CompressedImage with `use_compressed`; sensor-data
-QoS) and optionally `joint_states`
-(measured state mapped into command space). Publishes `command` (Float64MultiArray: the checked,
-possibly clamped command, or the safe command), `/diagnostics` (one status per check),
+Subscribes `command_raw` (std_msgs/Float64MultiArray, the chunk executor's default command type;
+a publisher of another type there is reported by name in the log and /diagnostics),
+`action_chunk` (heartbeat: an inference hang is no new chunk in time; the next commands are
+flagged as a chunk switch for the jump check), the camera (sensor_msgs/Image, or CompressedImage
+with `use_compressed`; sensor-data QoS) and optionally `joint_states` (measured state mapped into
+command space). Publishes `command` (the robot's interface, `command_type`: Float64MultiArray by
+default, JointTrajectory or TwistStamped; the checked, possibly clamped command, or the safe
+command), `/diagnostics` (one status per check),
 `~/events` (std_msgs/String, JSON: latch, veto, clamp, reset... with reasons a person can read) and,
 if enabled, `~/debug_image`. Service `~/reset` (std_srvs/Trigger) clears a latched veto, and is
 refused while a fault is still present.
@@ -28,7 +29,7 @@ import json
 import threading
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
@@ -49,11 +50,18 @@ from vla_edge.core.watchdog import (
     parameter_table,
     safe_command,
 )
-from vla_edge.nodes.messages import stamp_to_s, status, trajectory_to_chunk
+from vla_edge.nodes.messages import (
+    COMMAND_TYPES,
+    command_message,
+    stamp_to_s,
+    status,
+    trajectory_to_chunk,
+)
 from vla_edge.nodes.params import ParameterError, Spec, declare_all
 from vla_edge.nodes.spin import spin_nodes
 
 STATE_FIELDS = ('position', 'velocity')
+GATED_TYPE = 'std_msgs/msg/Float64MultiArray'   # what command_raw must be
 SWITCH_COMMANDS = 2   # commands flagged as a chunk switch after a chunk arrives (see on_chunk)
 
 NODE_PARAMETERS = (
@@ -67,6 +75,12 @@ NODE_PARAMETERS = (
          'JointState field (position or velocity) measures it.'),
     Spec('state.scale', [1.0, 1.0, 1.0], 'Per command dimension: factor from the measured value '
          'to command units.'),
+    Spec('command_type', 'float64_multi_array', 'Message type of `command`, the robot\'s '
+         'command interface. command_raw is always Float64MultiArray (keep the executor\'s '
+         'command_type at float64_multi_array): every dimension is checked, then sent as this '
+         'type (a twist carries the first two as linear x, y).', choices=tuple(COMMAND_TYPES)),
+    Spec('joint_names', ['vx', 'vy', 'grip'], 'Names of the command dimensions (the '
+         'joint_trajectory command type).'),
     Spec('hold_timer_periods', 1.0, 'Send a command (the last one again, or the safe one while '
          'holding) when none went out for this many control periods.', range=(1.0, 10.0)),
     Spec('debug_image', False, 'Publish ~/debug_image: the frame with the check results drawn.'),
@@ -117,7 +131,8 @@ class WatchdogNode(Node):
                                      'frames_unreadable', 'chunks', 'chunks_rejected'), 0)
         self.events: list[dict] = []   # every event sent, for tests and the fault harness
 
-        self.command_pub = self.create_publisher(Float64MultiArray, 'command', 10)
+        self.command_pub = self.create_publisher(COMMAND_TYPES[p['command_type']], 'command', 10)
+        self.command_raw_mismatch: list[str] = []   # other publishers' types on command_raw
         self.event_pub = self.create_publisher(String, '~/events', 100)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.debug_pub = (self.create_publisher(Image, '~/debug_image', qos_profile_sensor_data)
@@ -374,7 +389,8 @@ class WatchdogNode(Node):
     def _send(self, command: np.ndarray) -> None:
         """Publish (under the lock: commands leave in decision order) and re-arm the timer."""
         self._last_sent = np.asarray(command, dtype=np.float64).copy()
-        self.command_pub.publish(Float64MultiArray(data=self._last_sent.tolist()))
+        self.command_pub.publish(command_message(self.params['command_type'], self._last_sent,
+                                                 self.now_s(), self.params['joint_names']))
         self.counts['commands_out'] += 1
         self.hold_timer.reset()
 
@@ -399,8 +415,26 @@ class WatchdogNode(Node):
         return 'OK' if self.wd.armed else 'HOLDING: not armed (inputs missing or settling)'
 
     def publish_diagnostics(self) -> None:
+        self._check_command_raw_types()
         with self._lock:
             self._publish_diagnostics_locked(self.now_s())
+
+    def _check_command_raw_types(self) -> None:
+        """A command_raw publisher of another type (the executor set to joint_trajectory or
+        twist_stamped) never reaches this node, and the robot would get only the safe command
+        with no reason given: name it, in the log and in /diagnostics."""
+        topic = self.resolve_topic_name('command_raw')
+        others = sorted({f'{info.node_namespace.rstrip("/")}/{info.node_name} '
+                         f'({info.topic_type})'
+                         for info in self.get_publishers_info_by_topic(topic)
+                         if info.topic_type != GATED_TYPE})
+        if others and others != self.command_raw_mismatch:
+            self.get_logger().error(
+                f'{topic} is published as a type this watchdog does not gate ({GATED_TYPE}): '
+                f'{", ".join(others)}; nothing from it reaches the robot. Set chunk_executor\'s '
+                'command_type to float64_multi_array and the watchdog\'s command_type to the '
+                'robot\'s interface')
+        self.command_raw_mismatch = others
 
     def _publish_diagnostics_locked(self, now: float) -> None:
         arr = DiagnosticArray()
@@ -409,6 +443,11 @@ class WatchdogNode(Node):
         arr.status = [status(f'{name}: {r.name}', bytes([int(r.level)]), r.reason,
                              dict(r.values), hardware_id=name)
                       for r in self.wd.results(now)]
+        if self.command_raw_mismatch:
+            arr.status.append(status(
+                f'{name}: command_raw type', DiagnosticStatus.ERROR,
+                f'not gated (this node takes {GATED_TYPE}): {", ".join(self.command_raw_mismatch)}',
+                {}, hardware_id=name))
         arr.status.append(status(f'{name}: counters', bytes([0]), 'counts since start',
                                  dict(self.counts, trips=self.wd.latch.trips), hardware_id=name))
         self.diag_pub.publish(arr)

@@ -1,0 +1,126 @@
+"""The watchdog's interfaces beyond the defaults: a compressed camera stream, the robot's command
+type on `command`, and a command_raw of a type it cannot gate (named, not silently ignored)."""
+import time
+
+import cv2
+import numpy as np
+import pytest
+import rclpy
+from geometry_msgs.msg import TwistStamped
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory
+
+from vla_edge.core.polling import wait_until
+from vla_edge.core.ros_image import rgb_to_image_msg_fields
+from vla_edge.nodes.isolated_executors import IsolatedExecutors
+from vla_edge.nodes.messages import chunk_to_trajectory
+from vla_edge.nodes.params import ParameterError
+from vla_edge.nodes.watchdog_node import WatchdogNode
+
+from .test_watchdog_node import healthy_frame
+
+
+class Harness:
+    def __init__(self, ctx, **params):
+        self.wd = WatchdogNode(context=ctx, parameter_overrides=[
+            Parameter(k, value=v) for k, v in params.items()])
+        self.io = rclpy.create_node('harness', context=ctx)
+        self.spin = IsolatedExecutors([self.wd, self.io], ctx).start()
+
+    def close(self):
+        self.spin.shutdown()
+        self.wd.destroy_node()
+        self.io.destroy_node()
+
+
+@pytest.fixture
+def harness(ros_context):
+    made = []
+
+    def make(**params):
+        made.append(Harness(ros_context, **params))
+        return made[-1]
+
+    yield make
+    for h in made:
+        h.close()
+
+
+def test_with_use_compressed_it_checks_the_compressed_stream(harness):
+    """A camera that publishes only CompressedImage must still arm the frame checks (else the
+    stale check never clears and the robot only ever gets the safe command)."""
+    h = harness(use_compressed=True)
+    pub = h.io.create_publisher(CompressedImage, 'camera/image_raw/compressed',
+                                qos_profile_sensor_data)
+
+    def send(data):
+        msg = CompressedImage(format='jpeg', data=data)
+        msg.header.stamp = h.wd.get_clock().now().to_msg()
+        pub.publish(msg)
+
+    ok = cv2.imencode('.jpg', cv2.cvtColor(healthy_frame(), cv2.COLOR_RGB2BGR))[1].tobytes()
+    assert wait_until(lambda: send(ok) or h.wd.counts['frames'] >= 3, 5.0)
+    assert h.wd.counts['frames_unreadable'] == 0
+    assert not h.wd.wd.frames.last_report.faults     # decoded and judged healthy
+    send(b'not a jpeg')
+    assert wait_until(lambda: h.wd.counts['frames_unreadable'] == 1, 5.0)
+    assert any("compressed 'jpeg'" in r.reason for r in h.wd.wd.frames.last_report.results)
+
+
+def test_the_robot_gets_its_own_command_type(harness):
+    """command_raw stays Float64MultiArray (all dimensions checked); `command` is the twist a
+    velocity-commanded base takes."""
+    h = harness(command_type='twist_stamped')
+    got = []
+    h.io.create_subscription(TwistStamped, 'command', got.append, 10)
+    raw = h.io.create_publisher(Float64MultiArray, 'command_raw', 10)
+    camera = h.io.create_publisher(Image, 'camera/image_raw', qos_profile_sensor_data)
+    policy = h.io.create_publisher(JointTrajectory, 'action_chunk', 10)   # its heartbeat
+
+    def feed():
+        policy.publish(chunk_to_trajectory(np.tile([0.1, 0.0, -1.0], (50, 1)), 0.0, 50.0,
+                                           ['vx', 'vy', 'grip']))
+        msg = Image(**rgb_to_image_msg_fields(healthy_frame()))
+        msg.header.stamp = h.wd.get_clock().now().to_msg()
+        camera.publish(msg)
+        raw.publish(Float64MultiArray(data=[0.1, 0.0, -1.0]))
+        time.sleep(0.02)
+
+    assert wait_until(lambda: feed() or (got and got[-1].twist.linear.x > 0.0), 5.0), \
+        h.wd.counts
+    assert got[-1].twist.linear.x == pytest.approx(0.1) and got[-1].twist.linear.y == 0.0
+    assert all(isinstance(m, TwistStamped) for m in got) and got[-1].header.stamp.sec > 0
+
+
+def test_a_command_raw_of_another_type_is_named(harness, ros_context):
+    """An executor in another process set to twist_stamped (in one process DDS refuses the
+    second type outright)."""
+    h = harness()
+    other = rclpy.Context()
+    rclpy.init(context=other, domain_id=ros_context.get_domain_id())
+    try:
+        node = rclpy.create_node('executor_elsewhere', context=other)
+        node.create_publisher(TwistStamped, 'command_raw', 10)
+        # (the graph can name a new publisher's node _NODE_NAME_UNKNOWN_ for a moment)
+        assert wait_until(lambda: h.wd._check_command_raw_types() or
+                          'executor_elsewhere' in str(h.wd.command_raw_mismatch), 5.0)
+        assert h.wd.command_raw_mismatch == ['/executor_elsewhere '
+                                             '(geometry_msgs/msg/TwistStamped)']
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=other)
+
+
+def test_bringup_refuses_a_command_chain_whose_types_do_not_meet(ros_context, reference_runtime):
+    from vla_edge.nodes.bringup import build_pipeline
+
+    with pytest.raises(ParameterError, match="watchdog gates float64_multi_array .* set the "
+                                             "robot's interface as watchdog.command_type"):
+        build_pipeline(context=ros_context, runtime=reference_runtime, overrides={
+            'chunk_executor': {'command_type': 'twist_stamped'}})
+    with pytest.raises(ParameterError, match='the simulated robot takes float64_multi_array'):
+        build_pipeline(context=ros_context, runtime=reference_runtime, overrides={
+            'watchdog': {'command_type': 'joint_trajectory'}})
