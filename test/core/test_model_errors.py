@@ -88,6 +88,29 @@ def test_onnx_input_name_disagrees_with_manifest(model_copy):
         PolicyRuntime(model_copy)
 
 
+def test_inputs_the_runtime_does_not_feed_are_refused_at_load(model_copy):
+    """Manifest and ONNX agree on a name the runtime does not feed: refused at load, not with an
+    onnxruntime error at the first chunk."""
+    import onnx
+
+    path = model_copy / 'backbone.onnx'
+    graph = onnx.load(str(path))
+    for node in graph.graph.node:
+        node.input[:] = ['robot_state' if n == 'state' else n for n in node.input]
+    next(i for i in graph.graph.input if i.name == 'state').name = 'robot_state'
+    onnx.save(graph, str(path))
+
+    def rename(raw):
+        inputs = raw['stages']['backbone']['inputs']
+        inputs['robot_state'] = inputs.pop('state')
+        raw['stages']['backbone']['sha256'] = sha256_of(path)
+    _edit_manifest(model_copy, rename)
+    with pytest.raises(ModelLoadError, match=r"stage backbone: inputs \['instruction_embedding', "
+                                             r"'robot_state', 'visual_tokens'\], but this "
+                                             r"runtime feeds .*'state'"):
+        PolicyRuntime(model_copy)
+
+
 def test_onnx_shape_disagrees_with_manifest(model_copy):
     _edit_manifest(model_copy, lambda raw: raw['stages']['vision_encoder']['inputs']['image']
                    .update(shape=['batch', 96, 96, 3]))

@@ -220,6 +220,10 @@ def test_bad_parameters_are_refused_with_a_clear_message(ros_context):
     with pytest.raises(ParameterError, match=r"'merge.strategy' = 'average' must be one of"):
         ChunkExecutor(context=ros_context,
                       parameter_overrides=[Parameter('merge.strategy', value='average')])
+    with pytest.raises(ParameterError, match=r"'joint_names' = \['vx', 'vy', 'grip', 'wz'\] "
+                                             r"must name the model's actions"):
+        ChunkExecutor(context=ros_context, parameter_overrides=[
+            Parameter('joint_names', value=[*NAMES, 'wz']), Parameter('velocity_dims', value=[0])])
     node = ChunkExecutor(context=ros_context)
     try:
         result = node.set_parameters([Parameter('mode', value='sync')])[0]

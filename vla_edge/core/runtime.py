@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vla_edge.core.errors import InputError
+from vla_edge.core.errors import InputError, ModelLoadError
 from vla_edge.core.flow_sampler import denoise
 from vla_edge.core.image_input import prepare_image
 from vla_edge.core.instruction_encoder import InstructionEncoder
@@ -44,6 +44,22 @@ class PlannedChunk:
     stage_latency_s: dict[str, float] = field(default_factory=dict)
 
 
+# The tensors this runtime feeds each stage, by name: the model contract (README "The reference
+# policy and the model folder"). A folder whose manifest and ONNX files agree with each other on
+# other names is refused at load, not at its first frame.
+FED_INPUTS = {'instruction_encoder': ('input_ids', 'attention_mask'),
+              'vision_encoder': ('image',),
+              'backbone': ('visual_tokens', 'instruction_embedding', 'state'),
+              'action_expert': ('prefix_kv', 'noisy_actions', 'tau')}
+
+
+def check_fed_inputs(stage: str, inputs: list[str]) -> None:
+    want = FED_INPUTS[stage]
+    if sorted(inputs) != sorted(want):
+        raise ModelLoadError(f'stage {stage}: inputs {sorted(inputs)}, but this runtime feeds '
+                             f'{sorted(want)} (the model contract)')
+
+
 class PolicyRuntime:
     """One ONNX Runtime session per stage of a checked model folder."""
 
@@ -53,6 +69,8 @@ class PolicyRuntime:
         self.manifest: Manifest = load_manifest(model_dir)
         m = self.manifest
         self.sessions = {name: open_stage(spec, self.options) for name, spec in m.stages.items()}
+        for name, session in self.sessions.items():
+            check_fed_inputs(name, [i.name for i in session.get_inputs()])
         self.instruction_encoder = InstructionEncoder(m.stages['instruction_encoder'],
                                                       self.sessions['instruction_encoder'])
         self.denoising_steps = int(denoising_steps or m.denoising_steps)

@@ -117,6 +117,21 @@ def resolve_control_rate(rate_hz: float, model_dir: str) -> float:
                              f'in {folder} cannot be read: {exc}') from exc
 
 
+def check_joint_names_against_model(names: list[str], model_dir: str) -> None:
+    """Chunks are taken by joint name (core/chunk_input.py): names that are not the model's
+    action names would have every chunk refused. Caught at start-up where the model folder is
+    readable; an executor fed by a policy elsewhere (no readable folder) is not checked."""
+    try:
+        manifest = load_manifest(model_dir or default_model_dir(), verify_hashes=False)
+    except VlaEdgeError:
+        return
+    model = [str(n) for n in manifest.raw.get('action_names') or ()]
+    if model and sorted(model) != sorted(names):
+        raise ParameterError(f"parameter 'joint_names' = {names} must name the model's actions "
+                             f'{model} (manifest action_names): chunks are matched by name, so '
+                             'every chunk would be refused')
+
+
 class ChunkExecutor(Node):
     """Fixed-rate command stream from chunks; see the module docstring."""
 
@@ -124,6 +139,7 @@ class ChunkExecutor(Node):
         super().__init__('chunk_executor', **kwargs)
         p = declare_all(self, PARAMETERS)
         check_command_layout(p)
+        check_joint_names_against_model(list(p['joint_names']), p['model_dir'])
         p['control_rate_hz'] = resolve_control_rate(p['control_rate_hz'], p['model_dir'])
         self.params = p
         self.scheduler = ChunkScheduler(SchedulerConfig(
