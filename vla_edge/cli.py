@@ -1,4 +1,8 @@
-"""The `vla-edge` command: one verb per task; each verb calls into the packages."""
+"""The `vla-edge` command: one verb per task; each verb calls into the packages.
+
+Over 400 lines because every verb's arguments are here, in one place to read `--help` from; the
+verbs' work is in vla_edge/tools and the packages.
+"""
 from __future__ import annotations
 
 import argparse

@@ -13,6 +13,10 @@ slots, so subscriptions stay responsive:
   (header.frame_id) back to the executor.
 Bad inputs (unsupported encodings, NaN states, missing instruction) are logged and skipped; the
 executor holds the robot safely meanwhile.
+
+Over 400 lines on purpose: the two threads, the callbacks that feed them and the locks between
+them are one piece, and reading them apart would hide who holds what. Parameters are in
+vla_node_params.py, the logic in core (runtime, key_frame, state_history, committed_prefix).
 """
 from __future__ import annotations
 
@@ -30,10 +34,11 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
 from vla_edge.core.chunk_input import columns_by_name, onto_tick_grid
+from vla_edge.core.committed_prefix import align_prefix
 from vla_edge.core.errors import InputError, VlaEdgeError
 from vla_edge.core.instruction_text import normalise_instruction
 from vla_edge.core.joint_state import state_vector
-from vla_edge.core.key_frame import DEFAULT_MAX_INTERVAL_S, DEFAULT_MIN_CHANGE, KeyFrameGate
+from vla_edge.core.key_frame import KeyFrameGate
 from vla_edge.core.latency import LatencyTracker
 from vla_edge.core.model_dir import default_model_dir
 from vla_edge.core.onnx_session import SessionOptions
@@ -47,62 +52,10 @@ from vla_edge.nodes.messages import (
     status,
     trajectory_to_chunk,
 )
-from vla_edge.nodes.params import ParameterError, Spec, declare_all
+from vla_edge.nodes.params import declare_all
 from vla_edge.nodes.spin import spin_nodes
 from vla_edge.nodes.trajectory_cdr import chunk_to_trajectory_cdr
-
-PARAMETERS = (
-    Spec('model_dir', '', 'Model folder (manifest.yaml + ONNX per stage). Empty: '
-         '$VLA_EDGE_MODEL_DIR or the packaged reference model.'),
-    Spec('providers', ['CPUExecutionProvider'], 'ONNX Runtime execution providers, in order of '
-         'preference; unavailable ones are skipped with a warning.'),
-    Spec('intra_op_threads', 1, 'Threads per ONNX session (0 lets ONNX Runtime choose).',
-         range=(0, 64)),
-    Spec('instruction', 'put the tea bag in the mug', 'Initial instruction; the instruction topic '
-         'overrides it.'),
-    Spec('camera_topic', 'camera/image_raw', 'Camera topic (sensor_msgs/Image; with '
-         'use_compressed, CompressedImage on <camera_topic>/compressed).'),
-    Spec('use_compressed', False, 'Subscribe to sensor_msgs/CompressedImage instead of Image.'),
-    Spec('state_position_joints', ['x', 'y', 'gripper'], 'JointState names whose positions form '
-         'the start of the state vector.'),
-    Spec('state_velocity_joints', ['x', 'y'], 'JointState names whose velocities follow.'),
-    Spec('state_pairing', 'frame_time', 'Which robot state goes with a frame. frame_time: the '
-         'joint_states sample stamped nearest to the frame (image and state of one instant; the '
-         'chunk is stamped with that instant). newest: the newest state received, which is ahead '
-         'of the image while the robot moves (README "Image and state of one instant").',
-         choices=('frame_time', 'newest')),
-    Spec('state_history_s', 1.0, 'How much joint_states history is kept for frame_time pairing.',
-         range=(0.05, 10.0)),
-    Spec('state_max_offset_s', 0.1, 'A state stamped farther than this from its frame is still '
-         'used (it is the nearest there is) but counted (errors_state_offset) and warned about: '
-         'joint_states lagging or stalled, or stamped on another clock than the camera. So is a '
-         'state arriving this much after (or before) its stamp (errors_state_clock).',
-         range=(0.001, 10.0)),
-    Spec('key_frame_min_change', DEFAULT_MIN_CHANGE, 'Encode a frame only when some part of '
-         'the scene changed by at least this many levels (0-255) in some colour channel since '
-         'the last encoded frame, on a 32x32 thumbnail (cell means: sensor noise shrinks; at '
-         '128 px a 1 px shift of an edge of contrast C moves a cell by C/4, at 640x480 by C/15 or '
-         'less). Otherwise the last embedding stands for the frame, re-stamped with its time '
-         '(frames_skipped_unchanged). 0: encode every frame.', range=(0.0, 255.0)),
-    Spec('key_frame_max_interval_s', DEFAULT_MAX_INTERVAL_S, 'Encode at least this often (by '
-         'frame stamps), changed or not: a re-stamped frame\'s pixels are at most this much '
-         'older than its stamp (keep it at or below the executor\'s max_action_age_s). 0: encode '
-         'every frame.', range=(0.0, 10.0)),
-    Spec('noise_seed', -1, 'Seed of the denoiser noise (-1: a fresh seed per chunk; >= 0: the '
-         'noise is a function of this seed and the observation stamp, so a replay on sim time '
-         'reproduces every chunk exactly: replay tests).', range=(-1, 2**31 - 1)),
-    Spec('plan_on_frame', False, 'Free-running: plan a chunk on every encoded frame instead of '
-         'on chunk_request (no executor; used by the pipeline-overhead benchmark).'),
-    Spec('fresh_frame_timeout_s', 0.5, 'After an executor reset (a new request epoch), plan only '
-         'from a frame received after the reset and stamped no earlier than it, waiting at most '
-         'this long (wall time: it guards against a dead camera) for one; then plan from the '
-         'newest frame and report it (errors_stale_frame_after_reset). 0 turns the wait off.',
-         range=(0.0, 10.0)),
-    Spec('emulated_latency_s', 0.0, 'EMULATION: make every chunk take at least this long, to '
-         'emulate a slower board. Reported in diagnostics.', range=(0.0, 10.0)),
-    Spec('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', range=(0.05, 60.0)),
-)
-
+from vla_edge.nodes.vla_node_params import PARAMETERS, check_state_joints
 
 ERROR_LOG_PERIOD_S = 2.0   # an input problem of one kind is logged at most this often
 
@@ -130,11 +83,7 @@ class VlaNode(Node):
     def __init__(self, runtime: PolicyRuntime | None = None, **kwargs):
         super().__init__('vla_node', **kwargs)
         p = declare_all(self, PARAMETERS)
-        for key in ('state_position_joints', 'state_velocity_joints'):
-            names = list(p[key])
-            if not all(names) or len(set(names)) != len(names):
-                raise ParameterError(f'parameter {key!r} = {names} must be distinct, non-empty '
-                                     'joint names (a name twice would feed one joint twice)')
+        check_state_joints(p)
         self.params = p
         self.runtime = runtime or PolicyRuntime(
             p['model_dir'] or default_model_dir(),
@@ -444,35 +393,19 @@ class VlaNode(Node):
         self._chunks += 1
 
     def _aligned_prefix(self, request: JointTrajectory, obs_stamp_s: float) -> np.ndarray | None:
-        """The request's prefix starts at the request time; the chunk starts at the observation.
-
-        The prefix is sampled at the model's rate (the executor may tick at another) and its
-        columns taken by name. Chunk rows before the request time are in the past when the chunk
-        lands (dropped by the executor); they are pinned to the first committed action.
-        """
+        """The request's committed prefix at the model's rate (the executor may tick at another),
+        columns by name, placed on the chunk (`core/committed_prefix.py`)."""
         if not request.points:
             return None
         try:
             prefix = columns_by_name(trajectory_to_chunk(request), request.joint_names,
                                      self.action_names)
             prefix, _ = onto_tick_grid(prefix, point_times_s(request), self.rate_hz)
+            return align_prefix(prefix, stamp_to_s(request.header.stamp), obs_stamp_s,
+                                self.rate_hz, self.runtime.manifest.chunk_length - 1)
         except ValueError as exc:
             self._error('prefix', f'chunk_request prefix not used: {exc}')
             return None
-        horizon = self.runtime.manifest.chunk_length - 1
-        offset = int(round((stamp_to_s(request.header.stamp) - obs_stamp_s) * self.rate_hz))
-        if offset >= horizon:
-            self._error('prefix', f'chunk_request is {offset / self.rate_hz:.3f} s after the '
-                        'frame planned from: its committed prefix starts beyond the chunk and is '
-                        'not used (camera stalled, or stamped on another clock?)')
-            return None
-        if offset < 0:   # the frame is newer than the request: part of the prefix is past
-            prefix = prefix[-offset:]
-            offset = 0
-        if not len(prefix):
-            return None
-        full = np.vstack([np.repeat(prefix[:1], offset, axis=0), prefix])
-        return full[:horizon]
 
     # -- helpers ---------------------------------------------------------------------------------
     def _state_vector(self, msg: JointState) -> np.ndarray:

@@ -19,6 +19,9 @@ received, and counts unsafe commands (non-finite, out of bounds, or a velocity s
 gate's acceleration limit that is not a step toward rest). A clean run first counts false vetoes.
 
     vla-edge faults [--clean-seconds 300] [--faults black,nan_chunk,...] [--json out/faults.json]
+
+One file (about 500 lines) because each fault's injection and its onset measurement belong
+together: they share the runner's taps and logs, and a fault added later needs both.
 """
 from __future__ import annotations
 

@@ -1,0 +1,67 @@
+"""vla_node's parameters: declared with descriptions and ranges, listed in config/pipeline.yaml."""
+from __future__ import annotations
+
+from vla_edge.core.key_frame import DEFAULT_MAX_INTERVAL_S, DEFAULT_MIN_CHANGE
+from vla_edge.nodes.params import ParameterError, Spec
+
+PARAMETERS = (
+    Spec('model_dir', '', 'Model folder (manifest.yaml + ONNX per stage). Empty: '
+         '$VLA_EDGE_MODEL_DIR or the packaged reference model.'),
+    Spec('providers', ['CPUExecutionProvider'], 'ONNX Runtime execution providers, in order of '
+         'preference; unavailable ones are skipped with a warning.'),
+    Spec('intra_op_threads', 1, 'Threads per ONNX session (0 lets ONNX Runtime choose).',
+         range=(0, 64)),
+    Spec('instruction', 'put the tea bag in the mug', 'Initial instruction; the instruction topic '
+         'overrides it.'),
+    Spec('camera_topic', 'camera/image_raw', 'Camera topic (sensor_msgs/Image; with '
+         'use_compressed, CompressedImage on <camera_topic>/compressed).'),
+    Spec('use_compressed', False, 'Subscribe to sensor_msgs/CompressedImage instead of Image.'),
+    Spec('state_position_joints', ['x', 'y', 'gripper'], 'JointState names whose positions form '
+         'the start of the state vector.'),
+    Spec('state_velocity_joints', ['x', 'y'], 'JointState names whose velocities follow.'),
+    Spec('state_pairing', 'frame_time', 'Which robot state goes with a frame. frame_time: the '
+         'joint_states sample stamped nearest to the frame (image and state of one instant; the '
+         'chunk is stamped with that instant). newest: the newest state received, which is ahead '
+         'of the image while the robot moves (README "Image and state of one instant").',
+         choices=('frame_time', 'newest')),
+    Spec('state_history_s', 1.0, 'How much joint_states history is kept for frame_time pairing.',
+         range=(0.05, 10.0)),
+    Spec('state_max_offset_s', 0.1, 'A state stamped farther than this from its frame is still '
+         'used (it is the nearest there is) but counted (errors_state_offset) and warned about: '
+         'joint_states lagging or stalled, or stamped on another clock than the camera. So is a '
+         'state arriving this much after (or before) its stamp (errors_state_clock).',
+         range=(0.001, 10.0)),
+    Spec('key_frame_min_change', DEFAULT_MIN_CHANGE, 'Encode a frame only when some part of '
+         'the scene changed by at least this many levels (0-255) in some colour channel since '
+         'the last encoded frame, on a 32x32 thumbnail (cell means: sensor noise shrinks; at '
+         '128 px a 1 px shift of an edge of contrast C moves a cell by C/4, at 640x480 by C/15 or '
+         'less). Otherwise the last embedding stands for the frame, re-stamped with its time '
+         '(frames_skipped_unchanged). 0: encode every frame.', range=(0.0, 255.0)),
+    Spec('key_frame_max_interval_s', DEFAULT_MAX_INTERVAL_S, 'Encode at least this often (by '
+         'frame stamps), changed or not: a re-stamped frame\'s pixels are at most this much '
+         'older than its stamp (keep it at or below the executor\'s max_action_age_s). 0: encode '
+         'every frame.', range=(0.0, 10.0)),
+    Spec('noise_seed', -1, 'Seed of the denoiser noise (-1: a fresh seed per chunk; >= 0: the '
+         'noise is a function of this seed and the observation stamp, so a replay on sim time '
+         'reproduces every chunk exactly: replay tests).', range=(-1, 2**31 - 1)),
+    Spec('plan_on_frame', False, 'Free-running: plan a chunk on every encoded frame instead of '
+         'on chunk_request (no executor; used by the pipeline-overhead benchmark).'),
+    Spec('fresh_frame_timeout_s', 0.5, 'After an executor reset (a new request epoch), plan only '
+         'from a frame received after the reset and stamped no earlier than it, waiting at most '
+         'this long (wall time: it guards against a dead camera) for one; then plan from the '
+         'newest frame and report it (errors_stale_frame_after_reset). 0 turns the wait off.',
+         range=(0.0, 10.0)),
+    Spec('emulated_latency_s', 0.0, 'EMULATION: make every chunk take at least this long, to '
+         'emulate a slower board. Reported in diagnostics.', range=(0.0, 10.0)),
+    Spec('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', range=(0.05, 60.0)),
+)
+
+
+def check_state_joints(p: dict) -> None:
+    """The state vector is looked up by joint name: a name listed twice would feed one joint
+    where the model expects another."""
+    for key in ('state_position_joints', 'state_velocity_joints'):
+        names = list(p[key])
+        if not all(names) or len(set(names)) != len(names):
+            raise ParameterError(f'parameter {key!r} = {names} must be distinct, non-empty '
+                                 'joint names (a name twice would feed one joint twice)')
