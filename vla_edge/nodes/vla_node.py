@@ -363,7 +363,7 @@ class VlaNode(Node):
 
     def _plan_and_publish(self, request: JointTrajectory, visual: VisualEmbedding,
                           state: np.ndarray, instruction: str) -> None:
-        started = time.perf_counter()
+        started_s = self.now_s()   # the node clock: sim time when use_sim_time is set
         prefix = self._aligned_prefix(request, visual.stamp_s)
         seed = None if self.params['noise_seed'] < 0 else \
             deterministic_seed(self.params['noise_seed'], visual.stamp_s)
@@ -377,8 +377,7 @@ class VlaNode(Node):
             return
         for stage in ('backbone', 'action_expert'):
             self.stage_latency[stage].add(chunk.stage_latency_s[stage])
-        remaining = self.params['emulated_latency_s'] - (time.perf_counter() - started)
-        if remaining > 0 and self._stopping.wait(remaining):
+        if self._wait_until(started_s + self.params['emulated_latency_s']):
             return   # shutting down
         # Serialized here (numpy, ~0.02 ms) rather than as 50 rosidl point objects (~0.5 ms with
         # rclpy's conversion): the same JointTrajectory on the wire. The request id is echoed.
@@ -391,6 +390,16 @@ class VlaNode(Node):
                                    self.now_s()))
         del self.chunk_records[:-10000]
         self._chunks += 1
+
+    def _wait_until(self, deadline_s: float) -> bool:
+        """Sleep until the node clock reaches `deadline_s` (polled, so that sim time, which
+        moves only when /clock says so, is honoured too); True if the node is stopping."""
+        while True:
+            remaining = deadline_s - self.now_s()
+            if remaining <= 0.0:
+                return False
+            if self._stopping.wait(min(remaining, 0.005)):
+                return True
 
     def _aligned_prefix(self, request: JointTrajectory, obs_stamp_s: float) -> np.ndarray | None:
         """The request's committed prefix at the model's rate (the executor may tick at another),
