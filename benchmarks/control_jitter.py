@@ -35,6 +35,8 @@ def main() -> int:
     cli = os.path.join(os.path.dirname(sys.executable), 'vla-edge')
     proc = subprocess.Popen([cli, 'bringup', '--processes', '--duration', str(args.seconds + 10),
                              '-p', f'chunk_executor.control_rate_hz={args.rate_hz}',
+                             # the gate judges command steps at the executor's rate
+                             '-p', f'watchdog.command.control_rate_hz={args.rate_hz}',
                              '-p', 'chunk_executor.diagnostics_period_s=0.5',
                              '-p', f'chunk_executor.realtime_priority={args.realtime_priority}'],
                             env=env,

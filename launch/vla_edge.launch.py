@@ -19,6 +19,7 @@ def generate_launch_description():
     watchdog_config = LaunchConfiguration('watchdog_config_file')
     namespace = LaunchConfiguration('namespace')
     use_sim_time = LaunchConfiguration('use_sim_time')
+    use_compressed = LaunchConfiguration('use_compressed')
     args = [
         DeclareLaunchArgument('model_dir', default_value='',
                               description='Model folder (empty: the packaged reference model)'),
@@ -26,6 +27,9 @@ def generate_launch_description():
                               description='Initial instruction (the instruction topic overrides)'),
         DeclareLaunchArgument('camera_topic', default_value='camera/image_raw',
                               description='sensor_msgs/Image topic of the camera'),
+        DeclareLaunchArgument('use_compressed', default_value='false',
+                              description='Camera as sensor_msgs/CompressedImage on '
+                                          '<camera_topic>/compressed (vla_node and watchdog)'),
         DeclareLaunchArgument('namespace', default_value='', description='Namespace of the nodes'),
         DeclareLaunchArgument('use_sim_time', default_value='false',
                               description='Use /clock (simulation or bag replay)'),
@@ -41,6 +45,7 @@ def generate_launch_description():
         parameters=[config, {'model_dir': LaunchConfiguration('model_dir'),
                              'instruction': LaunchConfiguration('instruction'),
                              'camera_topic': LaunchConfiguration('camera_topic'),
+                             'use_compressed': use_compressed,
                              'use_sim_time': use_sim_time}],
         output='screen')
     executor = Node(
@@ -52,6 +57,7 @@ def generate_launch_description():
     watchdog = Node(
         package='vla_edge', executable='watchdog_node', name='watchdog', namespace=namespace,
         parameters=[watchdog_config, {'camera_topic': LaunchConfiguration('camera_topic'),
+                                      'use_compressed': use_compressed,
                                       'use_sim_time': use_sim_time}],
         output='screen')
     return LaunchDescription([*args, vla_node, executor, watchdog])

@@ -58,6 +58,9 @@ def test_the_watchdog_stands_between_the_executor_and_the_robot():
     assert 'watchdog_node' in nodes
     params = ast.unparse(nodes['watchdog_node']['parameters'])
     assert 'watchdog_config' in params and 'use_sim_time' in params
+    # a compressed camera must reach both readers of the camera, or the watchdog never arms
+    assert "'use_compressed': use_compressed" in params
+    assert "'use_compressed': use_compressed" in ast.unparse(nodes['vla_node']['parameters'])
     assert "'watchdog.yaml'" in text and (REPO / 'config' / 'watchdog.yaml').is_file()
     for exe, kw in nodes.items():
         remaps = ast.unparse(kw['remappings']) if 'remappings' in kw else ''

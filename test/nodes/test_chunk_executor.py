@@ -240,7 +240,8 @@ def test_malformed_chunks_are_ignored(ros_context):
         node.on_chunk(bad)
         node.on_chunk(chunk_to_trajectory(np.zeros((5, 2)), 0.0, RATE, ['vx', 'vy']))
         node.on_chunk(JointTrajectory())
-        assert node.scheduler.stats.chunks_received == 0 and node.chunks_refused == 3
+        node.on_chunk(chunk_to_trajectory(np.zeros((10_001, 3)), 0.0, RATE, NAMES))   # 200 s
+        assert node.scheduler.stats.chunks_received == 0 and node.chunks_refused == 4
     finally:
         node.destroy_node()
 

@@ -40,6 +40,14 @@ def test_bytes_equal_rclpy_serialization_where_no_padding_is_needed():
     assert serialize_message(msg)[:len(ours)] == ours
 
 
+def test_an_unnamed_chunk_keeps_its_columns_in_order():
+    """A model without action_names: the executor takes the columns by position."""
+    actions = np.arange(15.0).reshape(5, 3)
+    got = deserialize_message(chunk_to_trajectory_cdr(actions, 1.0, 50.0, [], 'r'),
+                              JointTrajectory)
+    assert list(got.joint_names) == [] and np.array_equal(trajectory_to_chunk(got), actions)
+
+
 def test_a_chunk_without_joints_or_with_the_wrong_names_is_refused():
     with pytest.raises(ValueError, match='joints >= 1'):
         chunk_to_trajectory_cdr(np.zeros((5, 0)), 0.0, 50.0, [])

@@ -126,3 +126,51 @@ def test_each_kind_of_input_problem_is_logged_not_just_the_first(ros_context,
         assert node._errors == {'frame': 1, 'state': 3, 'instruction': 1}
     finally:
         node.destroy_node()
+
+
+def test_a_model_without_action_names_publishes_unnamed_chunks(ros_context, tmp_path,
+                                                              reference_model_dir):
+    """The executor takes an unnamed chunk's columns in order (names are optional in the
+    manifest); '0', '1', '2' would match no executor's joint_names and every chunk be refused."""
+    import yaml
+    from rclpy.serialization import deserialize_message
+    from trajectory_msgs.msg import JointTrajectory
+
+    from vla_edge.core.runtime import PolicyRuntime
+
+    folder = tmp_path / 'model'
+    folder.mkdir()
+    for f in reference_model_dir.iterdir():
+        if f.name != 'manifest.yaml':
+            (folder / f.name).symlink_to(f.resolve())
+    manifest = yaml.safe_load((reference_model_dir / 'manifest.yaml').read_text())
+    del manifest['action_names']
+    (folder / 'manifest.yaml').write_text(yaml.safe_dump(manifest))
+    node = VlaNode(context=ros_context, runtime=PolicyRuntime(folder))
+    published = []
+    node.chunk_pub.publish = lambda data: published.append(deserialize_message(data,
+                                                                               JointTrajectory))
+    try:
+        node.on_state(_state())
+        node.on_frame(_frame(10.0))
+        request = chunk_to_trajectory(np.zeros((5, 3)), 10.0, 50.0, NAMES)   # named prefix
+        request.header.frame_id = request_id(1, 1)
+        node.on_request(request)
+        assert wait_until(lambda: published, 5.0)
+        assert list(published[0].joint_names) == [] and len(published[0].points) == 50
+        assert not node._errors                       # the named prefix was used, in order
+    finally:
+        node.destroy_node()
+
+
+def test_the_emulated_latency_wait_ends_when_the_clock_jumps_back(ros_context,
+                                                                   reference_runtime):
+    """A sim reset moves /clock back during a plan: waiting for the old deadline could take
+    minutes of the new episode."""
+    node = VlaNode(context=ros_context, runtime=reference_runtime)
+    try:
+        times = iter([100.0, 100.1, 3.0])
+        node.now_s = lambda: next(times)
+        assert node._wait_until(100.3) is False       # returned at the jump, not at 100.3
+    finally:
+        node.destroy_node()

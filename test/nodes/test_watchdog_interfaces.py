@@ -114,13 +114,28 @@ def test_a_command_raw_of_another_type_is_named(harness, ros_context):
         rclpy.try_shutdown(context=other)
 
 
-def test_bringup_refuses_a_command_chain_whose_types_do_not_meet(ros_context, reference_runtime):
-    from vla_edge.nodes.bringup import build_pipeline
+@pytest.mark.parametrize('overrides, message', [
+    ({'chunk_executor': {'command_type': 'twist_stamped'}},
+     "watchdog gates float64_multi_array .* set the robot's interface as watchdog.command_type"),
+    ({'watchdog': {'command_type': 'joint_trajectory'}},
+     'watchdog.command_type .* the simulated robot takes float64_multi_array'),
+    ({'chunk_executor': {'control_rate_hz': 100.0}},
+     'ticks at 100 Hz but watchdog.command.control_rate_hz is 50: .* set it to the executor'),
+])
+def test_bringup_refuses_a_command_chain_that_does_not_meet(overrides, message):
+    """Checked on the parameter values before any node starts (in-process and --processes)."""
+    from vla_edge.nodes.bringup import check_param_files, default_param_files
 
-    with pytest.raises(ParameterError, match="watchdog gates float64_multi_array .* set the "
-                                             "robot's interface as watchdog.command_type"):
-        build_pipeline(context=ros_context, runtime=reference_runtime, overrides={
-            'chunk_executor': {'command_type': 'twist_stamped'}})
-    with pytest.raises(ParameterError, match='the simulated robot takes float64_multi_array'):
-        build_pipeline(context=ros_context, runtime=reference_runtime, overrides={
-            'watchdog': {'command_type': 'joint_trajectory'}})
+    with pytest.raises(ParameterError, match=message):
+        check_param_files(default_param_files(), overrides)
+    both = {**overrides, 'watchdog': {**overrides.get('watchdog', {}),
+                                      'command.control_rate_hz': 100.0}}
+    if 'control_rate_hz' in overrides.get('chunk_executor', {}):
+        check_param_files(default_param_files(), both)   # the same rate: accepted
+
+
+def test_the_robots_joint_names_must_match_the_command_dimensions(ros_context):
+    with pytest.raises(ParameterError, match=r"'joint_names' = \['vx', 'vy'\] must be "
+                                             'command.command_dim = 3'):
+        WatchdogNode(context=ros_context,
+                     parameter_overrides=[Parameter('joint_names', value=['vx', 'vy'])])

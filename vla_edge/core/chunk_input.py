@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 SAME_RATE_TOLERANCE = 0.01   # relative: points this close to 1/rate apart are played as they are
-MAX_CHUNK_TICKS = 100_000    # a chunk longer than this many executor ticks is refused
+MAX_CHUNK_TICKS = 10_000     # a chunk of more points or executor ticks is refused (200 s at 50 Hz)
 
 
 def columns_by_name(actions: np.ndarray, names: Sequence[str],

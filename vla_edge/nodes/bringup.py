@@ -17,9 +17,9 @@ from pathlib import Path
 from rclpy.node import Node
 
 from vla_edge.nodes import chunk_executor, sim_nodes, vla_node, watchdog_node
-from vla_edge.nodes.chunk_executor import ChunkExecutor
+from vla_edge.nodes.chunk_executor import ChunkExecutor, resolve_control_rate
 from vla_edge.nodes.isolated_executors import IsolatedExecutors, default_executor_kind
-from vla_edge.nodes.param_files import check_parameters
+from vla_edge.nodes.param_files import check_parameters, merged_parameters
 from vla_edge.nodes.params import ParameterError
 from vla_edge.nodes.sim_nodes import SimCamera, SimRobot, SimSession
 from vla_edge.nodes.vla_node import VlaNode
@@ -43,12 +43,47 @@ def default_param_files() -> list[Path]:
 
 
 def check_param_files(param_files: list[Path],
-                      overrides: dict[str, dict[str, object]] | None = None) -> None:
+                      overrides: dict[str, dict[str, object]] | None = None,
+                      with_watchdog: bool = True, with_sim: bool = True) -> None:
     """Refuse unknown keys, wrong types and out-of-range values for our nodes in the parameter
     files and overrides, before any node starts (rcl itself drops some of them silently); warn
-    about sections and `/**` keys only other nodes use."""
+    about sections and `/**` keys only other nodes use. Then check what must agree across the
+    nodes (`check_command_chain`)."""
     for note in check_parameters(param_files, overrides or {}, NODE_PARAMETERS):
         print(f'warning: {note}', file=sys.stderr)
+    check_command_chain(merged_parameters(param_files, overrides or {}, NODE_PARAMETERS),
+                        with_watchdog, with_sim)
+
+
+def check_command_chain(values: dict[str, dict[str, object]], with_watchdog: bool,
+                        with_sim: bool) -> None:
+    """The command chain executor -> (watchdog) -> robot must agree on message types and rate.
+    A type mismatch leaves the robot without commands (in one process DDS refuses the second
+    type with a bare RCLError; across processes nothing is delivered) and nobody is told why;
+    a watchdog at another rate than the executor turns command steps into wrong velocities,
+    accelerations and jerks (too loose when the executor is faster)."""
+    executor = values['chunk_executor']
+    raw = executor['command_type']
+    last = raw
+    if with_watchdog:
+        if raw != 'float64_multi_array':
+            raise ParameterError(
+                f"chunk_executor.command_type = {raw!r}: the watchdog gates float64_multi_array "
+                "command_raw; keep that and set the robot's interface as watchdog.command_type")
+        watchdog = values['watchdog']
+        last = watchdog['command_type']
+        rate = resolve_control_rate(float(executor['control_rate_hz']),
+                                    str(executor['model_dir']))
+        gate_rate = float(watchdog['command.control_rate_hz'])
+        if abs(gate_rate - rate) > 1e-6 * rate:
+            raise ParameterError(
+                f'chunk_executor ticks at {rate:g} Hz but watchdog.command.control_rate_hz is '
+                f'{gate_rate:g}: the watchdog derives velocity, acceleration and jerk from '
+                'consecutive commands at its rate; set it to the executor\'s')
+    if with_sim and last != 'float64_multi_array':
+        who = 'watchdog' if with_watchdog else 'chunk_executor'
+        raise ParameterError(f'{who}.command_type = {last!r}: the simulated robot takes '
+                             'float64_multi_array commands')
 
 
 def node_args(param_files: list[Path], overrides: dict[str, object] | None = None,
@@ -89,24 +124,6 @@ class Pipeline:
             node.destroy_node()
 
 
-def check_command_chain(nodes: dict[str, Node], with_watchdog: bool, with_sim: bool) -> None:
-    """The types along executor -> (watchdog) -> robot must meet. Called as the chain is built,
-    before the next node subscribes: in one process DDS refuses a second type on a topic with a
-    bare RCLError, across processes nothing is delivered, and nobody is told why."""
-    raw = nodes['chunk_executor'].params['command_type']
-    if with_watchdog and raw != 'float64_multi_array':
-        raise ParameterError(
-            f"chunk_executor.command_type = {raw!r}: the watchdog gates float64_multi_array "
-            "command_raw; keep that and set the robot's interface as watchdog.command_type")
-    if not with_sim or (with_watchdog and 'watchdog' not in nodes):
-        return
-    last = nodes['watchdog'].params['command_type'] if with_watchdog else raw
-    if last != 'float64_multi_array':
-        who = 'watchdog' if with_watchdog else 'chunk_executor'
-        raise ParameterError(f'{who}.command_type = {last!r}: the simulated robot takes '
-                             'float64_multi_array commands')
-
-
 def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
                    overrides: dict[str, dict[str, object]] | None = None,
                    runtime=None, namespace: str = '', context=None,
@@ -118,7 +135,7 @@ def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
     """
     files = param_files or default_param_files()
     o = overrides or {}
-    check_param_files(files, o)
+    check_param_files(files, o, with_watchdog, with_sim)
     executor_kind = default_executor_kind()   # a bad $VLA_EDGE_EXECUTOR fails before any node
 
     def kw(name: str, remap: dict[str, str] | None = None) -> dict:
@@ -129,10 +146,8 @@ def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
     try:   # a node that refuses its parameters must not leave the others' threads running
         nodes['vla_node'] = VlaNode(runtime=runtime, **kw('vla_node'))
         nodes['chunk_executor'] = ChunkExecutor(**kw('chunk_executor'))
-        check_command_chain(nodes, with_watchdog, with_sim)
         if with_watchdog:
             nodes['watchdog'] = WatchdogNode(**kw('watchdog'))
-            check_command_chain(nodes, with_watchdog, with_sim)
         if with_sim:
             session = SimSession()
             remap = None if with_watchdog else {'command': 'command_raw'}

@@ -22,7 +22,12 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from vla_edge.core.chunk_input import columns_by_name, onto_tick_grid, point_rate_hz
+from vla_edge.core.chunk_input import (
+    MAX_CHUNK_TICKS,
+    columns_by_name,
+    onto_tick_grid,
+    point_rate_hz,
+)
 from vla_edge.core.chunk_merge import STRATEGIES, MergeConfig
 from vla_edge.core.chunk_scheduler import MODES, ChunkScheduler, SchedulerConfig
 from vla_edge.core.errors import InputError, VlaEdgeError
@@ -50,8 +55,9 @@ PARAMETERS = (
          '(model_dir), the rate the policy was trained for. At another rate, chunks are sampled '
          'at this one, linearly in time (chunks_resampled).', range=(0.0, 1000.0)),
     Spec('model_dir', '', 'Model folder whose manifest gives the control rate when '
-         'control_rate_hz is 0. Empty: $VLA_EDGE_MODEL_DIR or the packaged reference model '
-         '(as vla_node).'),
+         'control_rate_hz is 0, and whose action_names joint_names must match. Empty: '
+         '$VLA_EDGE_MODEL_DIR or the packaged reference model (as vla_node) when control_rate_hz '
+         'is 0; with a rate set, no model folder is read.'),
     Spec('mode', 'async', 'async: request the next chunk early, by the measured latency; sync: '
          'play each chunk to its end, then wait (baseline).', choices=MODES),
     Spec('merge.strategy', 'blend', 'How a new chunk joins the queued remainder of the '
@@ -117,10 +123,13 @@ def resolve_control_rate(rate_hz: float, model_dir: str) -> float:
                              f'in {folder} cannot be read: {exc}') from exc
 
 
-def check_joint_names_against_model(names: list[str], model_dir: str) -> None:
+def check_joint_names_against_model(names: list[str], model_dir: str, rate_hz: float) -> None:
     """Chunks are taken by joint name (core/chunk_input.py): names that are not the model's
-    action names would have every chunk refused. Caught at start-up where the model folder is
-    readable; an executor fed by a policy elsewhere (no readable folder) is not checked."""
+    action names would have every chunk refused. Checked at start-up when the executor is tied to
+    a model folder (model_dir set, or control_rate_hz 0 reading its manifest); an executor with
+    its own rate and no model_dir may be fed by another policy, and is not."""
+    if not model_dir and rate_hz > 0.0:
+        return
     try:
         manifest = load_manifest(model_dir or default_model_dir(), verify_hashes=False)
     except VlaEdgeError:
@@ -139,7 +148,8 @@ class ChunkExecutor(Node):
         super().__init__('chunk_executor', **kwargs)
         p = declare_all(self, PARAMETERS)
         check_command_layout(p)
-        check_joint_names_against_model(list(p['joint_names']), p['model_dir'])
+        check_joint_names_against_model(list(p['joint_names']), p['model_dir'],
+                                        p['control_rate_hz'])
         p['control_rate_hz'] = resolve_control_rate(p['control_rate_hz'], p['model_dir'])
         self.params = p
         self.scheduler = ChunkScheduler(SchedulerConfig(
@@ -197,6 +207,8 @@ class ChunkExecutor(Node):
     # -- callbacks -----------------------------------------------------------------------------
     def on_chunk(self, msg: JointTrajectory) -> None:
         try:
+            if len(msg.points) > MAX_CHUNK_TICKS:   # refused before converting it in a callback
+                raise ValueError(f'it has {len(msg.points)} points (limit {MAX_CHUNK_TICKS})')
             actions = columns_by_name(trajectory_to_chunk(msg), msg.joint_names,
                                       self.joint_names)
             if not np.all(np.isfinite(actions)):

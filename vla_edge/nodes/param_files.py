@@ -194,3 +194,20 @@ def check_parameters(files: Iterable[Path], overrides: Mapping[str, Mapping[str,
     if problems:
         raise ParameterError('bad parameters:\n  ' + '\n  '.join(dict.fromkeys(problems)))
     return list(dict.fromkeys(notes))
+
+
+def merged_parameters(files: Iterable[Path], overrides: Mapping[str, Mapping[str, Any]],
+                      specs_by_node: Mapping[str, Iterable[Spec]]) -> dict[str, dict[str, Any]]:
+    """What each node will start with: its declared defaults, then each file in order, then the
+    overrides, later layers winning (as rcl layers --params-file and -p). For checks that span
+    nodes, before any node starts; call `check_parameters` first."""
+    values = {node: {s.name: s.default for s in node_specs}
+              for node, node_specs in specs_by_node.items()}
+    layers = [read_param_file(f) for f in files]
+    layers.append({node: dict(params) for node, params in overrides.items()})
+    for sections in layers:
+        for key, params in sections.items():
+            for node in _nodes_for_key(key, values):
+                values[node].update({k: v for k, v in params.items() if k in values[node]})
+    return values
+

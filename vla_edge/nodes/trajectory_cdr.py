@@ -63,7 +63,7 @@ def chunk_to_trajectory_cdr(actions: np.ndarray, stamp_s: float, rate_hz: float,
     if actions.ndim != 2 or actions.shape[1] == 0:
         raise ValueError(f'actions must be (H, joints >= 1), got shape {actions.shape}')
     height, width = actions.shape
-    if len(joint_names) != width:
+    if joint_names and len(joint_names) != width:   # none: the columns go by position
         raise ValueError(f'{len(joint_names)} joint names for {width} values per point')
     w = _Writer()
     sec, nanosec = sec_nanosec(stamp_s)

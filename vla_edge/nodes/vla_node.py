@@ -95,7 +95,9 @@ class VlaNode(Node):
                              f'but the model expects state_dim = {m.state_dim} '
                              f'({m.raw.get("state_names")})')
         self.rate_hz = m.control_rate_hz
-        self.action_names = [str(n) for n in (m.raw.get('action_names') or range(m.action_dim))]
+        # Chunks name their columns so the executor takes them by name; a model without
+        # action_names publishes none, and the executor takes the columns in order.
+        self.action_names = [str(n) for n in m.raw.get('action_names') or ()]
         self.converter = ImageConverter()
         self._frame_lock = threading.Condition()
         self._frame: tuple[object, float, int, bool] | None = None   # msg, stamp, index, clock ok
@@ -377,7 +379,8 @@ class VlaNode(Node):
             return
         for stage in ('backbone', 'action_expert'):
             self.stage_latency[stage].add(chunk.stage_latency_s[stage])
-        if self._wait_until(started_s + self.params['emulated_latency_s']):
+        if self.params['emulated_latency_s'] > 0.0 and \
+                self._wait_until(started_s + self.params['emulated_latency_s']):
             return   # shutting down
         # Serialized here (numpy, ~0.02 ms) rather than as 50 rosidl point objects (~0.5 ms with
         # rclpy's conversion): the same JointTrajectory on the wire. The request id is echoed.
@@ -393,10 +396,13 @@ class VlaNode(Node):
 
     def _wait_until(self, deadline_s: float) -> bool:
         """Sleep until the node clock reaches `deadline_s` (polled, so that sim time, which
-        moves only when /clock says so, is honoured too); True if the node is stopping."""
+        moves only when /clock says so, is honoured too; a clock that jumps back, a sim reset,
+        ends the wait); True if the node is stopping."""
+        started_s = self.now_s()
         while True:
-            remaining = deadline_s - self.now_s()
-            if remaining <= 0.0:
+            now_s = self.now_s()
+            remaining = deadline_s - now_s
+            if remaining <= 0.0 or now_s < started_s:   # done, or the clock jumped back
                 return False
             if self._stopping.wait(min(remaining, 0.005)):
                 return True
@@ -407,8 +413,12 @@ class VlaNode(Node):
         if not request.points:
             return None
         try:
-            prefix = columns_by_name(trajectory_to_chunk(request), request.joint_names,
-                                     self.action_names)
+            prefix = trajectory_to_chunk(request)
+            if self.action_names:
+                prefix = columns_by_name(prefix, request.joint_names, self.action_names)
+            if prefix.shape[1] != self.runtime.manifest.action_dim:
+                raise ValueError(f'{prefix.shape[1]} values per point, the model has '
+                                 f'{self.runtime.manifest.action_dim} actions')
             prefix, _ = onto_tick_grid(prefix, point_times_s(request), self.rate_hz)
             return align_prefix(prefix, stamp_to_s(request.header.stamp), obs_stamp_s,
                                 self.rate_hz, self.runtime.manifest.chunk_length - 1)

@@ -83,6 +83,12 @@ class WatchdogNode(Node):
             raise ParameterError(f'watchdog parameters: {exc}') from exc
         self.params = p
         self._state_map = self._state_mapping(p, self.config.command.command_dim)
+        names = list(p['joint_names'])
+        if len(names) != self.config.command.command_dim or not all(names) or \
+                len(set(names)) != len(names):
+            raise ParameterError(f"parameter 'joint_names' = {names} must be "
+                                 f'command.command_dim = {self.config.command.command_dim} '
+                                 'distinct, non-empty names')
         self.wd = Watchdog(self.config)
         self.period_s = 1.0 / self.config.command.control_rate_hz
         self.converter = ImageConverter()

@@ -71,7 +71,7 @@ def run_processes(config_files: list[Path], with_sim: bool, duration_s: float | 
     from vla_edge.nodes.bringup import check_param_files
 
     announce_files(config_files)
-    check_param_files(config_files, overrides)   # before any process starts
+    check_param_files(config_files, overrides, with_watchdog, with_sim)   # before any starts
     bin_dir = Path(sys.executable).parent
     executables = ['vla_node', 'chunk_executor'] + (['watchdog_node'] if with_watchdog else []) \
         + (['sim'] if with_sim else [])
