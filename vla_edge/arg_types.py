@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,6 +46,8 @@ fraction = _ranged('fraction', float, 'in [0, 1]', lambda v: 0.0 <= v <= 1.0,
                    'A number in [0, 1].')
 realtime_priority = _ranged('realtime_priority', int, 'in 0-99 (0: off)',
                            lambda v: 0 <= v <= 99, 'A SCHED_FIFO priority, 1-99; 0: off.')
+domain_id = _ranged('domain_id', int, 'in 0-232', lambda v: 0 <= v <= 232,
+                    'A ROS_DOMAIN_ID: 0-232 (Fast DDS derives its ports from it).')
 latency_ms = _ranged('latency_ms', float, 'in [0, 60000) ms', lambda v: 0.0 <= v < 60_000.0,
                      'An inference latency in ms, as the virtual clock accepts it: [0, 60000).')
 
@@ -58,6 +61,12 @@ def _check_parent_folder(path: Path) -> None:
                 raise argparse.ArgumentTypeError(f'{path}: {parent} is not a folder')
             if not os.access(parent, os.W_OK | os.X_OK):
                 raise argparse.ArgumentTypeError(f'{path}: cannot write in {parent}')
+            try:   # os.access says yes to root everywhere, /proc included: try it
+                with tempfile.TemporaryFile(dir=parent):
+                    pass
+            except OSError as exc:
+                raise argparse.ArgumentTypeError(f'{path}: cannot write in {parent} '
+                                                 f'({exc.strerror or exc})') from exc
             return
 
 

@@ -66,7 +66,7 @@ def _eval_config(args: argparse.Namespace, mode: str, **overrides):
 
 
 def _check_held_out(runtime, seed_offset: int, episodes: int) -> None:
-    lo, hi = runtime.manifest.raw.get('training', {}).get('training_seed_range', [0, 0])
+    lo, hi = runtime.manifest.training_seed_range
     if seed_offset < hi and seed_offset + episodes > lo:
         raise VlaEdgeError(f'seeds {seed_offset}..{seed_offset + episodes - 1} overlap the '
                            f'training seeds {lo}..{hi - 1}: evaluation must use held-out seeds '
@@ -401,10 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _input_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean the user's input was refused: ours, ValueError, and rclpy's name
-    and ROS-argument validation errors. rclpy's are looked up only if a verb imported rclpy, so
-    a verb that does not need ROS never loads it."""
-    errors: list[type[BaseException]] = [VlaEdgeError, ValueError]
+    """Exceptions that mean the user's input was refused: ours, ValueError, OSError (a file
+    that cannot be read or written: the OS says why), and rclpy's name and ROS-argument
+    validation errors. rclpy's are looked up only if a verb imported rclpy, so a verb that does
+    not need ROS never loads it."""
+    errors: list[type[BaseException]] = [VlaEdgeError, ValueError, OSError]
     rclpy_exceptions = sys.modules.get('rclpy.exceptions')
     if rclpy_exceptions is not None:
         errors.append(rclpy_exceptions.NameValidationException)

@@ -198,6 +198,12 @@ def test_normalization_statistics_are_checked(model_copy, key, value, match):
     ('action_dim', True, 'action_dim must be a positive integer, got True'),
     ('state_dim', None, 'state_dim must be a positive integer, got None'),
     ('image', [128, 128], 'image must be a mapping'),
+    ('training', 'none', "training must be a mapping, got 'none'"),
+    ('training', {'training_seed_range': 5}, 'training_seed_range must be [first, end) '
+                                             'integers, got 5'),
+    ('training', {'training_seed_range': [9, 3]}, 'training_seed_range must be'),
+    ('action_names', ['vx', 'vx', 'grip'], r'action_names must list 3 distinct names'),
+    ('action_names', 'vx vy grip', 'action_names must list 3'),
 ])
 def test_manifest_values_are_checked_naming_file_and_field(model_copy, field, value, message):
     value = float('nan') if value == '.nan' else value

@@ -16,7 +16,7 @@ from vla_edge.nodes.bringup import (
     default_param_files,
 )
 from vla_edge.nodes.chunk_executor import check_command_layout
-from vla_edge.nodes.param_files import check_parameters, read_param_file
+from vla_edge.nodes.param_files import check_parameters, merged_parameters, read_param_file
 from vla_edge.nodes.params import ParameterError
 from vla_edge.tools.bringup_cli import parse_overrides
 
@@ -114,7 +114,16 @@ def test_wildcard_and_namespaced_sections(tmp_path):
     assert check_param_files_notes([ok]) == []  # every node has use_sim_time; two camera_topic
     namespaced = write(tmp_path, '/robot1/chunk_executor:\n  ros__parameters:\n'
                        '    mode: "sync"\n', 'ns.yaml')
-    assert check_param_files_notes([namespaced]) == []
+    assert check_parameters([namespaced], {}, NODE_PARAMETERS, '/robot1') == []
+    # Checked all the same when the nodes run elsewhere, but rcl would not apply it: said so,
+    # and the merged values (what bringup's cross-node checks see) keep the default.
+    assert check_param_files_notes([namespaced]) == [
+        f"{namespaced}: section '/robot1/chunk_executor' does not reach nodes in namespace '/': "
+        'checked, but not applied']
+    assert merged_parameters([namespaced], {}, NODE_PARAMETERS)['chunk_executor']['mode'] == \
+        'async'
+    assert merged_parameters([namespaced], {}, NODE_PARAMETERS, '/robot1')['chunk_executor'][
+        'mode'] == 'sync'
     wrong = write(tmp_path, '/**:\n  ros__parameters:\n    camera_topic: 3\n', 'wrong.yaml')
     with pytest.raises(ParameterError, match='vla_node.camera_topic: expected string'):
         check_param_files([wrong])

@@ -245,8 +245,22 @@ def test_replay_of_topics_the_bag_lacks_is_an_error_naming_what_it_has(tmp_path,
     string_bag(tmp_path / 'bag', topics=('/a', '/b'), n=2)
     assert replay_main([str(tmp_path / 'bag'), *flags]) == 2
     err = capsys.readouterr().err
-    assert f'has no topic {missing}; it has: /a [{STRING}], /b [{STRING}]' in err, err
+    assert f'has no topic {missing}; it has: /a [{STRING}, 2], /b [{STRING}, 2]' in err, err
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--exclude', '/a', '/b'], 'nothing to play from .*: the selected topics have no messages'),
+    (['--start-offset', '100'], r'--start-offset 100 s is past the end of .* \(0\.\d+ s long\)'),
+])
+def test_a_replay_that_would_publish_nothing_is_an_error(tmp_path, capsys, flags, message):
+    """Exit 0 with 'published 0 messages' would pass for a replay in a script."""
+    import re
+
+    string_bag(tmp_path / 'bag', topics=('/a', '/b'), n=2)
+    assert replay_main([str(tmp_path / 'bag'), *flags]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
 
 
 @pytest.mark.parametrize('flags, message', [

@@ -254,3 +254,49 @@ def test_a_bad_topic_parameter_is_a_one_line_error(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.startswith('vla-edge bringup: error: Invalid topic name') and "'bad topic!'" in err
     assert len(err.splitlines()) == 1 and 'Traceback' not in err
+
+
+def test_an_output_path_the_os_will_not_create_is_refused_before_the_run(capsys):
+    """As root os.access says yes to /proc: the path is tried instead, not found out after
+    100 episodes with a traceback."""
+    with pytest.raises(SystemExit) as exit_:
+        main(['eval', '--episodes', '100', '--json', '/proc/vla_edge_x.json'])
+    assert exit_.value.code == 2
+    assert 'argument --json: /proc/vla_edge_x.json: cannot write in /proc' in \
+        capsys.readouterr().err
+
+
+def test_an_os_error_during_a_verb_is_one_line(tmp_path, capsys, monkeypatch):
+    import vla_edge.cli as cli
+
+    def fail(args):
+        raise PermissionError(13, 'Permission denied', str(tmp_path / 'x.json'))
+
+    monkeypatch.setattr(cli, 'cmd_eval', fail)
+    assert main(['eval', '--episodes', '1']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('vla-edge eval: error: ') and 'Permission denied' in err
+    assert len(err.splitlines()) == 1
+
+
+def test_an_override_that_is_not_yaml_is_named():
+    from vla_edge.tools.bringup_cli import parse_overrides
+
+    with pytest.raises(ValueError, match=r"override 'chunk_executor.mode=\[sync': the value is "
+                                         'not valid YAML'):
+        parse_overrides(['chunk_executor.mode=[sync'])
+
+
+@pytest.mark.parametrize('value', ['-5', '233', 'abc'])
+def test_replay_test_refuses_a_domain_id_outside_ros(value, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(['replay-test', 'bag', '--domain-id', value])
+    assert exit_.value.code == 2 and 'argument --domain-id' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('text', ['stages: [\n', '- a\n- b\n', 'stages: {}\n'])
+def test_regenerating_the_instruction_encoder_names_a_bad_manifest(tmp_path, text, capsys):
+    (tmp_path / 'manifest.yaml').write_text(text)
+    assert main(['export-instruction-encoder', str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert 'cannot read stages.instruction_encoder.sha256' in err and 'Traceback' not in err

@@ -98,6 +98,12 @@ class Manifest:
     def normalization(self) -> dict[str, list[float]]:
         return self.raw['normalization']
 
+    @property
+    def training_seed_range(self) -> tuple[int, int]:
+        """[first, end) of the sim seeds the policy was trained on; (0, 0) when not recorded."""
+        lo, hi = (self.raw.get('training') or {}).get('training_seed_range') or (0, 0)
+        return int(lo), int(hi)
+
 
 def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
@@ -153,12 +159,35 @@ def load_manifest(folder: str | Path, verify_hashes: bool = True) -> Manifest:
         if key not in raw['image']:
             raise ModelLoadError(f'{path}: image is missing "{key}"')
         _positive_int(raw['image'][key], f'image.{key}', path)
+    _check_optional_fields(raw, path)
     stages = {}
     for stage in STAGES:
         if stage not in raw['stages']:
             raise ModelLoadError(f'{path}: stages is missing "{stage}"')
         stages[stage] = _parse_stage(folder, stage, raw['stages'][stage], verify_hashes)
     return Manifest(folder=folder, raw=raw, stages=stages)
+
+
+def _check_optional_fields(raw: dict[str, Any], path: Path) -> None:
+    """Fields a model may lack, checked when present: chunks are matched by `action_names`, and
+    evaluation refuses seeds inside `training.training_seed_range`."""
+    names = raw.get('action_names')
+    if names is not None and (not isinstance(names, list) or len(names) != raw['action_dim']
+                              or not all(isinstance(n, str) and n for n in names)
+                              or len(set(names)) != len(names)):
+        raise ModelLoadError(f'{path}: action_names must list {raw["action_dim"]} distinct names '
+                             f'(action_dim), got {names!r}')
+    training = raw.get('training')
+    if training is None:
+        return
+    if not isinstance(training, dict):
+        raise ModelLoadError(f'{path}: training must be a mapping, got {training!r}')
+    seeds = training.get('training_seed_range')
+    integers = isinstance(seeds, list) and len(seeds) == 2 and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in seeds)
+    if seeds is not None and not (integers and seeds[0] <= seeds[1]):
+        raise ModelLoadError(f'{path}: training.training_seed_range must be [first, end) '
+                             f'integers, got {seeds!r}')
 
 
 def _is_number(value: Any) -> bool:

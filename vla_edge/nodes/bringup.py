@@ -44,14 +44,16 @@ def default_param_files() -> list[Path]:
 
 def check_param_files(param_files: list[Path],
                       overrides: dict[str, dict[str, object]] | None = None,
-                      with_watchdog: bool = True, with_sim: bool = True) -> None:
+                      with_watchdog: bool = True, with_sim: bool = True,
+                      namespace: str = '') -> None:
     """Refuse unknown keys, wrong types and out-of-range values for our nodes in the parameter
     files and overrides, before any node starts (rcl itself drops some of them silently); warn
     about sections and `/**` keys only other nodes use. Then check what must agree across the
     nodes (`check_command_chain`)."""
-    for note in check_parameters(param_files, overrides or {}, NODE_PARAMETERS):
+    ns = '/' + namespace.strip('/')
+    for note in check_parameters(param_files, overrides or {}, NODE_PARAMETERS, ns):
         print(f'warning: {note}', file=sys.stderr)
-    check_command_chain(merged_parameters(param_files, overrides or {}, NODE_PARAMETERS),
+    check_command_chain(merged_parameters(param_files, overrides or {}, NODE_PARAMETERS, ns),
                         with_watchdog, with_sim)
 
 
@@ -135,7 +137,7 @@ def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
     """
     files = param_files or default_param_files()
     o = overrides or {}
-    check_param_files(files, o, with_watchdog, with_sim)
+    check_param_files(files, o, with_watchdog, with_sim, namespace)
     executor_kind = default_executor_kind()   # a bad $VLA_EDGE_EXECUTOR fails before any node
 
     def kw(name: str, remap: dict[str, str] | None = None) -> dict:

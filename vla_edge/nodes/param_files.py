@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,23 @@ def _nodes_for_key(node_key: str, node_names: Iterable[str]) -> list[str]:
     return [n for n in node_names if fnmatch.fnmatchcase(n, name)]
 
 
+def key_reaches(node_key: str, node: str, namespace: str = '/') -> bool:
+    """Whether rcl applies a params-file section to the node `namespace`/`node`: the key is a
+    full node name (a bare name is taken from the root, `/name`), where `*` stands for one name
+    and `**` for any number of them, as rcl matches them."""
+    tokens = [t for t in node_key.strip('/').split('/') if t]
+    pattern = ''
+    for token in tokens:
+        if token == '**':
+            pattern += '(?:/[^/]+)*'
+        else:
+            pattern += '/' + ''.join('[^/]*' if c == '*' else re.escape(c) for c in token)
+    full = '/'.join([namespace.rstrip('/'), node]) if namespace.strip('/') else f'/{node}'
+    if not full.startswith('/'):
+        full = '/' + full
+    return re.fullmatch(pattern, full) is not None
+
+
 def _type_problem(spec: Spec, value: Any) -> str | None:
     """Why `value` cannot be `spec`'s type (rcl would drop it or rclpy refuse it), or None."""
     def kind(v: Any) -> str:
@@ -144,14 +162,17 @@ def _check_one(where: str, node: str, name: str, value: Any,
 
 
 def check_parameters(files: Iterable[Path], overrides: Mapping[str, Mapping[str, Any]],
-                     specs_by_node: Mapping[str, Iterable[Spec]]) -> list[str]:
+                     specs_by_node: Mapping[str, Iterable[Spec]],
+                     namespace: str = '/') -> list[str]:
     """Every key and value for our nodes in `files` and `overrides` ({node: {param: value}})
     must be one the node declares, of the declared type and in range. Raises ParameterError
     listing every problem, one per line.
 
     Returns warnings: sections for nodes this pipeline does not run and `/**` keys none of ours
     declares are what a robot-wide file shares with other nodes (a driver), so they are only
-    noted; a section whose name is close to one of ours is taken for a typo and refused."""
+    noted; a section whose name is close to one of ours is taken for a typo and refused. A
+    section for our nodes in another namespace than `namespace` (the one they run in) is checked
+    all the same, and noted: rcl will not apply it there."""
     specs = {node: {s.name: s for s in node_specs} for node, node_specs in specs_by_node.items()}
     problems: list[str] = []
     notes: list[str] = []
@@ -177,6 +198,9 @@ def check_parameters(files: Iterable[Path], overrides: Mapping[str, Mapping[str,
                 else:
                     other_node(where, key)
                 continue
+            if where != '-p override' and not any(key_reaches(key, n, namespace) for n in nodes):
+                notes.append(f'{where}: section {key!r} does not reach nodes in namespace '
+                             f'{namespace!r}: checked, but not applied')
             wildcard = len(nodes) > 1
             for name, value in params.items():
                 found = [_check_one(where, n, name, value, specs[n]) for n in nodes]
@@ -197,17 +221,20 @@ def check_parameters(files: Iterable[Path], overrides: Mapping[str, Mapping[str,
 
 
 def merged_parameters(files: Iterable[Path], overrides: Mapping[str, Mapping[str, Any]],
-                      specs_by_node: Mapping[str, Iterable[Spec]]) -> dict[str, dict[str, Any]]:
+                      specs_by_node: Mapping[str, Iterable[Spec]],
+                      namespace: str = '/') -> dict[str, dict[str, Any]]:
     """What each node will start with: its declared defaults, then each file in order, then the
     overrides, later layers winning (as rcl layers --params-file and -p). For checks that span
     nodes, before any node starts; call `check_parameters` first."""
     values = {node: {s.name: s.default for s in node_specs}
               for node, node_specs in specs_by_node.items()}
-    layers = [read_param_file(f) for f in files]
-    layers.append({node: dict(params) for node, params in overrides.items()})
-    for sections in layers:
-        for key, params in sections.items():
+    for f in files:
+        for key, params in read_param_file(f).items():
             for node in _nodes_for_key(key, values):
-                values[node].update({k: v for k, v in params.items() if k in values[node]})
+                if key_reaches(key, node, namespace):
+                    values[node].update({k: v for k, v in params.items() if k in values[node]})
+    for node, params in overrides.items():   # -p: always for the node named
+        if node in values:
+            values[node].update({k: v for k, v in params.items() if k in values[node]})
     return values
 

@@ -96,7 +96,14 @@ def regenerate_instruction_encoder(model_dir: Path) -> Path:
     manifest = model_dir / MANIFEST_NAME
     if not manifest.is_file():
         raise ModelLoadError(f'{model_dir} has no {MANIFEST_NAME}')
-    expected = yaml.safe_load(manifest.read_text())['stages']['instruction_encoder']['sha256']
+    try:
+        expected = yaml.safe_load(manifest.read_text())['stages']['instruction_encoder']['sha256']
+        if not isinstance(expected, str):
+            raise TypeError(f'it is {expected!r}')
+    except (yaml.YAMLError, KeyError, TypeError, IndexError) as exc:
+        first = (str(exc).splitlines() or [''])[0]
+        raise ModelLoadError(f'{manifest}: cannot read stages.instruction_encoder.sha256 '
+                             f'({type(exc).__name__}: {first})') from exc
     entry = export_instruction_encoder(model_dir)
     if entry['sha256'] != expected:
         raise ModelLoadError(

@@ -323,16 +323,26 @@ def add_replay_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def check_topics(bag_path: Path, options: PlayerOptions) -> None:
-    """Named topics (--topics, --exclude, --remap) the bag lacks are a typo: a replay that
-    publishes nothing would still exit 0. ValueError naming what the bag has."""
+    """A replay that would publish nothing must not exit 0: named topics (--topics, --exclude,
+    --remap) the bag lacks (a typo), a selection with no messages, a start offset past the last
+    message. ValueError naming what the bag has."""
     with BagReader(bag_path, require_importable=False) as bag:   # Player warns about those
         have = bag.topics
+        duration_s = (bag.end_ns - bag.start_ns) * 1e-9
+    listed = ', '.join(f'{t} [{i.msgtype}, {i.message_count}]' for t, i in sorted(have.items()))
     named = [*(options.topics or []), *options.exclude_topics, *options.remap]
     missing = [t for t in dict.fromkeys(_absolute(t) for t in named) if t not in have]
     if missing:
-        listed = ', '.join(f'{t} [{i.msgtype}]' for t, i in sorted(have.items()))
         raise ValueError(f'bag {bag_path} has no topic {", ".join(missing)}; it has: '
                          f'{listed or "no topics"}')
+    chosen = [_absolute(t) for t in options.topics] if options.topics else list(have)
+    chosen = [t for t in chosen if t not in {_absolute(t) for t in options.exclude_topics}]
+    if not sum(have[t].message_count for t in chosen):
+        raise ValueError(f'nothing to play from {bag_path}: the selected topics have no '
+                         f'messages; it has: {listed or "no topics"}')
+    if options.start_offset_s > duration_s:
+        raise ValueError(f'--start-offset {options.start_offset_s:g} s is past the end of '
+                         f'{bag_path} ({duration_s:.3f} s long)')
 
 
 def options_from_args(args: argparse.Namespace) -> PlayerOptions:

@@ -28,7 +28,12 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
         node, dot, param = key.partition('.')
         if not sep or not dot or not param:
             raise ValueError(f'override {item!r} must look like NODE.PARAM=VALUE')
-        out.setdefault(node, {})[param] = yaml.load(value, Loader=yaml_loader())
+        try:
+            parsed = yaml.load(value, Loader=yaml_loader())
+        except yaml.YAMLError as exc:
+            first = (str(exc).splitlines() or [''])[0]
+            raise ValueError(f'override {item!r}: the value is not valid YAML ({first})') from exc
+        out.setdefault(node, {})[param] = parsed
     return out
 
 

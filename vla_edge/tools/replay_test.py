@@ -45,7 +45,7 @@ DESCRIPTION = ('Replay a bag through the pipeline, record its outputs and compar
 
 def add_replay_test_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of `vla-edge replay-test`; `run_replay_test(args)` executes them."""
-    from vla_edge.arg_types import output_folder, positive_float
+    from vla_edge.arg_types import domain_id, output_folder, positive_float
 
     p.add_argument('bag', type=Path, nargs='?', default=None,
                    help='bag whose inputs to replay (a golden bag holds its own inputs)')
@@ -76,7 +76,7 @@ def add_replay_test_arguments(p: argparse.ArgumentParser) -> None:
                    help='lockstep: seconds to wait for the chunk of a frame (default: 5)')
     p.add_argument('-s', '--storage', choices=('mcap', 'sqlite3'), default='mcap',
                    help='storage of the bags written (default: mcap)')
-    p.add_argument('--domain-id', type=int, default=None, metavar='N',
+    p.add_argument('--domain-id', type=domain_id, default=None, metavar='N',
                    help='ROS domain of the replay (default: a private one in 150-199; '
                         'discovery is localhost-only unless ROS_AUTOMATIC_DISCOVERY_RANGE says '
                         'otherwise)')
