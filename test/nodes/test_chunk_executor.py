@@ -456,26 +456,10 @@ def test_each_command_type_carries_the_command_over_dds(ros_context, command_typ
         node.destroy_node()
 
 
-def _model_at_rate(tmp_path, reference_model_dir, rate_hz):
-    """The reference model folder, its manifest saying `rate_hz` (ONNX files linked)."""
-    import yaml
-
-    folder = tmp_path / 'model'
-    folder.mkdir()
-    for f in reference_model_dir.iterdir():
-        if f.name != 'manifest.yaml':
-            (folder / f.name).symlink_to(f.resolve())
-    manifest = yaml.safe_load((reference_model_dir / 'manifest.yaml').read_text())
-    manifest['control_rate_hz'] = rate_hz
-    (folder / 'manifest.yaml').write_text(yaml.safe_dump(manifest))
-    return folder
-
-
-def test_the_control_rate_defaults_to_the_model_manifests(ros_context, tmp_path,
-                                                          reference_model_dir):
+def test_the_control_rate_defaults_to_the_model_manifests(ros_context, edited_model):
     """control_rate_hz 0 (the shipped config): the rate the model was trained for, so its chunks
     play as planned, not resampled; an explicit rate still wins."""
-    folder = _model_at_rate(tmp_path, reference_model_dir, 25.0)
+    folder = edited_model(lambda manifest: manifest.update(control_rate_hz=25.0))
     node = ChunkExecutor(context=ros_context,
                          parameter_overrides=[Parameter('model_dir', value=str(folder))])
     try:

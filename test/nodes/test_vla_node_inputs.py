@@ -128,24 +128,15 @@ def test_each_kind_of_input_problem_is_logged_not_just_the_first(ros_context,
         node.destroy_node()
 
 
-def test_a_model_without_action_names_publishes_unnamed_chunks(ros_context, tmp_path,
-                                                              reference_model_dir):
+def test_a_model_without_action_names_publishes_unnamed_chunks(ros_context, edited_model):
     """The executor takes an unnamed chunk's columns in order (names are optional in the
     manifest); '0', '1', '2' would match no executor's joint_names and every chunk be refused."""
-    import yaml
     from rclpy.serialization import deserialize_message
     from trajectory_msgs.msg import JointTrajectory
 
     from vla_edge.core.runtime import PolicyRuntime
 
-    folder = tmp_path / 'model'
-    folder.mkdir()
-    for f in reference_model_dir.iterdir():
-        if f.name != 'manifest.yaml':
-            (folder / f.name).symlink_to(f.resolve())
-    manifest = yaml.safe_load((reference_model_dir / 'manifest.yaml').read_text())
-    del manifest['action_names']
-    (folder / 'manifest.yaml').write_text(yaml.safe_dump(manifest))
+    folder = edited_model(lambda manifest: manifest.pop('action_names'))
     node = VlaNode(context=ros_context, runtime=PolicyRuntime(folder))
     published = []
     node.chunk_pub.publish = lambda data: published.append(deserialize_message(data,

@@ -28,8 +28,8 @@ from dataclasses import replace
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
-from sensor_msgs.msg import CompressedImage, Image, JointState
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
@@ -45,6 +45,7 @@ from vla_edge.core.onnx_session import SessionOptions
 from vla_edge.core.ros_image import ImageConverter
 from vla_edge.core.runtime import PolicyRuntime, VisualEmbedding
 from vla_edge.core.state_history import StateHistory
+from vla_edge.nodes.camera_input import subscribe_camera
 from vla_edge.nodes.messages import (
     parse_request_id,
     point_times_s,
@@ -130,12 +131,7 @@ class VlaNode(Node):
         # per chunk: observation stamp, raw ONNX seconds (vision + backbone + expert), published
         self.chunk_records: list[tuple[float, float, float]] = []
 
-        if p['use_compressed']:
-            self.create_subscription(CompressedImage, p['camera_topic'] + '/compressed',
-                                     self.on_frame, qos_profile_sensor_data)
-        else:
-            self.create_subscription(Image, p['camera_topic'], self.on_frame,
-                                     qos_profile_sensor_data)
+        subscribe_camera(self, p['camera_topic'], p['use_compressed'], self.on_frame)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.create_subscription(String, 'instruction', self.on_instruction, latched)
         self.create_subscription(JointState, 'joint_states', self.on_state, 10)

@@ -52,6 +52,7 @@ from vla_edge.core.watchdog import (
     parameter_table,
     safe_command,
 )
+from vla_edge.nodes.camera_input import subscribe_camera
 from vla_edge.nodes.messages import (
     COMMAND_TYPES,
     command_message,
@@ -113,12 +114,7 @@ class WatchdogNode(Node):
                           if p['debug_image'] else None)
         self.create_subscription(Float64MultiArray, 'command_raw', self.on_command, 10)
         self.create_subscription(JointTrajectory, 'action_chunk', self.on_chunk, 10)
-        if p['use_compressed']:
-            self.create_subscription(CompressedImage, p['camera_topic'] + '/compressed',
-                                     self.on_frame, qos_profile_sensor_data)
-        else:
-            self.create_subscription(Image, p['camera_topic'], self.on_frame,
-                                     qos_profile_sensor_data)
+        subscribe_camera(self, p['camera_topic'], p['use_compressed'], self.on_frame)
         if self._state_map:
             self.create_subscription(JointState, 'joint_states', self.on_state, 10)
         self.create_service(Trigger, '~/reset', self.on_reset)
