@@ -26,7 +26,8 @@ def generate_launch_description():
         DeclareLaunchArgument('instruction', default_value='put the tea bag in the mug',
                               description='Initial instruction (the instruction topic overrides)'),
         DeclareLaunchArgument('camera_topic', default_value='camera/image_raw',
-                              description='sensor_msgs/Image topic of the camera'),
+                              description='Camera topic (sensor_msgs/Image; with '
+                                          'use_compressed, <camera_topic>/compressed)'),
         DeclareLaunchArgument('use_compressed', default_value='false',
                               description='Camera as sensor_msgs/CompressedImage on '
                                           '<camera_topic>/compressed (vla_node and watchdog)'),

@@ -3,7 +3,8 @@
 The test owns /clock and moves it one control tick at a time, feeding frames and joint states
 stamped on it; vla_node's injected latency (`emulated_latency_s`) runs on the same clock. So
 the inference latency the executor sees is exact (0.3 s = 15 ticks, whatever this machine's
-load), and the stall counts are asserted exactly, which the wall clock of a 2-core CI machine
+load): async's 0 stalled ticks is asserted exactly, sync's stalls as at least 14 per chunk,
+which the wall clock of a 2-core CI machine
 does not allow (test_pipeline.py).
 """
 import time

@@ -1,7 +1,8 @@
 """Chunk executor: publishes one command per control tick while the next chunk is computed.
 
 Subscribes `action_chunk` (trajectory_msgs/JointTrajectory, header.stamp = observation time),
-publishes `command_raw` (Float64MultiArray by default; JointTrajectory or TwistStamped as options),
+publishes `command_raw` (Float64MultiArray by default; JointTrajectory or TwistStamped as options
+when no watchdog gates it),
 `chunk_request` (a JointTrajectory whose points are the committed prefix, possibly none) and
 `/diagnostics`. The scheduling logic is `core.chunk_scheduler`; this node adds the clock, topics and
 the safe hold. All timing uses the node clock, so `use_sim_time` is honoured.

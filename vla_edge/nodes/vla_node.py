@@ -11,8 +11,10 @@ slots, so subscriptions stay responsive:
   (`state_pairing`; keeping the request's committed prefix fixed), and publishes it on
   `action_chunk` stamped with the observation time and carrying the request's id
   (header.frame_id) back to the executor.
-Bad inputs (unsupported encodings, NaN states, missing instruction) are logged and skipped; the
-executor holds the robot safely meanwhile.
+Bad inputs (unsupported encodings, NaN states, a joint named twice, a missing instruction) are
+logged and skipped, each kind counted (errors_<kind>) and logged at most every 2 s; an unusable
+instruction (empty, over 1000 characters) is ignored and the current task kept. The executor
+holds the robot safely meanwhile.
 
 Over 400 lines on purpose: the two threads, the callbacks that feed them and the locks between
 them are one piece, and reading them apart would hide who holds what. Parameters are in

@@ -52,8 +52,8 @@ PARAMETERS = (
          'newest frame and report it (errors_stale_frame_after_reset). 0 turns the wait off.',
          range=(0.0, 10.0)),
     Spec('emulated_latency_s', 0.0, 'EMULATION: make every chunk take at least this long from '
-         'its request (on the node clock: sim time with use_sim_time), to emulate a slower '
-         'board. Reported in diagnostics.', range=(0.0, 10.0)),
+         'when its planning starts (on the node clock: sim time with use_sim_time), to emulate '
+         'a slower board. Reported in diagnostics.', range=(0.0, 10.0)),
     Spec('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', range=(0.05, 60.0)),
 )
 

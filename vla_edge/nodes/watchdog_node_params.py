@@ -7,7 +7,8 @@ from vla_edge.nodes.messages import COMMAND_TYPES
 from vla_edge.nodes.params import Spec
 
 NODE_PARAMETERS = (
-    Spec('camera_topic', 'camera/image_raw', 'Camera topic (sensor_msgs/Image) the policy sees.'),
+    Spec('camera_topic', 'camera/image_raw', 'Camera topic the policy sees (sensor_msgs/Image; '
+         'with use_compressed, CompressedImage on <camera_topic>/compressed).'),
     Spec('use_compressed', False, 'Check sensor_msgs/CompressedImage on <camera_topic>/compressed '
          'instead (as vla_node\'s use_compressed; the decoded frame is checked, the encoding '
          'check is skipped).'),
