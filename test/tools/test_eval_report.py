@@ -16,9 +16,23 @@ def test_a_seed_only_one_mode_completes_moves_the_mean_not_the_paired_figure():
     c = compare_modes(a, s)
     assert c['faster_by_mean'] == pytest.approx(1 - 4.0 / 3.0)  # slower "by mean"
     assert c['paired'] == {'seeds': 2, 'async_mean_s': 2.0, 'sync_mean_s': 3.0,
-                           'faster': pytest.approx(1 / 3)}
+                           'faster': pytest.approx(1 / 3),
+                           'interval_95': pytest.approx([1 / 3, 1 / 3])}   # the same ratio
     assert describe_comparison(c) == ('async finished -33.3% sooner than sync by mean time; '
-                                      '33.3% on the 2 seeds both completed')
+                                      '33.3% on the 2 seeds both completed (95% bootstrap '
+                                      'interval over seeds 33.3% to 33.3%)')
+
+
+def test_the_interval_shows_how_much_one_seed_can_move_ten():
+    """Nine seeds 20% sooner and one where async loops at the grasp: the point figure says
+    ~-7%, the interval says another ten episodes could give anything from well below to 20%."""
+    rows_a = [(i, True, 2.0) for i in range(9)] + [(9, True, 9.0)]
+    rows_s = [(i, True, 2.5) for i in range(9)] + [(9, True, 3.0)]
+    c = compare_modes(run(rows_a), run(rows_s))
+    lo, hi = c['paired']['interval_95']
+    assert lo < c['paired']['faster'] < hi
+    assert hi == pytest.approx(0.2) and lo < -0.3
+    assert compare_modes(run(rows_a), run(rows_s)) == c     # fixed seed: reproducible
 
 
 def test_no_successes_give_no_figure_rather_than_a_wrong_one():
