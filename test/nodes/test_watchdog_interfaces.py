@@ -1,5 +1,6 @@
 """The watchdog's interfaces beyond the defaults: a compressed camera stream, the robot's command
 type on `command`, and a command_raw of a type it cannot gate (named, not silently ignored)."""
+import re
 import time
 
 import cv2
@@ -139,3 +140,23 @@ def test_the_robots_joint_names_must_match_the_command_dimensions(ros_context):
                                              'command.command_dim = 3'):
         WatchdogNode(context=ros_context,
                      parameter_overrides=[Parameter('joint_names', value=['vx', 'vy'])])
+
+
+@pytest.mark.parametrize('period_s, wrong', [(0.01, True), (0.02, False)])
+def test_a_command_raw_rate_other_than_the_configured_one_is_named(harness, period_s, wrong):
+    """Under ros2 launch nothing ties the watchdog's rate to the executor's: measured instead."""
+    h = harness()                                    # command.control_rate_hz 50 (default)
+    raw = h.io.create_publisher(Float64MultiArray, 'command_raw', 10)
+    assert wait_until(lambda: h.wd.count_subscribers('command_raw') or
+                      raw.get_subscription_count(), 5.0)
+    t0 = time.monotonic()
+    for k in range(160):
+        raw.publish(Float64MultiArray(data=[0.0, 0.0, -1.0]))
+        time.sleep(max(0.0, t0 + (k + 1) * period_s - time.monotonic()))
+    with h.wd._lock:
+        h.wd._check_command_rate(h.wd.now_s())
+    if wrong:
+        assert re.match(r'command_raw arrives at (9\d|10\d) Hz but command.control_rate_hz is 50',
+                        h.wd.command_rate_problem), h.wd.command_rate_problem
+    else:
+        assert h.wd.command_rate_problem is None

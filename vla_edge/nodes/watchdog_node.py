@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import deque
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -66,6 +67,8 @@ from vla_edge.nodes.watchdog_node_params import PARAMETERS
 
 STATE_FIELDS = ('position', 'velocity')
 GATED_TYPE = 'std_msgs/msg/Float64MultiArray'   # what command_raw must be
+RATE_WINDOW = 101      # commands over which command_raw's rate is measured (2 s at 50 Hz)
+RATE_TOLERANCE = 0.3   # relative: a loaded machine delays ticks, a wrong rate is 2x or 0.5x
 SWITCH_COMMANDS = 2   # commands flagged as a chunk switch after a chunk arrives (see on_chunk)
 
 
@@ -108,6 +111,8 @@ class WatchdogNode(Node):
 
         self.command_pub = self.create_publisher(COMMAND_TYPES[p['command_type']], 'command', 10)
         self.command_raw_mismatch: list[str] = []   # other publishers' types on command_raw
+        self._command_times: deque[float] = deque(maxlen=RATE_WINDOW)
+        self.command_rate_problem: str | None = None
         self.event_pub = self.create_publisher(String, '~/events', 100)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.debug_pub = (self.create_publisher(Image, '~/debug_image', qos_profile_sensor_data)
@@ -160,6 +165,7 @@ class WatchdogNode(Node):
         now = self.now_s()
         with self._lock:
             self.counts['commands_in'] += 1
+            self._command_times.append(now)
             switch = self._switch_pending > 0
             self._switch_pending = max(0, self._switch_pending - 1)
             decision = self.wd.on_command(np.asarray(msg.data, dtype=np.float64), now,
@@ -387,7 +393,26 @@ class WatchdogNode(Node):
     def publish_diagnostics(self) -> None:
         self._check_command_raw_types()
         with self._lock:
+            self._check_command_rate(self.now_s())
             self._publish_diagnostics_locked(self.now_s())
+
+    def _check_command_rate(self, now: float) -> None:
+        """Velocity, acceleration and jerk limits assume commands at command.control_rate_hz;
+        an executor ticking at another rate (a 100 Hz controller with this file's 50 Hz) makes
+        them too loose or too tight. Bringup refuses that; under ros2 launch it is measured
+        here (call under the lock), over the last RATE_WINDOW commands while they flow."""
+        times = self._command_times
+        problem = None
+        if len(times) == RATE_WINDOW and now - times[-1] < 0.5 and times[-1] > times[0]:
+            measured = (len(times) - 1) / (times[-1] - times[0])
+            rate = self.config.command.control_rate_hz
+            if abs(measured / rate - 1.0) > RATE_TOLERANCE:
+                problem = (f'command_raw arrives at {measured:.0f} Hz but command.control_rate_hz '
+                           f'is {rate:g}: velocity/acceleration/jerk limits are judged at the '
+                           'wrong rate; set it to the executor\'s control_rate_hz')
+        if problem and not self.command_rate_problem:
+            self.get_logger().error(problem)
+        self.command_rate_problem = problem
 
     def _check_command_raw_types(self) -> None:
         """A command_raw publisher of another type (the executor set to joint_trajectory or
@@ -418,6 +443,9 @@ class WatchdogNode(Node):
                 f'{name}: command_raw type', DiagnosticStatus.ERROR,
                 f'not gated (this node takes {GATED_TYPE}): {", ".join(self.command_raw_mismatch)}',
                 {}, hardware_id=name))
+        if self.command_rate_problem:
+            arr.status.append(status(f'{name}: command_raw rate', DiagnosticStatus.ERROR,
+                                     self.command_rate_problem, {}, hardware_id=name))
         arr.status.append(status(f'{name}: counters', bytes([0]), 'counts since start',
                                  dict(self.counts, trips=self.wd.latch.trips), hardware_id=name))
         self.diag_pub.publish(arr)
