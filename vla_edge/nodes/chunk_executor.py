@@ -33,7 +33,7 @@ from vla_edge.core.chunk_merge import STRATEGIES, MergeConfig
 from vla_edge.core.chunk_scheduler import MODES, ChunkScheduler, SchedulerConfig
 from vla_edge.core.errors import InputError, VlaEdgeError
 from vla_edge.core.instruction_text import normalise_instruction
-from vla_edge.core.manifest import load_manifest
+from vla_edge.core.manifest import Manifest, load_manifest
 from vla_edge.core.model_dir import default_model_dir
 from vla_edge.nodes.messages import (
     COMMAND_TYPES,
@@ -108,14 +108,18 @@ def check_command_layout(p: dict) -> None:
                              f'[0, {len(names) - 1}] (joint_names has {len(names)} dimensions)')
 
 
-def resolve_control_rate(rate_hz: float, model_dir: str) -> float:
+def resolve_control_rate(rate_hz: float, model_dir: str,
+                         manifest: Manifest | None = None) -> float:
     """The tick rate: as given, or (0) the model manifest's, so the executor plays chunks at the
-    rate they were planned for without anyone copying the number into a config file."""
+    rate they were planned for without anyone copying the number into a config file. `manifest`,
+    if already read from that folder, is used instead of reading it again."""
     if rate_hz > 0.0:
         if rate_hz < 1.0:
             raise ParameterError(f"parameter 'control_rate_hz' = {rate_hz!r} must be 0 (from the "
                                  'model manifest) or in [1, 1000] Hz')
         return float(rate_hz)
+    if manifest is not None:
+        return float(manifest.control_rate_hz)
     folder = model_dir or default_model_dir()
     try:
         return float(load_manifest(folder, verify_hashes=False).control_rate_hz)
@@ -124,18 +128,24 @@ def resolve_control_rate(rate_hz: float, model_dir: str) -> float:
                              f'in {folder} cannot be read: {exc}') from exc
 
 
-def check_joint_names_against_model(names: list[str], model_dir: str, rate_hz: float) -> None:
-    """Chunks are taken by joint name (core/chunk_input.py): names that are not the model's
-    action names would have every chunk refused. Checked at start-up when the executor is tied to
-    a model folder (model_dir set, or control_rate_hz 0 reading its manifest); an executor with
-    its own rate and no model_dir may be fed by another policy, and is not."""
+def tied_manifest(rate_hz: float, model_dir: str) -> Manifest | None:
+    """The manifest of the model folder the executor is tied to (model_dir set, or control_rate_hz
+    0 taking the rate from it), read once for both the rate and the joint names; None when not
+    tied (an executor with its own rate and no model_dir may be fed by another policy) or not
+    readable (resolve_control_rate then says why, where the rate needs it)."""
     if not model_dir and rate_hz > 0.0:
-        return
+        return None
     try:
-        manifest = load_manifest(model_dir or default_model_dir(), verify_hashes=False)
+        return load_manifest(model_dir or default_model_dir(), verify_hashes=False)
     except VlaEdgeError:
-        return
-    model = [str(n) for n in manifest.raw.get('action_names') or ()]
+        return None
+
+
+def check_joint_names_against_model(names: list[str], manifest: Manifest | None) -> None:
+    """Chunks are taken by joint name (core/chunk_input.py): names that are not the model's
+    action names would have every chunk refused. Checked at start-up against the model the
+    executor is tied to (`tied_manifest`)."""
+    model = [] if manifest is None else [str(n) for n in manifest.raw.get('action_names') or ()]
     if model and sorted(model) != sorted(names):
         raise ParameterError(f"parameter 'joint_names' = {names} must name the model's actions "
                              f'{model} (manifest action_names): chunks are matched by name, so '
@@ -149,9 +159,10 @@ class ChunkExecutor(Node):
         super().__init__('chunk_executor', **kwargs)
         p = declare_all(self, PARAMETERS)
         check_command_layout(p)
-        check_joint_names_against_model(list(p['joint_names']), p['model_dir'],
-                                        p['control_rate_hz'])
-        p['control_rate_hz'] = resolve_control_rate(p['control_rate_hz'], p['model_dir'])
+        manifest = tied_manifest(p['control_rate_hz'], p['model_dir'])
+        check_joint_names_against_model(list(p['joint_names']), manifest)
+        p['control_rate_hz'] = resolve_control_rate(p['control_rate_hz'], p['model_dir'],
+                                                    manifest)
         self.params = p
         self.scheduler = ChunkScheduler(SchedulerConfig(
             control_rate_hz=p['control_rate_hz'], mode=p['mode'],
