@@ -46,7 +46,7 @@ from vla_edge.nodes.messages import (
     status,
     trajectory_to_chunk,
 )
-from vla_edge.nodes.params import ParameterError, Spec, declare_all
+from vla_edge.nodes.params import ParameterError, Spec, declare_all, distinct_names
 from vla_edge.nodes.spin import spin_nodes
 
 HOLD_MODES = ('last', 'zero_velocity')
@@ -100,7 +100,7 @@ def check_command_layout(p: dict) -> None:
     """joint_names names the command's dimensions and velocity_dims indexes them: a hold zeroes
     exactly those, so an index out of range would zero the wrong one or none."""
     names, dims = list(p['joint_names']), list(p['velocity_dims'])
-    if not names or not all(names) or len(set(names)) != len(names):
+    if not names or not distinct_names(names):
         raise ParameterError(f"parameter 'joint_names' = {names} must be distinct, non-empty "
                              'names, one per command dimension')
     if len(set(dims)) != len(dims) or not all(0 <= i < len(names) for i in dims):

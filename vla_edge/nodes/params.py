@@ -27,6 +27,11 @@ class ParameterError(ValueError):
     """A parameter value outside what the node accepts."""
 
 
+def distinct_names(names: Sequence[str]) -> bool:
+    """Every name non-empty and none twice: what a list naming joints or dimensions must be."""
+    return all(names) and len(set(names)) == len(names)
+
+
 @dataclass(frozen=True)
 class Spec:
     """One parameter: default, meaning, allowed values. Read-only unless the node re-reads it."""

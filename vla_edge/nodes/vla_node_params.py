@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from vla_edge.core.key_frame import DEFAULT_MAX_INTERVAL_S, DEFAULT_MIN_CHANGE
-from vla_edge.nodes.params import ParameterError, Spec
+from vla_edge.nodes.params import ParameterError, Spec, distinct_names
 
 PARAMETERS = (
     Spec('model_dir', '', 'Model folder (manifest.yaml + ONNX per stage). Empty: '
@@ -63,6 +63,6 @@ def check_state_joints(p: dict) -> None:
     where the model expects another."""
     for key in ('state_position_joints', 'state_velocity_joints'):
         names = list(p[key])
-        if not all(names) or len(set(names)) != len(names):
+        if not distinct_names(names):
             raise ParameterError(f'parameter {key!r} = {names} must be distinct, non-empty '
                                  'joint names (a name twice would feed one joint twice)')

@@ -61,7 +61,7 @@ from vla_edge.nodes.messages import (
     status,
     trajectory_to_chunk,
 )
-from vla_edge.nodes.params import ParameterError, declare_all
+from vla_edge.nodes.params import ParameterError, declare_all, distinct_names
 from vla_edge.nodes.spin import spin_nodes
 from vla_edge.nodes.watchdog_node_params import PARAMETERS
 
@@ -88,8 +88,7 @@ class WatchdogNode(Node):
         self.params = p
         self._state_map = self._state_mapping(p, self.config.command.command_dim)
         names = list(p['joint_names'])
-        if len(names) != self.config.command.command_dim or not all(names) or \
-                len(set(names)) != len(names):
+        if len(names) != self.config.command.command_dim or not distinct_names(names):
             raise ParameterError(f"parameter 'joint_names' = {names} must be "
                                  f'command.command_dim = {self.config.command.command_dim} '
                                  'distinct, non-empty names')
