@@ -88,7 +88,7 @@ def trajectory_to_chunk(msg: JointTrajectory) -> np.ndarray:
 
 def point_times_s(msg: JointTrajectory) -> list[float]:
     """Each point's time_from_start, in seconds (when it applies, from the header stamp)."""
-    return [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points]
+    return [stamp_to_s(p.time_from_start) for p in msg.points]   # a Duration: sec, nanosec
 
 
 def command_message(kind: str, command: np.ndarray, stamp_s: float,

@@ -114,10 +114,8 @@ def key_reaches(node_key: str, node: str, namespace: str = '/') -> bool:
             pattern += '(?:/[^/]+)*'
         else:
             pattern += '/' + ''.join('[^/]*' if c == '*' else re.escape(c) for c in token)
-    full = '/'.join([namespace.rstrip('/'), node]) if namespace.strip('/') else f'/{node}'
-    if not full.startswith('/'):
-        full = '/' + full
-    return re.fullmatch(pattern, full) is not None
+    ns = namespace.strip('/')
+    return re.fullmatch(pattern, f'/{ns}/{node}' if ns else f'/{node}') is not None
 
 
 def _type_problem(spec: Spec, value: Any) -> str | None:

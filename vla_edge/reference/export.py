@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vla_edge.core.errors import ModelLoadError
+from vla_edge.core.errors import ModelLoadError, one_line
 from vla_edge.core.manifest import FORMAT_VERSION, MANIFEST_NAME, sha256_of, write_manifest
 from vla_edge.reference.model import ReferencePolicy
 from vla_edge.reference.text_embedding import minilm_dir
@@ -101,9 +101,8 @@ def regenerate_instruction_encoder(model_dir: Path) -> Path:
         if not isinstance(expected, str):
             raise TypeError(f'it is {expected!r}')
     except (yaml.YAMLError, KeyError, TypeError, IndexError) as exc:
-        first = (str(exc).splitlines() or [''])[0]
         raise ModelLoadError(f'{manifest}: cannot read stages.instruction_encoder.sha256 '
-                             f'({type(exc).__name__}: {first})') from exc
+                             f'({type(exc).__name__}: {one_line(exc)})') from exc
     entry = export_instruction_encoder(model_dir)
     if entry['sha256'] != expected:
         raise ModelLoadError(

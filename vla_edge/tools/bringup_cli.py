@@ -20,6 +20,7 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
     """['chunk_executor.mode=sync', ...] -> {'chunk_executor': {'mode': 'sync'}}."""
     import yaml
 
+    from vla_edge.core.errors import one_line
     from vla_edge.nodes.param_files import yaml_loader
 
     out: dict[str, dict[str, object]] = {}
@@ -31,8 +32,8 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
         try:
             parsed = yaml.load(value, Loader=yaml_loader())
         except yaml.YAMLError as exc:
-            first = (str(exc).splitlines() or [''])[0]
-            raise ValueError(f'override {item!r}: the value is not valid YAML ({first})') from exc
+            raise ValueError(f'override {item!r}: the value is not valid YAML '
+                             f'({one_line(exc)})') from exc
         out.setdefault(node, {})[param] = parsed
     return out
 
