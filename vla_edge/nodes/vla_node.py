@@ -412,9 +412,9 @@ class VlaNode(Node):
             return None
         try:
             prefix = trajectory_to_chunk(request)
-            if self.action_names:
+            if self.action_names:   # also checks the width against them
                 prefix = columns_by_name(prefix, request.joint_names, self.action_names)
-            if prefix.shape[1] != self.runtime.manifest.action_dim:
+            elif prefix.shape[1] != self.runtime.manifest.action_dim:
                 raise ValueError(f'{prefix.shape[1]} values per point, the model has '
                                  f'{self.runtime.manifest.action_dim} actions')
             prefix, _ = onto_tick_grid(prefix, point_times_s(request), self.rate_hz)

@@ -391,9 +391,10 @@ class WatchdogNode(Node):
 
     def publish_diagnostics(self) -> None:
         self._check_command_raw_types()
+        now = self.now_s()
         with self._lock:
-            self._check_command_rate(self.now_s())
-            self._publish_diagnostics_locked(self.now_s())
+            self._check_command_rate(now)
+            self._publish_diagnostics_locked(now)
 
     def _check_command_rate(self, now: float) -> None:
         """Velocity, acceleration and jerk limits assume commands at command.control_rate_hz;
