@@ -7,6 +7,7 @@ in one process, the way a simulator's camera and robot plugins share one physics
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from vla_edge.core.ros_image import rgb_to_image_msg_fields
+from vla_edge.nodes.node_lifecycle import destroyed_if_refused
 from vla_edge.nodes.params import Spec, declare_all
 from vla_edge.nodes.spin import spin_nodes
 from vla_edge.sim.env import TeaTableEnv
@@ -40,9 +42,33 @@ class SimSession:
             self.env.reset(seed, phrasing=phrasing)
             self.seed = seed
             instruction = self.env.instruction
-        for listener in self.listeners:
-            listener(seed, instruction)
+            # Under the lock: a robot leaving (remove_listener) cannot be called half-destroyed.
+            for listener in self.listeners:
+                listener(seed, instruction)
         return instruction
+
+    def add_listener(self, listener: Callable[[int, str], None]) -> None:
+        """`listener(seed, instruction)` is called after every reset."""
+        with self.lock:
+            self.listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[int, str], None]) -> None:
+        with self.lock:
+            if listener in self.listeners:
+                self.listeners.remove(listener)
+
+    def set_control_rate(self, rate_hz: float) -> None:
+        """One robot step must advance the world by one control period, or the sim runs off the
+        clock (2x fast when stepped at 100 Hz with 50 Hz dynamics). The robot node owns the rate;
+        it is set before the first episode."""
+        with self.lock:
+            config = self.env.config
+            if rate_hz == config.control_rate_hz:
+                return
+            if self.env.world is not None:
+                raise RuntimeError('the control rate of a running sim cannot change; set it '
+                                   'before the first episode')
+            self.env = TeaTableEnv(dataclasses.replace(config, control_rate_hz=rate_hz))
 
     def render(self) -> np.ndarray | None:
         with self.lock:
@@ -50,7 +76,8 @@ class SimSession:
 
 
 ROBOT_PARAMETERS = (
-    Spec('control_rate_hz', 50.0, 'Dynamics step rate.', range=(1.0, 1000.0)),
+    Spec('control_rate_hz', 50.0, 'Dynamics step rate: each step advances the world by '
+         '1/rate seconds.', range=(1.0, 1000.0)),
     Spec('command_timeout_s', 0.1, 'Without a fresh command for this long, the robot stops '
          '(zero velocity, gripper unchanged).', range=(0.001, 10.0)),
     Spec('first_seed', 1_000_000, 'Seed of the first episode (held out from training).',
@@ -63,10 +90,12 @@ ROBOT_PARAMETERS = (
 class SimRobot(Node):
     """Steps the shared world with the newest command; publishes state and episodes."""
 
+    @destroyed_if_refused
     def __init__(self, session: SimSession, **kwargs):
         super().__init__('sim_robot', **kwargs)
         self.p = declare_all(self, ROBOT_PARAMETERS)
         self.session = session
+        session.set_control_rate(self.p['control_rate_hz'])
         self._command = np.zeros(3)
         self._command_s = -1e9
         self._lock = threading.Lock()
@@ -78,7 +107,7 @@ class SimRobot(Node):
         self.episode_pub = self.create_publisher(String, 'sim/episode', latched)
         self.create_subscription(Float64MultiArray, 'command', self.on_command, 10)
         self.create_service(Trigger, 'sim/reset', self.on_reset)
-        session.listeners.append(self._announce)
+        session.add_listener(self._announce)
         self._next_seed = self.p['first_seed']
         self.running = True
         self.create_timer(1.0 / self.p['control_rate_hz'], self.on_step)
@@ -100,6 +129,14 @@ class SimRobot(Node):
         seed = self._next_seed if seed is None else seed
         self._next_seed = seed + 1
         return self.session.reset(seed, self.p['phrasing'])
+
+    def destroy_node(self) -> None:
+        """Leave the shared session too: a destroyed robot still listening would fail the next
+        reset (its publisher is gone) for the robot that replaced it."""
+        session = getattr(self, 'session', None)
+        if session is not None:
+            session.remove_listener(self._announce)
+        super().destroy_node()
 
     def _announce(self, seed: int, instruction: str) -> None:
         self.instruction_pub.publish(String(data=instruction))
@@ -155,6 +192,7 @@ CAMERA_PARAMETERS = (
 class SimCamera(Node):
     """Renders the shared world to sensor_msgs/Image at a fixed rate."""
 
+    @destroyed_if_refused
     def __init__(self, session: SimSession, **kwargs):
         super().__init__('sim_camera', **kwargs)
         p = declare_all(self, CAMERA_PARAMETERS)
