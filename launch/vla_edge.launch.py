@@ -57,7 +57,8 @@ def generate_launch_description():
     # The only publisher of the robot's `command`: checks every command_raw, holds on a fault.
     watchdog = Node(
         package='vla_edge', executable='watchdog_node', name='watchdog', namespace=namespace,
-        parameters=[watchdog_config, {'camera_topic': LaunchConfiguration('camera_topic'),
+        parameters=[watchdog_config, {'model_dir': LaunchConfiguration('model_dir'),
+                                      'camera_topic': LaunchConfiguration('camera_topic'),
                                       'use_compressed': use_compressed,
                                       'use_sim_time': use_sim_time}],
         output='screen')

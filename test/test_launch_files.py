@@ -80,3 +80,12 @@ def test_sim_demo_forwards_the_camera_topic_to_the_pipeline_and_the_sim_camera()
     sim = next(c for c in _calls(tree, 'Node'))
     remaps = next(k.value for k in sim.keywords if k.arg == 'remappings')
     assert "('camera/image_raw', LaunchConfiguration('camera_topic'))" in ast.unparse(remaps)
+
+
+def test_the_executor_and_the_watchdog_follow_the_same_model():
+    """Both default their rate to the model manifest's (0): they must read the same folder, or
+    the watchdog differentiates commands at another rate than they are sent at."""
+    nodes = _node_calls(ast.parse((REPO / 'launch' / 'vla_edge.launch.py').read_text()))
+    for exe in ('vla_node', 'chunk_executor', 'watchdog_node'):
+        assert "'model_dir': LaunchConfiguration('model_dir')" in \
+            ast.unparse(nodes[exe]['parameters']), exe

@@ -1,5 +1,6 @@
 """`vla-edge bringup` starts the pipeline with the launch files' parameter files."""
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,42 +19,59 @@ CLI = str(Path(sys.executable).parent / 'vla-edge')
 
 
 @pytest.mark.parametrize('processes', [True, False])
-def test_bringup_runs_the_pipeline(processes, reference_model_dir):
+def test_bringup_runs_the_pipeline_and_stops_on_sigterm_leaving_the_robot_safe(
+        processes, reference_model_dir):
+    """SIGTERM to bringup alone (systemd, docker stop): every node stops, and the robot's last
+    command, sent by the watchdog in its own process or in bringup's, has zero velocity."""
     domain = 150 + os.getpid() % 40 + (1 if processes else 0)
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
                VLA_EDGE_MODEL_DIR=str(reference_model_dir))
     files = [str(f) for f in default_param_files()]
-    cmd = [CLI, 'bringup', *files, '--duration', '12', '-p', 'chunk_executor.mode=sync']
+    cmd = [CLI, 'bringup', *files, '--duration', '40', '-p', 'chunk_executor.mode=sync']
     proc = subprocess.Popen(cmd + (['--processes'] if processes else []), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
     node = rclpy.create_node('bringup_listener', context=ctx)
-    seen = {'chunks': 0, 'commands': 0}
+    seen = {'chunks': 0, 'commands': 0, 'gated': 0, 'moving': 0, 'last': None}
+
+    def on_gated(msg):
+        seen['gated'] += 1
+        seen['last'] = list(msg.data)
+        seen['moving'] += any(abs(v) > 0.0 for v in msg.data[:2])
+
     node.create_subscription(JointTrajectory, 'action_chunk',
                              lambda m: seen.__setitem__('chunks', seen['chunks'] + 1), 10)
     node.create_subscription(Float64MultiArray, 'command_raw',
                              lambda m: seen.__setitem__('commands', seen['commands'] + 1), 10)
     # `command` has a publisher only if the watchdog runs (the robot is no longer remapped)
-    node.create_subscription(Float64MultiArray, 'command',
-                             lambda m: seen.__setitem__('gated', seen['gated'] + 1), 10)
-    seen['gated'] = 0
+    node.create_subscription(Float64MultiArray, 'command', on_gated, 100)
     executor = SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
+    out = ''
     try:
         end = time.monotonic() + 25
         while time.monotonic() < end and (seen['chunks'] < 2 or seen['commands'] < 50
-                                          or seen['gated'] < 50):
+                                          or seen['gated'] < 50 or seen['moving'] < 10):
             executor.spin_once(timeout_sec=0.1)
+        proc.send_signal(signal.SIGTERM)
+        end = time.monotonic() + 20
+        while time.monotonic() < end and proc.poll() is None:
+            executor.spin_once(timeout_sec=0.05)
+        for _ in range(10):      # whatever was still on its way
+            executor.spin_once(timeout_sec=0.05)
     finally:
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)
+        if proc.poll() is None:
+            proc.kill()
         out, _ = proc.communicate(timeout=60)
     assert seen['chunks'] >= 2 and seen['commands'] >= 50, out[-2000:]
-    assert seen['gated'] >= 50, f'no commands from the watchdog\n{out[-2000:]}'
+    assert seen['gated'] >= 50 and seen['moving'] >= 10, f'robot never moved\n{out[-2000:]}'
     assert proc.returncode == 0, out[-2000:]
     assert 'Traceback' not in out, out[-3000:]
+    assert seen['last'][:2] == [0.0, 0.0], seen['last']      # the watchdog's last word: stop
 
 
 def test_parameter_overrides_are_parsed_as_yaml():
@@ -100,3 +118,28 @@ def test_without_the_watchdog_the_robot_listens_to_command_raw(ros_context, refe
     finally:
         pipe.stop()
     assert robot.commands_received >= 20
+
+
+def test_stopping_destroys_the_nodes_that_command_the_robot_first():
+    """vla_node's destroy_node can wait seconds for a plan on a slow board: the watchdog and the
+    executor must not send the robot their last command only after it (the sim goes last, so
+    it takes that command)."""
+    from vla_edge.nodes.bringup import Pipeline
+
+    destroyed = []
+
+    class Stub:   # stands in for a node: only the order of destroy_node calls is under test
+        def __init__(self, name):
+            self.name = name
+
+        def destroy_node(self):
+            destroyed.append(self.name)
+
+    class NoExecutors:
+        def shutdown(self):
+            destroyed.append('executors')
+
+    names = ['vla_node', 'chunk_executor', 'watchdog', 'sim_robot', 'sim_camera']
+    Pipeline(nodes={n: Stub(n) for n in names}, executors=NoExecutors()).stop()
+    assert destroyed == ['executors', 'watchdog', 'chunk_executor', 'vla_node', 'sim_robot',
+                         'sim_camera']

@@ -4,6 +4,8 @@ A driver node plays the policy: it answers each chunk_request L ticks later with
 action values are the ticks they were planned for (value = observation tick + index). Executing
 value t at tick t therefore proves that exactly the stale actions were dropped.
 """
+import time
+
 import numpy as np
 import pytest
 from rclpy.executors import SingleThreadedExecutor
@@ -13,6 +15,7 @@ from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
+from vla_edge.core.polling import wait_until
 from vla_edge.nodes.chunk_executor import ChunkExecutor
 from vla_edge.nodes.messages import (
     chunk_to_trajectory,
@@ -406,6 +409,35 @@ def test_realtime_priority_moves_the_control_thread_to_sched_fifo_or_warns(ros_c
         node.destroy_node()
 
 
+def test_a_tick_on_another_thread_than_the_real_time_one_is_named(ros_context, monkeypatch):
+    """A shared multi-threaded executor runs ticks on whichever thread is free: only the first
+    was moved to SCHED_FIFO, so the control loop would run at normal priority, unannounced."""
+    import os
+    import threading
+
+    monkeypatch.setattr(os, 'sched_setscheduler', lambda *_: None)   # "granted"
+    node = ChunkExecutor(context=ros_context, parameter_overrides=[
+        Parameter('realtime_priority', value=50), Parameter('control_rate_hz', value=RATE)])
+    warnings = []
+
+    class Log:
+        def __getattr__(self, level):
+            return lambda text, **kw: warnings.append(text) if level == 'warning' else None
+
+    node.get_logger = Log
+    try:
+        node.on_tick()
+        node.on_tick()                      # the same thread: nothing to say
+        assert node.realtime_priority_applied == 50 and warnings == []
+        other = threading.Thread(target=node.on_tick)
+        other.start()
+        other.join()
+        assert len(warnings) == 1 and 'another thread than the one set to SCHED_FIFO' in \
+            warnings[0]
+    finally:
+        node.destroy_node()
+
+
 @pytest.mark.parametrize('hold_mode, expected', [('zero_velocity', [0.0, 0.0, 0.7]),
                                                  ('last', [0.3, -0.2, 0.7])])
 def test_hold_repeats_the_last_command_or_zeroes_only_the_velocity_dims(ros_context, hold_mode,
@@ -417,6 +449,40 @@ def test_hold_repeats_the_last_command_or_zeroes_only_the_velocity_dims(ros_cont
         np.testing.assert_array_equal(node._hold(), expected)
     finally:
         node.destroy_node()
+
+
+@pytest.mark.parametrize('hold_mode', ['zero_velocity', 'last'])
+def test_a_stopping_executor_leaves_the_robot_on_the_hold(ros_context, hold_mode):
+    """Without the watchdog the robot listens to command_raw: the executor's last command must
+    have zero velocity, not the action that was playing, in either hold mode."""
+    node = ChunkExecutor(context=ros_context,
+                         parameter_overrides=[Parameter('hold_mode', value=hold_mode)])
+    listener = Node('command_listener', context=ros_context)
+    got = []
+    listener.create_subscription(Float64MultiArray, 'command_raw',
+                                 lambda m: got.append(list(m.data)), 10)
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(listener)
+    try:
+        node._last_tick_s = node.now_s()               # it has been commanding the robot
+        node._last_command = np.array([0.3, -0.2, 0.7])
+        for _ in range(200):                             # until discovery lets one through
+            node._publish_command(node._last_command, node.now_s())
+            ex.spin_once(timeout_sec=0.02)
+            if got:
+                break
+        moving = -1
+        while moving != len(got):      # let commands already in flight land first
+            moving = len(got)
+            deadline = time.monotonic() + 0.3
+            while time.monotonic() < deadline:
+                ex.spin_once(timeout_sec=0.02)
+        node.destroy_node()
+        assert wait_until(lambda: ex.spin_once(timeout_sec=0.01) or len(got) >= moving + 3,
+                          2.0)
+        assert got[moving:] == [[0.0, 0.0, 0.7]] * 3
+    finally:
+        listener.destroy_node()
 
 
 @pytest.mark.parametrize('command_type', ['float64_multi_array', 'joint_trajectory',

@@ -8,6 +8,7 @@ import pytest
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
+from trajectory_msgs.msg import JointTrajectory
 
 from vla_edge.core.polling import wait_until
 from vla_edge.nodes.messages import chunk_to_trajectory, request_id, s_to_stamp
@@ -165,3 +166,62 @@ def test_the_emulated_latency_wait_ends_when_the_clock_jumps_back(ros_context,
         assert node._wait_until(100.3) is False       # returned at the jump, not at 100.3
     finally:
         node.destroy_node()
+
+
+def test_serving_covers_a_plan_and_its_emulated_latency(ros_context, reference_runtime):
+    """`serving` is what the demo waits on so both modes start an episode from an idle policy:
+    True from the moment a request is taken until its chunk is out, emulated latency included."""
+    node = VlaNode(context=ros_context, runtime=reference_runtime,
+                   parameter_overrides=[Parameter('emulated_latency_s', value=0.3)])
+    try:
+        node.chunk_pub.publish = lambda data: None
+        node.on_state(_state())
+        node.on_frame(_frame(10.0))
+        assert wait_until(lambda: node.frames_encoded == 1, 5.0)
+        assert not node.serving
+        request = JointTrajectory()
+        request.header.stamp = s_to_stamp(10.0)
+        request.header.frame_id = request_id(1, 1)
+        t0 = time.monotonic()
+        node.on_request(request)
+        assert wait_until(lambda: node.serving, 2.0, poll_s=0.001)
+        assert wait_until(lambda: node._chunks == 1, 5.0, poll_s=0.001)
+        assert time.monotonic() - t0 >= 0.3
+        assert wait_until(lambda: not node.serving, 1.0, poll_s=0.001)
+    finally:
+        node.destroy_node()
+
+
+def test_a_node_destroyed_during_a_plan_ends_it_quietly(ros_context, reference_runtime,
+                                                         monkeypatch):
+    """A plan outliving destroy_node's 5 s join (a slow board) met a destroyed publisher and was
+    counted as a planning failure; now the thread ends without a false report, and the wait that
+    timed out is named."""
+    import threading
+
+    release = threading.Event()
+    real = reference_runtime.plan_chunk
+
+    def slow_plan(*args, **kwargs):
+        release.wait(30.0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reference_runtime, 'plan_chunk', slow_plan)
+    node = VlaNode(context=ros_context, runtime=reference_runtime)
+    log = _Log()
+    node.get_logger = lambda: log
+    node.on_state(_state())
+    node.on_frame(_frame(10.0))
+    assert wait_until(lambda: node.frames_encoded == 1, 5.0)
+    request = JointTrajectory()
+    request.header.stamp = s_to_stamp(10.0)
+    request.header.frame_id = request_id(1, 1)
+    node.on_request(request)
+    assert wait_until(lambda: node.serving, 5.0, poll_s=0.001)
+    node.destroy_node()                  # joins for 5 s, then destroys under the running plan
+    assert any(level == 'warning' and 'action thread still busy' in text
+               for level, text in log.lines), log.lines
+    release.set()
+    action = next(t for t in node._threads if t.name == 'action')
+    action.join(5.0)
+    assert not action.is_alive() and 'plan_failure' not in node._errors, node._errors

@@ -73,8 +73,9 @@ def test_with_use_compressed_it_checks_the_compressed_stream(harness):
 
 def test_the_robot_gets_its_own_command_type(harness):
     """command_raw stays Float64MultiArray (all dimensions checked); `command` is the twist a
-    velocity-commanded base takes."""
-    h = harness(command_type='twist_stamped')
+    velocity-commanded base takes, each dimension in the field twist.fields names."""
+    h = harness(command_type='twist_stamped',
+                **{'twist.fields': ['linear.x', 'angular.z', ''], 'twist.frame_id': 'base'})
     got = []
     h.io.create_subscription(TwistStamped, 'command', got.append, 10)
     raw = h.io.create_publisher(Float64MultiArray, 'command_raw', 10)
@@ -82,18 +83,24 @@ def test_the_robot_gets_its_own_command_type(harness):
     policy = h.io.create_publisher(JointTrajectory, 'action_chunk', 10)   # its heartbeat
 
     def feed():
-        policy.publish(chunk_to_trajectory(np.tile([0.1, 0.0, -1.0], (50, 1)), 0.0, 50.0,
-                                           ['vx', 'vy', 'grip']))
+        policy.publish(chunk_to_trajectory(np.tile([0.1, 0.05, -1.0], (50, 1)), 0.0, 50.0,
+                                           ['vx', 'wz', 'grip']))
         msg = Image(**rgb_to_image_msg_fields(healthy_frame()))
         msg.header.stamp = h.wd.get_clock().now().to_msg()
         camera.publish(msg)
-        raw.publish(Float64MultiArray(data=[0.1, 0.0, -1.0]))
+        raw.publish(Float64MultiArray(data=[0.1, 0.05, -1.0]))
         time.sleep(0.02)
 
-    assert wait_until(lambda: feed() or (got and got[-1].twist.linear.x > 0.0), 5.0), \
-        h.wd.counts
-    assert got[-1].twist.linear.x == pytest.approx(0.1) and got[-1].twist.linear.y == 0.0
+    def arrived():
+        t = got[-1].twist if got else None
+        return t is not None and t.linear.x == pytest.approx(0.1) and \
+            t.angular.z == pytest.approx(0.05)
+
+    assert wait_until(lambda: feed() or arrived(), 5.0), h.wd.counts
+    t = got[-1].twist
+    assert (t.linear.y, t.linear.z, t.angular.x, t.angular.y) == (0.0, 0.0, 0.0, 0.0)
     assert all(isinstance(m, TwistStamped) for m in got) and got[-1].header.stamp.sec > 0
+    assert got[-1].header.frame_id == 'base'
 
 
 def test_a_command_raw_of_another_type_is_named(harness, ros_context):
@@ -121,7 +128,7 @@ def test_a_command_raw_of_another_type_is_named(harness, ros_context):
     ({'watchdog': {'command_type': 'joint_trajectory'}},
      'watchdog.command_type .* the simulated robot takes float64_multi_array'),
     ({'chunk_executor': {'control_rate_hz': 100.0}},
-     'ticks at 100 Hz but watchdog.command.control_rate_hz is 50: .* set it to the executor'),
+     'ticks at 100 Hz but the watchdog checks commands at 50 Hz .* set it to the executor'),
 ])
 def test_bringup_refuses_a_command_chain_that_does_not_meet(overrides, message):
     """Checked on the parameter values before any node starts (in-process and --processes)."""
@@ -135,6 +142,31 @@ def test_bringup_refuses_a_command_chain_that_does_not_meet(overrides, message):
         check_param_files(default_param_files(), both)   # the same rate: accepted
 
 
+def test_by_default_the_watchdog_checks_at_the_models_rate(ros_context, edited_model):
+    """command.control_rate_hz 0 (the default and config/watchdog.yaml) follows the model
+    manifest, as the executor's control_rate_hz 0 does: a 30 Hz model moves both."""
+    def at_30_hz(manifest):
+        manifest['control_rate_hz'] = 30.0
+
+    model = str(edited_model(at_30_hz))
+    wd = WatchdogNode(context=ros_context, parameter_overrides=[
+        Parameter('model_dir', value=model)])
+    try:
+        assert wd.config.command.control_rate_hz == 30.0 and wd.period_s == pytest.approx(1 / 30)
+    finally:
+        wd.destroy_node()
+    from vla_edge.nodes.bringup import check_param_files, default_param_files
+
+    check_param_files(default_param_files(), {'chunk_executor': {'model_dir': model},
+                                              'watchdog': {'model_dir': model}})
+    with pytest.raises(ParameterError, match='ticks at 30 Hz but the watchdog checks commands '
+                                             'at 50 Hz'):
+        check_param_files(default_param_files(), {'chunk_executor': {'model_dir': model}})
+    with pytest.raises(ParameterError, match="command.control_rate_hz is 0 .* cannot be read"):
+        WatchdogNode(context=ros_context, parameter_overrides=[
+            Parameter('model_dir', value='/nonexistent/model')])
+
+
 def test_the_robots_joint_names_must_match_the_command_dimensions(ros_context):
     with pytest.raises(ParameterError, match=r"'joint_names' = \['vx', 'vy'\] must be "
                                              'command.command_dim = 3'):
@@ -145,7 +177,7 @@ def test_the_robots_joint_names_must_match_the_command_dimensions(ros_context):
 @pytest.mark.parametrize('period_s, wrong', [(0.01, True), (0.02, False)])
 def test_a_command_raw_rate_other_than_the_configured_one_is_named(harness, period_s, wrong):
     """Under ros2 launch nothing ties the watchdog's rate to the executor's: measured instead."""
-    h = harness()                                    # command.control_rate_hz 50 (default)
+    h = harness()              # command.control_rate_hz 0: the reference manifest's 50 Hz
     raw = h.io.create_publisher(Float64MultiArray, 'command_raw', 10)
     assert wait_until(lambda: h.wd.count_subscribers('command_raw') or
                       raw.get_subscription_count(), 5.0)
@@ -156,7 +188,8 @@ def test_a_command_raw_rate_other_than_the_configured_one_is_named(harness, peri
     with h.wd._lock:
         h.wd._check_command_rate(h.wd.now_s())
     if wrong:
-        assert re.match(r'command_raw arrives at (9\d|10\d) Hz but command.control_rate_hz is 50',
+        assert re.match(r'command_raw arrives at (9\d|10\d) Hz but the watchdog checks at 50 Hz '
+                        r"\(command.control_rate_hz 0: the model manifest's\)",
                         h.wd.command_rate_problem), h.wd.command_rate_problem
     else:
         assert h.wd.command_rate_problem is None

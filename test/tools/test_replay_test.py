@@ -198,3 +198,15 @@ def test_an_out_folder_made_by_a_failed_replay_is_not_left_behind(tmp_path, caps
     assert replay_test_main([str(usable), '--golden', str(usable), '--out', str(out),
                              '--domain-id', '179']) == 2
     assert out.is_dir()
+
+
+def test_a_model_folder_reaches_every_node_that_reads_its_rate(edited_model):
+    """--model with a 30 Hz policy: the executor and the watchdog must both follow it, or bringup
+    refuses the chain (watchdog at the reference's 50 Hz)."""
+    from vla_edge.nodes.bringup import check_param_files, default_param_files
+    from vla_edge.tools.pipeline_replay import _overrides
+
+    model = edited_model(lambda manifest: manifest.update(control_rate_hz=30.0))
+    overrides = _overrides(ReplayTestConfig(model_dir=model, with_watchdog=True), False)
+    assert overrides['watchdog']['model_dir'] == str(model)
+    check_param_files(default_param_files(), overrides, True, False)   # no mismatch

@@ -17,8 +17,9 @@ from pathlib import Path
 from rclpy.node import Node
 
 from vla_edge.nodes import chunk_executor, sim_nodes, vla_node, watchdog_node
-from vla_edge.nodes.chunk_executor import ChunkExecutor, resolve_control_rate
+from vla_edge.nodes.chunk_executor import ChunkExecutor
 from vla_edge.nodes.isolated_executors import IsolatedExecutors, default_executor_kind
+from vla_edge.nodes.model_rate import resolve_control_rate
 from vla_edge.nodes.param_files import check_parameters, merged_parameters
 from vla_edge.nodes.params import ParameterError
 from vla_edge.nodes.sim_nodes import SimCamera, SimRobot, SimSession
@@ -76,12 +77,15 @@ def check_command_chain(values: dict[str, dict[str, object]], with_watchdog: boo
         last = watchdog['command_type']
         rate = resolve_control_rate(float(executor['control_rate_hz']),
                                     str(executor['model_dir']))
-        gate_rate = float(watchdog['command.control_rate_hz'])
+        gate_rate = resolve_control_rate(float(watchdog['command.control_rate_hz']),
+                                         str(watchdog['model_dir']),
+                                         name='command.control_rate_hz')
         if abs(gate_rate - rate) > 1e-6 * rate:
             raise ParameterError(
-                f'chunk_executor ticks at {rate:g} Hz but watchdog.command.control_rate_hz is '
-                f'{gate_rate:g}: the watchdog derives velocity, acceleration and jerk from '
-                'consecutive commands at its rate; set it to the executor\'s')
+                f'chunk_executor ticks at {rate:g} Hz but the watchdog checks commands at '
+                f'{gate_rate:g} Hz (command.control_rate_hz, 0 = its model_dir\'s manifest): it '
+                'derives velocity, acceleration and jerk from consecutive commands at its rate; '
+                'set it to the executor\'s')
     if with_sim and last != 'float64_multi_array':
         who = 'watchdog' if with_watchdog else 'chunk_executor'
         raise ParameterError(f'{who}.command_type = {last!r}: the simulated robot takes '
@@ -120,10 +124,16 @@ class Pipeline:
         return self.executors.alive()
 
     def stop(self) -> None:
-        """Stop spinning first, then destroy the nodes (never under a running callback)."""
+        """Stop spinning first, then destroy the nodes (never under a running callback): the
+        ones that command the robot first, so their last, safe command does not wait behind
+        vla_node finishing a plan (up to seconds on a slow board); the sim last, so it takes it."""
         self.executors.shutdown()
-        for node in self.nodes.values():
-            node.destroy_node()
+        order = ['watchdog', 'chunk_executor']
+        order += [n for n in self.nodes if n not in order and not n.startswith('sim_')]
+        order += [n for n in self.nodes if n.startswith('sim_')]
+        for name in order:
+            if name in self.nodes:
+                self.nodes[name].destroy_node()
 
 
 def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,

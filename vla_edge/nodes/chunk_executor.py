@@ -31,10 +31,9 @@ from vla_edge.core.chunk_input import (
 )
 from vla_edge.core.chunk_merge import STRATEGIES, MergeConfig
 from vla_edge.core.chunk_scheduler import MODES, ChunkScheduler, SchedulerConfig
-from vla_edge.core.errors import InputError, VlaEdgeError
+from vla_edge.core.errors import InputError
 from vla_edge.core.instruction_text import normalise_instruction
-from vla_edge.core.manifest import Manifest, load_manifest
-from vla_edge.core.model_dir import default_model_dir
+from vla_edge.core.manifest import Manifest
 from vla_edge.nodes.messages import (
     COMMAND_TYPES,
     chunk_to_trajectory,
@@ -46,8 +45,15 @@ from vla_edge.nodes.messages import (
     status,
     trajectory_to_chunk,
 )
+from vla_edge.nodes.model_rate import resolve_control_rate, tied_manifest
+from vla_edge.nodes.node_lifecycle import (
+    destroyed_if_refused,
+    diagnostic_name,
+    send_last_command,
+)
 from vla_edge.nodes.params import ParameterError, Spec, declare_all, distinct_names
 from vla_edge.nodes.spin import spin_nodes
+from vla_edge.nodes.twist_command import TWIST_PARAMETERS, command_twist
 
 HOLD_MODES = ('last', 'zero_velocity')
 
@@ -86,6 +92,7 @@ PARAMETERS = (
          'in the chain keep float64_multi_array (what it gates) and set the robot\'s type as the '
          'watchdog\'s command_type.', choices=tuple(COMMAND_TYPES)),
     Spec('joint_names', ['vx', 'vy', 'grip'], 'Names of the command dimensions.'),
+    *TWIST_PARAMETERS,
     Spec('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', range=(0.05, 60.0)),
     Spec('realtime_priority', 0, 'SCHED_FIFO priority (1-99) for the thread that runs the control '
          'timer, as ros2_control does on a robot; 0 keeps normal scheduling. Needs rtprio '
@@ -108,39 +115,6 @@ def check_command_layout(p: dict) -> None:
                              f'[0, {len(names) - 1}] (joint_names has {len(names)} dimensions)')
 
 
-def resolve_control_rate(rate_hz: float, model_dir: str,
-                         manifest: Manifest | None = None) -> float:
-    """The tick rate: as given, or (0) the model manifest's, so the executor plays chunks at the
-    rate they were planned for without anyone copying the number into a config file. `manifest`,
-    if already read from that folder, is used instead of reading it again."""
-    if rate_hz > 0.0:
-        if rate_hz < 1.0:
-            raise ParameterError(f"parameter 'control_rate_hz' = {rate_hz!r} must be 0 (from the "
-                                 'model manifest) or in [1, 1000] Hz')
-        return float(rate_hz)
-    if manifest is not None:
-        return float(manifest.control_rate_hz)
-    folder = model_dir or default_model_dir()
-    try:
-        return float(load_manifest(folder, verify_hashes=False).control_rate_hz)
-    except VlaEdgeError as exc:
-        raise ParameterError(f"control_rate_hz is 0 (from the model manifest), but the manifest "
-                             f'in {folder} cannot be read: {exc}') from exc
-
-
-def tied_manifest(rate_hz: float, model_dir: str) -> Manifest | None:
-    """The manifest of the model folder the executor is tied to (model_dir set, or control_rate_hz
-    0 taking the rate from it), read once for both the rate and the joint names; None when not
-    tied (an executor with its own rate and no model_dir may be fed by another policy) or not
-    readable (resolve_control_rate then says why, where the rate needs it)."""
-    if not model_dir and rate_hz > 0.0:
-        return None
-    try:
-        return load_manifest(model_dir or default_model_dir(), verify_hashes=False)
-    except VlaEdgeError:
-        return None
-
-
 def check_joint_names_against_model(names: list[str], manifest: Manifest | None) -> None:
     """Chunks are taken by joint name (core/chunk_input.py): names that are not the model's
     action names would have every chunk refused. Checked at start-up against the model the
@@ -155,6 +129,7 @@ def check_joint_names_against_model(names: list[str], manifest: Manifest | None)
 class ChunkExecutor(Node):
     """Fixed-rate command stream from chunks; see the module docstring."""
 
+    @destroyed_if_refused
     def __init__(self, **kwargs):
         super().__init__('chunk_executor', **kwargs)
         p = declare_all(self, PARAMETERS)
@@ -173,6 +148,7 @@ class ChunkExecutor(Node):
             motion_dims=len(p['velocity_dims'])))
         self.rate_hz = p['control_rate_hz']
         self.joint_names = list(p['joint_names'])
+        self.twist = command_twist(p, len(self.joint_names))
         self._lock = threading.Lock()
         self._t0_s: float | None = None
         self._last_tick_s: float | None = None
@@ -187,6 +163,7 @@ class ChunkExecutor(Node):
         self._last_command = np.zeros(len(self.joint_names))
         self.last_command_was_hold = True   # what the command being published is (for taps)
         self.realtime_priority_applied: int | None = None   # set by the first tick
+        self._tick_thread: int | None = None                 # the thread that tick ran on
         self.periods_s: list[float] = []
         self.executed: list[tuple[float, np.ndarray | None]] = []   # for reports and tests
         self.events: list[tuple[str, float]] = []                    # ('request'|'arrival', t)
@@ -274,6 +251,15 @@ class ChunkExecutor(Node):
     def on_tick(self) -> None:
         if self.realtime_priority_applied is None:
             self.realtime_priority_applied = self._apply_realtime_priority()
+            self._tick_thread = threading.get_ident()
+        elif self.realtime_priority_applied and threading.get_ident() != self._tick_thread:
+            self._tick_thread = threading.get_ident()
+            self.get_logger().warning(
+                'the control timer ran on another thread than the one set to SCHED_FIFO: this '
+                'node shares a multi-threaded executor, so its ticks run at normal priority and '
+                'other callbacks at real-time priority. Give the executor its own executor '
+                '(vla-edge bringup does; in rclcpp, a component_container_isolated).',
+                throttle_duration_sec=60.0)
         now = self.now_s()
         with self._lock:
             if self._t0_s is None:
@@ -353,6 +339,15 @@ class ChunkExecutor(Node):
                             'stalled ticks before)')
         return response
 
+    def destroy_node(self) -> None:
+        """The last command is the hold with zero velocity (in either hold_mode), not whatever
+        action was playing: without the watchdog this node is what the robot listens to."""
+        if getattr(self, '_last_tick_s', None) is not None:   # commands went out
+            send_last_command(self, lambda: self._publish_command(self._hold(final=True),
+                                                                  self.now_s()),
+                              1.0 / self.rate_hz)
+        super().destroy_node()
+
     def _apply_realtime_priority(self) -> int:
         """Move the thread running the control timer to SCHED_FIFO (Linux: per thread). Other
         processes on the same cores are what delays the timer (measured: p99 1.3-3.1 ms at
@@ -384,16 +379,17 @@ class ChunkExecutor(Node):
         with self.locked_queue() as (scheduler, tick):
             return scheduler.queue.remaining(tick)
 
-    def _hold(self) -> np.ndarray:
-        """Never stale, never undefined: the last command, or zero velocity."""
+    def _hold(self, final: bool = False) -> np.ndarray:
+        """Never stale, never undefined: the last command, or zero velocity. The `final` one
+        (the node stops; nothing follows) zeroes the velocity dimensions in either mode."""
         held = self._last_command.copy()
-        if self.params['hold_mode'] == 'zero_velocity':
+        if final or self.params['hold_mode'] == 'zero_velocity':
             held[[i for i in self.params['velocity_dims'] if i < len(held)]] = 0.0
         return held
 
     def _publish_command(self, command: np.ndarray, now: float) -> None:
         self.command_pub.publish(command_message(self.params['command_type'], command, now,
-                                                 self.joint_names))
+                                                 self.joint_names, self.twist))
 
     # -- diagnostics ---------------------------------------------------------------------------
     def snapshot(self) -> dict[str, float]:
@@ -429,7 +425,7 @@ class ChunkExecutor(Node):
             level, message = DiagnosticStatus.WARN, 'waiting for the first chunk'
         arr = DiagnosticArray()
         arr.header.stamp = self.get_clock().now().to_msg()
-        arr.status = [status(f'{self.get_name()}: chunk executor', level, message,
+        arr.status = [status(f'{diagnostic_name(self)}: chunk executor', level, message,
                              {k: f'{v:.3f}' if isinstance(v, float) else v
                               for k, v in values.items()})]
         self.diag_pub.publish(arr)

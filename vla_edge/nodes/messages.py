@@ -10,8 +10,10 @@ from geometry_msgs.msg import TwistStamped
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from vla_edge.nodes.twist_command import TwistLayout
+
 # The robot-side command interfaces: a ros2_control forward command controller, a trajectory
-# controller (one point, applied now), a velocity-commanded base (linear x, y of a twist).
+# controller (one point, applied now), a velocity-commanded base (a twist: twist_command).
 COMMAND_TYPES = {'float64_multi_array': Float64MultiArray, 'joint_trajectory': JointTrajectory,
                  'twist_stamped': TwistStamped}
 
@@ -92,9 +94,11 @@ def point_times_s(msg: JointTrajectory) -> list[float]:
 
 
 def command_message(kind: str, command: np.ndarray, stamp_s: float,
-                    joint_names: Sequence[str]):
+                    joint_names: Sequence[str], twist: TwistLayout | None = None):
     """One control command as the message of `kind` (a COMMAND_TYPES key). A twist carries the
-    first two dimensions as linear x and y (it has no field for the others)."""
+    dimensions `twist` maps to its fields (default: the first two as linear x and y)."""
+    if kind == 'twist_stamped':
+        return (twist or TwistLayout()).message(command, s_to_stamp(stamp_s))
     values = np.asarray(command, dtype=np.float64).tolist()
     if kind == 'float64_multi_array':
         return Float64MultiArray(data=values)
@@ -103,13 +107,7 @@ def command_message(kind: str, command: np.ndarray, stamp_s: float,
                               points=[JointTrajectoryPoint(positions=values)])
         msg.header.stamp = s_to_stamp(stamp_s)
         return msg
-    if kind != 'twist_stamped':
-        raise ValueError(f'command type must be one of {list(COMMAND_TYPES)}, got {kind!r}')
-    msg = TwistStamped()
-    msg.header.stamp = s_to_stamp(stamp_s)
-    msg.twist.linear.x = values[0]
-    msg.twist.linear.y = values[1] if len(values) > 1 else 0.0
-    return msg
+    raise ValueError(f'command type must be one of {list(COMMAND_TYPES)}, got {kind!r}')
 
 
 def status(name: str, level: bytes, message: str, values: dict[str, object],

@@ -1,6 +1,8 @@
 """The one `main()` body every node executable shares (Humble/Jazzy/Kilted-safe shutdown)."""
 from __future__ import annotations
 
+import signal
+import sys
 from collections.abc import Callable
 
 import rclpy
@@ -8,6 +10,7 @@ from rclpy._rclpy_pybind11 import RCLError
 from rclpy.exceptions import NameValidationException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from vla_edge.core.errors import VlaEdgeError, one_line
 
@@ -19,12 +22,17 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
     threads), and rclpy's MultiThreadedExecutor starves under load (see isolated_executors).
     """
     try:
-        rclpy.init(args=args)   # parses --ros-args: a params file that does not parse fails here
+        # parses --ros-args: a params file that does not parse fails here. Without rclpy's
+        # signal handlers: theirs shut the context down on Ctrl-C before the nodes are
+        # destroyed, and a node destroyed on a dead context cannot send the robot its last,
+        # safe command (node_lifecycle.send_last_command). StopSignals handles them instead.
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except RCLError as exc:
         _fatal(exc)
         raise SystemExit(1) from None
     nodes: list[Node] = []
     failed = False
+    stop = StopSignals()
     try:
         try:
             nodes = make_nodes()
@@ -37,15 +45,17 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
         executor = SingleThreadedExecutor()
         for node in nodes:
             executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while rclpy.ok() and not stop.requested:   # back here at least every 0.1 s
+            executor.spin_once(timeout_sec=0.1)
+    except ExternalShutdownException:
         pass
     except Exception:
-        # On SIGINT rclpy may invalidate the context while spin() is building a wait set; an
-        # error after shutdown is part of shutting down, any other is a real failure.
+        # A context shut down from elsewhere while spin_once builds its wait set: an error
+        # after shutdown is part of shutting down, any other is a real failure.
         if rclpy.ok():
             raise
     finally:
+        stop.defer()   # kept until the process exits: nothing follows this in a node executable
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()
@@ -55,3 +65,43 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
 
 def _fatal(exc: BaseException) -> None:
     rclpy.logging.get_logger('vla_edge').fatal(f'{type(exc).__name__}: {one_line(exc)}')
+
+
+class StopSignals:
+    """How a vla_edge process stops on SIGINT (Ctrl-C, ros2 launch) and SIGTERM (launch's second
+    request, systemd, docker stop): the first one sets `requested`, which the main loop polls,
+    with the ROS context still up; any further one is noted. Nothing is raised from the handler:
+    a KeyboardInterrupt landing inside rclpy's executor (in a pybind11 conversion) surfaced as a
+    RuntimeError and exit status 1, and one landing in the stop itself left spin threads running
+    and aborted the process before the robot got its last command. SIGKILL still ends it.
+
+    Installed for both signals explicitly: a process started with SIGINT ignored (a background
+    job of a shell script) would otherwise not stop on it at all.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = {sig: signal.signal(sig, self._first) for sig in self.SIGNALS}
+        self._noted = False
+
+    def _first(self, signum, frame) -> None:
+        self.requested = True
+        self.defer()
+
+    def _later(self, signum, frame) -> None:
+        if not self._noted:
+            self._noted = True
+            print('vla_edge: stopping, sending the robot its last command (SIGKILL aborts)',
+                  file=sys.stderr, flush=True)
+
+    def defer(self) -> None:
+        """From now on a signal is noted, not raised (call before stopping the nodes)."""
+        for sig in self.SIGNALS:
+            signal.signal(sig, self._later)
+
+    def restore(self) -> None:
+        """The handlers from before (for callers that go on after the stop, e.g. tests)."""
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)

@@ -55,6 +55,7 @@ from vla_edge.nodes.messages import (
     status,
     trajectory_to_chunk,
 )
+from vla_edge.nodes.node_lifecycle import destroyed_if_refused, diagnostic_name
 from vla_edge.nodes.params import declare_all
 from vla_edge.nodes.spin import spin_nodes
 from vla_edge.nodes.trajectory_cdr import chunk_to_trajectory_cdr
@@ -83,6 +84,7 @@ def deterministic_seed(noise_seed: int, observation_stamp_s: float) -> int:
 class VlaNode(Node):
     """Policy node: vision and action threads over the ONNX runtime."""
 
+    @destroyed_if_refused
     def __init__(self, runtime: PolicyRuntime | None = None, **kwargs):
         super().__init__('vla_node', **kwargs)
         p = declare_all(self, PARAMETERS)
@@ -120,6 +122,7 @@ class VlaNode(Node):
         self._running = True
         self._stopping = threading.Event()
         self._chunks = 0
+        self._serving = False   # a request is being planned (or in its emulated latency)
         self._errors: dict[str, int] = {}
         self._error_logged: dict[str, float] = {}   # kind -> when last logged (monotonic)
         self.stage_latency = {s: LatencyTracker(window=200, percentile=95, discard_first=1)
@@ -271,6 +274,8 @@ class VlaNode(Node):
                 self._error('frame', f'dropping frame: {exc}')
                 continue
             except Exception as exc:   # never let the thread die: log, drop the frame, go on
+                if not self._running or not self.context.ok():
+                    return   # destroyed or shut down under us: nothing to report
                 self._error('vision_failure', f'vision stage failed ({type(exc).__name__}: '
                                               f'{exc}); frame dropped')
                 continue
@@ -323,13 +328,22 @@ class VlaNode(Node):
                 self._retry_later(request, 0.005)
                 continue
             self._note_state_offset(state_offset_s)
+            self._serving = True
             try:
                 self._plan_and_publish(request, visual, state, instruction)
             except Exception as exc:   # never let the thread die: the executor holds meanwhile
-                if not self.context.ok():
-                    return   # Ctrl-C shut the context down under us: nothing to report
+                if not self._running or not self.context.ok():
+                    return   # destroyed or shut down under us (Ctrl-C): nothing to report
                 self._error('plan_failure', f'planning failed ({type(exc).__name__}: {exc}); '
                                             'no chunk published')
+            finally:
+                self._serving = False
+
+    @property
+    def serving(self) -> bool:
+        """True while a chunk request is being planned (including an emulated latency): a
+        request arriving meanwhile waits for it, one request at a time."""
+        return self._serving
 
     def _retry_later(self, request: JointTrajectory, pause_s: float) -> None:
         """Keep the request (unless a newer one came meanwhile) and look again after a pause."""
@@ -464,7 +478,7 @@ class VlaNode(Node):
         level = DiagnosticStatus.WARN if self._errors else DiagnosticStatus.OK
         arr = DiagnosticArray()
         arr.header.stamp = self.get_clock().now().to_msg()
-        arr.status = [status(f'{self.get_name()}: policy', level,
+        arr.status = [status(f'{diagnostic_name(self)}: policy', level,
                              'errors seen' if self._errors else 'running', values)]
         self.diag_pub.publish(arr)
 
@@ -474,6 +488,9 @@ class VlaNode(Node):
             self._stopping.set()
         for t in getattr(self, '_threads', []):
             t.join(timeout=5.0)
+            if t.is_alive():   # a stage still running: it stops, quietly, when it returns
+                self.get_logger().warning(f'{t.name} thread still busy after 5 s; destroying '
+                                          'the node under it')
         super().destroy_node()
 
 

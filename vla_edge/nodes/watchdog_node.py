@@ -61,8 +61,15 @@ from vla_edge.nodes.messages import (
     status,
     trajectory_to_chunk,
 )
+from vla_edge.nodes.model_rate import resolve_control_rate
+from vla_edge.nodes.node_lifecycle import (
+    destroyed_if_refused,
+    diagnostic_name,
+    send_last_command,
+)
 from vla_edge.nodes.params import ParameterError, declare_all, distinct_names
 from vla_edge.nodes.spin import spin_nodes
+from vla_edge.nodes.twist_command import command_twist
 from vla_edge.nodes.watchdog_node_params import PARAMETERS
 
 STATE_FIELDS = ('position', 'velocity')
@@ -76,9 +83,12 @@ SWITCH_COMMANDS = 2   # commands flagged as a chunk switch after a chunk arrives
 class WatchdogNode(Node):
     """Gate between command_raw and command; see the module docstring."""
 
+    @destroyed_if_refused
     def __init__(self, **kwargs):
         super().__init__('watchdog', **kwargs)
         p = declare_all(self, PARAMETERS)
+        p['command.control_rate_hz'] = resolve_control_rate(
+            p['command.control_rate_hz'], p['model_dir'], name='command.control_rate_hz')
         core_names = {info.name for info in parameter_table()}
         try:
             self.config = WatchdogConfig.from_params({k: v for k, v in p.items()
@@ -92,6 +102,7 @@ class WatchdogNode(Node):
             raise ParameterError(f"parameter 'joint_names' = {names} must be "
                                  f'command.command_dim = {self.config.command.command_dim} '
                                  'distinct, non-empty names')
+        self.twist = command_twist(p, len(names))
         self.wd = Watchdog(self.config)
         self.period_s = 1.0 / self.config.command.control_rate_hz
         self.converter = ImageConverter()
@@ -350,22 +361,30 @@ class WatchdogNode(Node):
             self._publish_diagnostics_locked(now)
         return tripped
 
-    def _send_safe(self) -> None:
+    def _send_safe(self, hold_mode: str | None = None) -> None:
+        """The safe command in `hold_mode` (default: latch.hold_mode), if one is known."""
         cfg = self.config
         fallback = self._measured
         if fallback is None:
             fallback = np.full(cfg.command.command_dim, np.nan)
-        held = safe_command(self.wd.last_safe, cfg.latch.hold_mode, cfg.command.velocity_dims,
-                            fallback)
+        held = safe_command(self.wd.last_safe, hold_mode or cfg.latch.hold_mode,
+                            cfg.command.velocity_dims, fallback)
         if held is not None:
             self.wd.gate.record_sent(held, self.now_s())
             self._send(held)
+
+    def _send_final_safe(self) -> None:
+        """The safe command with the velocity dimensions zero whatever latch.hold_mode says:
+        nothing follows it, so a held velocity would be held for good."""
+        with self._lock:
+            self._send_safe('zero_velocity')
 
     def _send(self, command: np.ndarray) -> None:
         """Publish (under the lock: commands leave in decision order) and re-arm the timer."""
         self._last_sent = np.asarray(command, dtype=np.float64).copy()
         self.command_pub.publish(command_message(self.params['command_type'], self._last_sent,
-                                                 self.now_s(), self.params['joint_names']))
+                                                 self.now_s(), self.params['joint_names'],
+                                                 self.twist))
         self.counts['commands_out'] += 1
         self.hold_timer.reset()
 
@@ -407,9 +426,12 @@ class WatchdogNode(Node):
             measured = (len(times) - 1) / (times[-1] - times[0])
             rate = self.config.command.control_rate_hz
             if abs(measured / rate - 1.0) > RATE_TOLERANCE:
-                problem = (f'command_raw arrives at {measured:.0f} Hz but command.control_rate_hz '
-                           f'is {rate:g}: velocity/acceleration/jerk limits are judged at the '
-                           'wrong rate; set it to the executor\'s control_rate_hz')
+                source = ('' if self.get_parameter('command.control_rate_hz').value else
+                          ' 0: the model manifest\'s')
+                problem = (f'command_raw arrives at {measured:.0f} Hz but the watchdog checks '
+                           f'at {rate:g} Hz (command.control_rate_hz{source}): velocity/'
+                           'acceleration/jerk limits are judged at the wrong rate; set it to the '
+                           'executor\'s control_rate_hz')
         if problem and not self.command_rate_problem:
             self.get_logger().error(problem)
         self.command_rate_problem = problem
@@ -434,7 +456,7 @@ class WatchdogNode(Node):
     def _publish_diagnostics_locked(self, now: float) -> None:
         arr = DiagnosticArray()
         arr.header.stamp = self.get_clock().now().to_msg()
-        name = self.get_name()
+        name = diagnostic_name(self)
         arr.status = [status(f'{name}: {r.name}', bytes([int(r.level)]), r.reason,
                              dict(r.values), hardware_id=name)
                       for r in self.wd.results(now)]
@@ -452,6 +474,8 @@ class WatchdogNode(Node):
 
     def destroy_node(self) -> None:
         self._running = False
+        if getattr(self, '_last_sent', None) is not None:   # the robot has had our commands
+            send_last_command(self, self._send_final_safe, self.period_s)
         thread = getattr(self, '_frame_thread', None)
         if thread is not None:
             with self._frame_slot:

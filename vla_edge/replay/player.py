@@ -335,8 +335,9 @@ def check_topics(bag_path: Path, options: PlayerOptions) -> None:
     if missing:
         raise ValueError(f'bag {bag_path} has no topic {", ".join(missing)}; it has: '
                          f'{listed or "no topics"}')
+    excluded = {_absolute(t) for t in options.exclude_topics}
     chosen = [_absolute(t) for t in options.topics] if options.topics else list(have)
-    chosen = [t for t in chosen if t not in {_absolute(t) for t in options.exclude_topics}]
+    chosen = [t for t in chosen if t not in excluded]
     if not sum(have[t].message_count for t in chosen):
         raise ValueError(f'nothing to play from {bag_path}: the selected topics have no '
                          f'messages; it has: {listed or "no topics"}')
@@ -363,7 +364,9 @@ def run_replay(args: argparse.Namespace) -> int:
 
     options = options_from_args(args)
     check_topics(args.bag, options)         # before rclpy: a bad bag or topic publishes nothing
-    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    # args=[]: rcl would otherwise read this tool's own argv (a `--remap OLD:=NEW` value looks
+    # like a legacy node-wide remap rule to it)
+    rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
     executor = SingleThreadedExecutor()
     player = None
     try:

@@ -199,7 +199,7 @@ def open_replay_env(workdir: str | Path, domain_id: int | None = None) -> Iterat
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     domain = 150 + next(_domains) % 50 if domain_id is None else domain_id
     ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=domain)
+    rclpy.init(context=ctx, args=[], domain_id=domain)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     try:

@@ -234,7 +234,9 @@ def run_record(args: argparse.Namespace) -> int:
         parse_topic_specs(args.topics)      # a bad name or type: refused before any bag exists
     duration = args.duration or 0.0
     output = args.output or Path(time.strftime('rosbag2_%Y_%m_%d-%H_%M_%S'))
-    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    # args=[]: rcl would otherwise read this tool's own argv (a `--remap OLD:=NEW` value looks
+    # like a legacy node-wide remap rule to it)
+    rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
     recorder = None
     executor = SingleThreadedExecutor()
     reason = ''

@@ -46,12 +46,18 @@ def announce_files(config_files: list[Path]) -> None:
 def run_in_process(config_files: list[Path], with_sim: bool, duration_s: float | None,
                    overrides: dict[str, dict[str, object]], with_watchdog: bool = True) -> int:
     import rclpy
+    from rclpy.signals import SignalHandlerOptions
 
     from vla_edge.nodes.bringup import build_pipeline
+    from vla_edge.nodes.spin import StopSignals
 
     announce_files(config_files)
-    rclpy.init()
+    # args=[]: the nodes get their parameters from bringup, not from this argv. No rclpy signal
+    # handlers (StopSignals instead): Ctrl-C ends the loop below with the context still up, so
+    # the nodes, destroyed in pipe.stop(), can still send the robot their last, safe command.
+    rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
     pipe = None
+    stop = StopSignals()
     try:
         pipe = build_pipeline(config_files, with_sim=with_sim, overrides=overrides,
                               with_watchdog=with_watchdog)
@@ -59,29 +65,29 @@ def run_in_process(config_files: list[Path], with_sim: bool, duration_s: float |
             pipe.nodes['sim_robot'].start_episode()
         pipe.start()
         end = None if duration_s is None else time.monotonic() + duration_s
-        # rclpy's SIGINT handler shuts the context down (the spin threads then end) without
-        # always raising KeyboardInterrupt here: watch the pipeline, not only the clock.
-        while (end is None or time.monotonic() < end) and pipe.running():
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
+        while (end is None or time.monotonic() < end) and pipe.running() and \
+                not stop.requested:
+            time.sleep(0.1)
     finally:
+        stop.defer()
         if pipe is not None:
             pipe.stop()
         rclpy.try_shutdown()
+        stop.restore()
     return 0
 
 
 def run_processes(config_files: list[Path], with_sim: bool, duration_s: float | None,
                   overrides: dict[str, dict[str, object]], with_watchdog: bool = True) -> int:
     from vla_edge.nodes.bringup import check_param_files
+    from vla_edge.nodes.spin import StopSignals
 
     announce_files(config_files)
     check_param_files(config_files, overrides, with_watchdog, with_sim)   # before any starts
     bin_dir = Path(sys.executable).parent
     executables = ['vla_node', 'chunk_executor'] + (['watchdog_node'] if with_watchdog else []) \
         + (['sim'] if with_sim else [])
-    procs = []
+    commands = []
     for exe in executables:
         path = shutil.which(exe, path=str(bin_dir)) or shutil.which(exe)
         if path is None:
@@ -97,24 +103,30 @@ def run_processes(config_files: list[Path], with_sim: bool, duration_s: float | 
                 cmd += ['-p', f'{node}:{k}:={v}']
         if exe == 'sim' and not with_watchdog:   # no gate: the robot listens to command_raw
             cmd += ['-r', 'command:=command_raw']
-        procs.append(subprocess.Popen(cmd))
+        commands.append(cmd)
+    stop = StopSignals()   # SIGTERM to this process alone (systemd, docker) stops the nodes too
+    procs = []
     try:
+        for cmd in commands:
+            procs.append(subprocess.Popen(cmd))
         end = None if duration_s is None else time.monotonic() + duration_s
-        while (end is None or time.monotonic() < end) and all(p.poll() is None for p in procs):
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
+        while (end is None or time.monotonic() < end) and \
+                all(p.poll() is None for p in procs) and not stop.requested:
+            time.sleep(0.1)
     finally:
+        stop.defer()
         for p in procs:
             if p.poll() is None:
-                p.send_signal(signal.SIGINT)
+                p.send_signal(signal.SIGINT)   # each node sends the robot its last command
         for p in procs:
             try:
                 p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait()
+        stop.restore()
     failed = [(exe, p.returncode) for exe, p in zip(executables, procs)
-              if p.returncode not in (0, -signal.SIGINT, None)]
+              if p.returncode not in (0, -signal.SIGINT)]
     for exe, code in failed:
         print(f'bringup: {exe} exited with status {code}', file=sys.stderr)
     return 1 if failed else 0

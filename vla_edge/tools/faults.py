@@ -379,7 +379,7 @@ def run_faults(faults=None, clean_seconds: float = 300.0, progress: bool = True,
     own = context is None
     if own:
         context = rclpy.Context()
-        rclpy.init(context=context, domain_id=next(_domains) % 230)
+        rclpy.init(context=context, args=[], domain_id=next(_domains) % 230)
     o = {'sim_robot': {'auto_reset': True}, 'watchdog': {'event_repeat_s': 0.0}}
     for node, params in (overrides or {}).items():
         o.setdefault(node, {}).update(params)

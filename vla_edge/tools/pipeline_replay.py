@@ -124,9 +124,10 @@ def _overrides(cfg: ReplayTestConfig, compressed: bool) -> dict[str, dict[str, o
     elif cfg.noise_seed is not None:
         vla['noise_seed'] = cfg.noise_seed
     executor: dict[str, object] = {'use_sim_time': True}
-    if cfg.model_dir is not None:    # the executor takes its control rate from the manifest too
-        vla['model_dir'] = executor['model_dir'] = str(cfg.model_dir)
-    return {'vla_node': vla, 'chunk_executor': executor, 'watchdog': {'use_sim_time': True}}
+    watchdog: dict[str, object] = {'use_sim_time': True}
+    if cfg.model_dir is not None:    # the executor and watchdog take their rate from it too
+        vla['model_dir'] = executor['model_dir'] = watchdog['model_dir'] = str(cfg.model_dir)
+    return {'vla_node': vla, 'chunk_executor': executor, 'watchdog': watchdog}
 
 
 def replay_through_pipeline(bag: str | Path, run_bag: str | Path, cfg: ReplayTestConfig, *,
@@ -298,9 +299,9 @@ def record_sim_run(out_bag: str | Path, seconds: float = 8.0,
     overrides: dict[str, dict[str, object]] = {}
     if sim_seed is not None:
         overrides['sim_robot'] = {'first_seed': sim_seed}
-    if cfg.model_dir is not None:
-        overrides['vla_node'] = {'model_dir': str(cfg.model_dir)}
-        overrides['chunk_executor'] = {'model_dir': str(cfg.model_dir)}
+    if cfg.model_dir is not None:   # the model's rate reaches the executor and the watchdog
+        for node in ('vla_node', 'chunk_executor', 'watchdog'):
+            overrides[node] = {'model_dir': str(cfg.model_dir)}
     topics = [CAMERA, '/joint_states', '/instruction', *OUTPUT_TOPICS] + (
         ['/command'] if cfg.with_watchdog else [])
     with ros_context(cfg.domain_id) as ctx:

@@ -67,7 +67,7 @@ def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: l
     from vla_edge.nodes.bringup import build_pipeline
 
     ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=next(_domains) % 230)
+    rclpy.init(context=ctx, args=[], domain_id=next(_domains) % 230)
     executor_params: dict[str, object] = {'mode': mode}
     if merge_strategy:
         executor_params['merge.strategy'] = merge_strategy
@@ -89,6 +89,11 @@ def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: l
             robot.running = False
             robot.start_episode(seed)
             time.sleep(0.25)          # fresh frames encoded, instruction delivered
+            # Start every episode, in both modes, from a policy that is not serving a request:
+            # while the robot is paused the executor keeps asking (async replans continuously),
+            # and the episode's first request would otherwise queue behind one made void by the
+            # reset below, up to one (emulated) inference longer in async than in sync.
+            wait_until(lambda: not vla.serving, 2.0 * emulated_latency_s + 1.0, poll_s=0.001)
             ex.reset_queue()
             if watchdog is not None and watchdog.wd.latch.latched:
                 # A veto in the last episode stays latched until reset (as on a robot); the

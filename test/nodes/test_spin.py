@@ -1,0 +1,59 @@
+"""The node executables' main loop (`spin_nodes`) under the signals ros2 launch sends: Ctrl-C
+(SIGINT) and SIGTERM end the spin with the context still up, so every node is destroyed while
+it can still publish (the robot-facing nodes send their last, safe command then)."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+PROBE = textwrap.dedent('''
+    import os, signal, sys, threading, time
+    from rclpy.node import Node
+    from vla_edge.nodes.spin import spin_nodes
+
+    class Probe(Node):
+        def __init__(self):
+            super().__init__('spin_probe')
+            self.create_timer(0.05, lambda: None)
+
+        def destroy_node(self):
+            print('destroyed with context ok:', self.context.ok(), flush=True)
+            time.sleep(0.5)       # a slow stop: the second signal (if any) arrives meanwhile
+            super().destroy_node()
+
+    def stop_later():
+        time.sleep(1.0)
+        for sig in sys.argv[1:]:
+            os.kill(os.getpid(), getattr(signal, sig))
+            time.sleep(0.2)
+
+    threading.Thread(target=stop_later, daemon=True).start()
+    spin_nodes(lambda: [Probe()], args=[])
+    print('main returned', flush=True)
+''')
+
+
+@pytest.mark.parametrize('signals, sigint_ignored', [
+    (['SIGINT'], False), (['SIGTERM'], False), (['SIGINT', 'SIGINT'], False),
+    (['SIGINT', 'SIGTERM'], False), (['SIGINT'], True)])
+def test_a_signal_ends_the_spin_with_the_context_still_up(signals, sigint_ignored, tmp_path):
+    """A second signal while the nodes are being destroyed (an impatient Ctrl-C, ros2
+    launch's SIGTERM) must not break the stop off half-way; and a node started with SIGINT
+    ignored (a background job of a shell script) still stops on it."""
+    script = tmp_path / 'probe.py'
+    script.write_text(PROBE)
+    env = {**os.environ, 'ROS_DOMAIN_ID': str(150 + os.getpid() % 50),
+           'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
+
+    def ignore_sigint():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    done = subprocess.run([sys.executable, str(script), *signals], env=env,
+                          capture_output=True, text=True, timeout=30,
+                          preexec_fn=ignore_sigint if sigint_ignored else None)
+    assert 'destroyed with context ok: True' in done.stdout, done.stdout + done.stderr
+    assert 'main returned' in done.stdout and done.returncode == 0, done.stderr
+    assert 'Traceback' not in done.stderr, done.stderr
