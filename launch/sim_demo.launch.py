@@ -19,8 +19,9 @@ def generate_launch_description():
     args = [
         DeclareLaunchArgument('model_dir', default_value='',
                               description='Model folder (empty: the packaged reference model)'),
-        DeclareLaunchArgument('instruction', default_value='put the tea bag in the mug',
-                              description='Initial instruction (each episode publishes its own)'),
+        DeclareLaunchArgument('instruction', default_value='',
+                              description='Initial instruction (empty: the parameter file\'s; '
+                                          'each episode publishes its own)'),
         DeclareLaunchArgument('camera_topic', default_value='camera/image_raw',
                               description='Topic the sim camera publishes and the policy and '
                                           'watchdog read'),

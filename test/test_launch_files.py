@@ -40,6 +40,25 @@ def test_package_xml_declares_the_runtime_dependencies():
     assert '<build_type>ament_python</build_type>' in xml
 
 
+def test_package_xml_declares_every_ros_package_the_code_imports():
+    """Each ROS package imported anywhere under vla_edge/ (message packages, rclpy's own
+    interfaces, ament_index_python) is an exec_depend, or rosdep would not install it."""
+    xml = (REPO / 'package.xml').read_text()
+    declared = set(re.findall(r'<exec_depend>([\w-]+)</exec_depend>', xml))
+    ros_like = re.compile(r'^(rcl\w*|\w+_msgs|\w+_srvs|\w+_interfaces|ament_\w+|cv_bridge'
+                          r'|launch\w*)$')
+    imported = set()
+    for path in (REPO / 'vla_edge').rglob('*.py'):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.module
+                     and node.level == 0 else [])
+            imported |= {n.split('.')[0] for n in names}
+    needed = {m for m in imported if ros_like.match(m)}
+    assert needed, 'the scan found no ROS imports at all'
+    assert needed <= declared, f'imported but not in package.xml: {sorted(needed - declared)}'
+
+
 def _node_calls(tree):
     out = {}
     for node in _calls(tree, 'Node'):
@@ -47,6 +66,13 @@ def _node_calls(tree):
         exe = kw['executable'].value if isinstance(kw.get('executable'), ast.Constant) else None
         out[exe] = kw
     return out
+
+
+def _picked(node_kw) -> set[str]:
+    """The launch-argument overrides a node gets: the names in its `pick(...)` call."""
+    picks = _calls(node_kw['parameters'], 'pick')
+    assert len(picks) == 1, ast.unparse(node_kw['parameters'])
+    return set(_str_args(picks[0]))
 
 
 def test_the_watchdog_stands_between_the_executor_and_the_robot():
@@ -57,10 +83,10 @@ def test_the_watchdog_stands_between_the_executor_and_the_robot():
     nodes = _node_calls(tree)
     assert 'watchdog_node' in nodes
     params = ast.unparse(nodes['watchdog_node']['parameters'])
-    assert 'watchdog_config' in params and 'use_sim_time' in params
+    assert "LaunchConfiguration('watchdog_config_file')" in params and 'sim_time' in params
     # a compressed camera must reach both readers of the camera, or the watchdog never arms
-    assert "'use_compressed': use_compressed" in params
-    assert "'use_compressed': use_compressed" in ast.unparse(nodes['vla_node']['parameters'])
+    for exe in ('watchdog_node', 'vla_node'):
+        assert {'camera_topic', 'use_compressed'} <= _picked(nodes[exe]), exe
     assert "'watchdog.yaml'" in text and (REPO / 'config' / 'watchdog.yaml').is_file()
     for exe, kw in nodes.items():
         remaps = ast.unparse(kw['remappings']) if 'remappings' in kw else ''
@@ -71,6 +97,25 @@ def test_the_watchdog_stands_between_the_executor_and_the_robot():
     assert "'command'" not in sim_remaps, 'the sim robot must listen to `command`'
     include = ast.unparse(_calls(sim, 'IncludeLaunchDescription')[0])
     assert "'watchdog_config_file'" in include
+
+
+def test_overriding_arguments_default_to_the_parameter_files_value():
+    """An argument's default must not beat what someone edited into the parameter file: each
+    argument the nodes take as an override defaults to '' (given_overrides drops it)."""
+    tree = ast.parse((REPO / 'launch' / 'vla_edge.launch.py').read_text())
+    overridable = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+                       and n.targets[0].id == 'OVERRIDABLE')
+    nodes = _node_calls(tree)
+    assert set().union(*(_picked(kw) for kw in nodes.values())) == set(overridable)
+    defaults = {_str_args(c)[0]: next(k.value.value for k in c.keywords
+                                      if k.arg == 'default_value')
+                for c in _calls(tree, 'DeclareLaunchArgument')
+                if _str_args(c)[0] in overridable}
+    assert defaults == {name: '' for name in overridable}
+    sim = ast.parse((REPO / 'launch' / 'sim_demo.launch.py').read_text())
+    instruction = next(c for c in _calls(sim, 'DeclareLaunchArgument')
+                       if _str_args(c)[0] == 'instruction')
+    assert next(k.value.value for k in instruction.keywords if k.arg == 'default_value') == ''
 
 
 def test_sim_demo_forwards_the_camera_topic_to_the_pipeline_and_the_sim_camera():
@@ -87,5 +132,4 @@ def test_the_executor_and_the_watchdog_follow_the_same_model():
     the watchdog differentiates commands at another rate than they are sent at."""
     nodes = _node_calls(ast.parse((REPO / 'launch' / 'vla_edge.launch.py').read_text()))
     for exe in ('vla_node', 'chunk_executor', 'watchdog_node'):
-        assert "'model_dir': LaunchConfiguration('model_dir')" in \
-            ast.unparse(nodes[exe]['parameters']), exe
+        assert 'model_dir' in _picked(nodes[exe]), exe

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rclpy.node import Node
 
+from vla_edge.core.package_share import package_path
 from vla_edge.nodes import chunk_executor, sim_nodes, vla_node, watchdog_node
 from vla_edge.nodes.chunk_executor import ChunkExecutor
 from vla_edge.nodes.isolated_executors import IsolatedExecutors, default_executor_kind
@@ -26,7 +27,7 @@ from vla_edge.nodes.sim_nodes import SimCamera, SimRobot, SimSession
 from vla_edge.nodes.vla_node import VlaNode
 from vla_edge.nodes.watchdog_node import WatchdogNode
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / 'config'
+CONFIG_DIR = package_path('config')   # the checkout's, or share/vla_edge/config when installed
 DEFAULT_CONFIG_NAMES = ('pipeline.yaml', 'sim.yaml', 'watchdog.yaml')
 # Every node a parameter file of this package may address, with what it declares.
 NODE_PARAMETERS = {
