@@ -129,6 +129,8 @@ def test_a_command_raw_of_another_type_is_named(harness, ros_context):
      'watchdog.command_type .* the simulated robot takes float64_multi_array'),
     ({'chunk_executor': {'control_rate_hz': 100.0}},
      'ticks at 100 Hz but the watchdog checks commands at 50 Hz .* set it to the executor'),
+    ({'vla_node': {'camera_topic': '/wrist/image_raw'}},
+     "vla_node reads the camera on '/wrist/image_raw' but the watchdog on 'camera/image_raw'"),
 ])
 def test_bringup_refuses_a_command_chain_that_does_not_meet(overrides, message):
     """Checked on the parameter values before any node starts (in-process and --processes)."""

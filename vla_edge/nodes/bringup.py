@@ -61,7 +61,8 @@ def check_param_files(param_files: list[Path],
 
 def check_command_chain(values: dict[str, dict[str, object]], with_watchdog: bool,
                         with_sim: bool) -> None:
-    """The command chain executor -> (watchdog) -> robot must agree on message types and rate.
+    """The command chain executor -> (watchdog) -> robot must agree on message types and rate,
+    and the watchdog must watch the policy's camera.
     A type mismatch leaves the robot without commands (in one process DDS refuses the second
     type with a bare RCLError; across processes nothing is delivered) and nobody is told why;
     a watchdog at another rate than the executor turns command steps into wrong velocities,
@@ -87,6 +88,13 @@ def check_command_chain(values: dict[str, dict[str, object]], with_watchdog: boo
                 f'{gate_rate:g} Hz (command.control_rate_hz, 0 = its model_dir\'s manifest): it '
                 'derives velocity, acceleration and jerk from consecutive commands at its rate; '
                 'set it to the executor\'s')
+        policy_camera, gate_camera = values['vla_node']['camera_topic'], watchdog['camera_topic']
+        if policy_camera != gate_camera:
+            raise ParameterError(
+                f'vla_node reads the camera on {policy_camera!r} but the watchdog on '
+                f'{gate_camera!r}: the watchdog must judge the frames the policy sees, and with '
+                'no frames it never arms; set both camera_topic (ros2 launch sets both from '
+                'its camera_topic argument)')
     if with_sim and last != 'float64_multi_array':
         who = 'watchdog' if with_watchdog else 'chunk_executor'
         raise ParameterError(f'{who}.command_type = {last!r}: the simulated robot takes '
