@@ -54,6 +54,14 @@ def test_point_times_that_cannot_be_played_are_refused(times, match):
         onto_tick_grid(np.zeros((3, 3)), times, 50.0)
 
 
+def test_finite_values_that_overflow_when_resampled_are_refused():
+    """Off-grid points near the float limit: interpolating between +1.7e308 and -1.7e308
+    overflows to inf, which must never reach command_raw."""
+    big = np.array([[1.7e308, 0.0, 0.0], [-1.7e308, 0.0, 0.0]] * 2)
+    with pytest.raises(ValueError, match='overflows'):
+        onto_tick_grid(big, [0.0, 0.03, 0.06, 0.09], 50.0)
+
+
 def test_a_single_point_is_one_tick():
     out, resampled = onto_tick_grid(np.ones((1, 3)), [0.0], 100.0)
     assert out.shape == (1, 3) and not resampled

@@ -345,7 +345,9 @@ def test_a_new_instruction_drops_the_queue_of_the_old_task(ros_context):
         node.on_instruction(String(data='put the tea bag in the mug'))   # the first: no reset
         node.on_chunk(chunk_to_trajectory(np.zeros((H, 3)), node.now_s(), RATE, NAMES))
         node.on_instruction(String(data='put the tea bag in the mug'))   # repeated: no reset
+        node.on_instruction(String(data='Put the tea bag in the mug '))  # the same task
         node.on_instruction(String(data='  '))      # vla_node refuses it: not a new task
+        node.on_instruction(String(data='\u200b'))  # nor this (no visible character)
         assert node.scheduler.stats.chunks_received == 1
         node.on_instruction(String(data='put the red block in the bowl'))
         assert node.scheduler.stats.chunks_received == 0

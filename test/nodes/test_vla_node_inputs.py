@@ -38,7 +38,7 @@ def _ready_node(ctx, runtime):
     return node
 
 
-@pytest.mark.parametrize('text', ['', '   ', 'x' * 5000])
+@pytest.mark.parametrize('text', ['', '   ', 'x' * 5000, '\u200b\u200b', '\x07\x1b'])
 def test_an_unusable_instruction_does_not_replace_the_task(ros_context, reference_runtime, text):
     node = VlaNode(context=ros_context, runtime=reference_runtime)
     try:

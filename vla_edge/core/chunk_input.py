@@ -73,8 +73,12 @@ def onto_tick_grid(actions: np.ndarray, times_s: Sequence[float],
                          f'{MAX_CHUNK_TICKS})')
     grid = np.arange(max(ticks, 1)) * period
     out = np.empty((len(grid), actions.shape[1]))
-    for d in range(actions.shape[1]):
-        out[:, d] = np.interp(grid, times, actions[:, d])
+    with np.errstate(over='ignore', invalid='ignore'):   # refused below, with a reason
+        for d in range(actions.shape[1]):
+            out[:, d] = np.interp(grid, times, actions[:, d])
+    if not np.all(np.isfinite(out)):   # finite values near the float limit overflow in between
+        raise ValueError('sampling it at the control rate overflows (values near the float '
+                         'limit)')
     return out, True
 
 

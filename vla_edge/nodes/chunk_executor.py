@@ -321,12 +321,12 @@ class ChunkExecutor(Node):
         """Without this, up to a chunk of the old task's actions would still run in the new one.
         An instruction vla_node would refuse (empty, too long) is not a new task: it is ignored."""
         try:
-            normalise_instruction(msg.data)
+            key = normalise_instruction(msg.data)   # as vla_node compares them: case, spacing
         except InputError as exc:
             self.get_logger().warning(f'instruction ignored, queue kept: {exc}')
             return
-        changed = self._instruction is not None and msg.data != self._instruction
-        self._instruction = msg.data
+        changed = self._instruction is not None and key != self._instruction
+        self._instruction = key
         if changed and self.params['reset_on_new_instruction']:
             old = self.reset_queue()
             self.get_logger().info(f'new instruction {msg.data!r}: queue dropped '
