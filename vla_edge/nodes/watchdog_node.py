@@ -275,8 +275,7 @@ class WatchdogNode(Node):
         """A frame that cannot even be converted is a format fault, held until a readable frame
         replaces it: the same state the core keeps for a frame that is not an RGB array."""
         frames = self.wd.frames
-        if frames.last_stamp_s is None or stamp_s > frames.last_stamp_s:
-            frames.last_stamp_s = stamp_s
+        frames.note_stamp(stamp_s, now_s)
         results = (frames.check_stale(now_s),
                    CheckResult('frame.format', Level.ERROR, f'unreadable frame: {problem}'))
         frames.last_report = FrameReport(results, None)

@@ -88,6 +88,22 @@ def test_stale_and_never_received():
     assert future.level == Level.ERROR and 'future' in future.reason
 
 
+def test_one_frame_stamped_in_the_future_does_not_outlive_the_next_good_frame(clean_frames):
+    """The future-stamped frame is an error, but the next frame on the clock replaces its
+    stamp, so the stale check (and a reset) can pass again at once, not an hour later."""
+    checker = FrameChecker(FrameCheckConfig(checks=('stale',)))
+
+    def stale(report):
+        return next(r for r in report.results if r.name == 'frame.stale')
+
+    assert stale(checker.check(clean_frames[0], 10.0, 10.01)).level == Level.OK
+    assert stale(checker.check(clean_frames[1], 3610.0, 10.04)).level == Level.ERROR
+    assert stale(checker.check(clean_frames[2], 10.06, 10.07)).level == Level.OK
+    assert checker.check_stale(10.08).level == Level.OK and checker.last_stamp_s == 10.06
+    checker.check(clean_frames[3], 10.03, 10.1)        # an older frame still does not go back
+    assert checker.last_stamp_s == 10.06
+
+
 def test_wrong_size_and_encoding():
     assert check_format(128, 128, 'rgb8', 128, 128, ('rgb8',)).level == Level.OK
     assert check_format(640, 480, 'rgb8', 0, 0, ('rgb8',)).level == Level.OK   # 0: any

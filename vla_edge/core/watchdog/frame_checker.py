@@ -66,6 +66,15 @@ class FrameChecker:
         self.last_report = FrameReport((), None)
         self._bad_streak = dict.fromkeys(_PERSISTENT, 0)
 
+    def note_stamp(self, stamp_s: float, now_s: float) -> None:
+        """Keep the newest frame stamp. A kept stamp that lies in the future (clocks that
+        disagree, a corrupt stamp) gives way to the next frame: otherwise one frame stamped an
+        hour ahead would make every good frame after it look older, and the watchdog could not
+        be reset for that hour."""
+        last = self.last_stamp_s
+        if last is None or stamp_s > last or last - now_s > self.config.max_age_s:
+            self.last_stamp_s = stamp_s
+
     def check_stale(self, now_s: float) -> CheckResult:
         if not self.enabled('stale'):
             return ok('frame.stale', 'disabled')
@@ -78,8 +87,7 @@ class FrameChecker:
         `encoding` is the message's encoding before conversion to RGB (None: not checked).
         """
         cfg = self.config
-        if self.last_stamp_s is None or stamp_s > self.last_stamp_s:
-            self.last_stamp_s = stamp_s
+        self.note_stamp(stamp_s, now_s)
         results = [self.check_stale(now_s)]
         problem = format_problem(frame)
         if problem is not None:
