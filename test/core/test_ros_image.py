@@ -9,8 +9,10 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from vla_edge.core.errors import InputError
 from vla_edge.core.ros_image import (
+    MAX_IMAGE_PIXELS,
     ImageConverter,
     compressed_msg_to_rgb,
+    compressed_size,
     image_msg_to_rgb,
     rgb_to_image_msg_fields,
 )
@@ -158,6 +160,49 @@ def test_grey_png_becomes_rgb():
 def test_undecodable_compressed_data_is_rejected(fmt, data):
     with pytest.raises(InputError, match=f'could not decode .* as {fmt}'):
         compressed_msg_to_rgb(CompressedImage(format=fmt, data=data))
+
+
+def _with_header_size(msg, width, height):
+    """The same compressed bytes with the header claiming another size (a small file that
+    would decode to a huge frame: the check must come before decoding)."""
+    data = bytearray(msg.data)
+    if msg.format == 'png':
+        data[16:24] = width.to_bytes(4, 'big') + height.to_bytes(4, 'big')
+    else:
+        i = 2
+        while data[i + 1] not in (0xC0, 0xC2):
+            i += 2 + int.from_bytes(data[i + 2:i + 4], 'big')
+        data[i + 5:i + 9] = height.to_bytes(2, 'big') + width.to_bytes(2, 'big')
+    return CompressedImage(format=msg.format, data=bytes(data))
+
+
+@pytest.mark.parametrize('ext,fmt', [('.png', 'png'), ('.jpg', 'jpeg')])
+def test_compressed_headers_give_the_size_without_decoding(ext, fmt):
+    msg = compressed(smooth_rgb(48, 64), ext, fmt)
+    assert compressed_size(np.frombuffer(msg.data, np.uint8), fmt) == (64, 48)
+    big = _with_header_size(msg, 12000, 12000)
+    assert compressed_size(np.frombuffer(big.data, np.uint8), fmt) == (12000, 12000)
+
+
+@pytest.mark.parametrize('ext,fmt', [('.png', 'png'), ('.jpg', 'jpeg')])
+def test_a_compressed_frame_too_large_to_decode_is_refused_before_decoding(ext, fmt):
+    big = _with_header_size(compressed(smooth_rgb(48, 64), ext, fmt), 12000, 12000)
+    with pytest.raises(InputError, match=r'12000x12000 = 144 MP; frames over 36 MP'):
+        compressed_msg_to_rgb(big)
+
+
+def test_a_raw_frame_over_the_pixel_limit_is_refused():
+    side = int(MAX_IMAGE_PIXELS ** 0.5) + 1
+    msg = Image(height=side, width=side, encoding='mono8', step=side, data=b'\0' * 16)
+    with pytest.raises(InputError, match='MP are refused'):
+        image_msg_to_rgb(msg)
+    with pytest.raises(InputError, match='MP are refused'):
+        ImageConverter().to_rgb(msg)
+
+
+def test_unreadable_compressed_headers_give_no_size():
+    for data, fmt in ((b'\x89PNG', 'png'), (b'not a jpeg', 'jpeg'), (b'\xff\xd8\xff', 'jpeg')):
+        assert compressed_size(np.frombuffer(data, np.uint8), fmt) is None
 
 
 def test_empty_compressed_data_is_rejected():

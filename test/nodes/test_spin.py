@@ -57,3 +57,35 @@ def test_a_signal_ends_the_spin_with_the_context_still_up(signals, sigint_ignore
     assert 'destroyed with context ok: True' in done.stdout, done.stdout + done.stderr
     assert 'main returned' in done.stdout and done.returncode == 0, done.stderr
     assert 'Traceback' not in done.stderr, done.stderr
+
+
+def test_the_runtimes_python_log_lines_reach_the_ros_log(tmp_path):
+    """vla_edge's Python loggers (the runtime's 'resized' and 'loaded model' notes) were never
+    configured in a node executable, so INFO notes vanished; they now go through rclpy."""
+    script = tmp_path / 'log_probe.py'
+    script.write_text(textwrap.dedent('''
+        import logging, os, signal, threading, time
+        from rclpy.node import Node
+        from vla_edge.nodes.spin import spin_nodes
+
+        class Probe(Node):
+            def __init__(self):
+                super().__init__('log_probe')
+                logging.getLogger('vla_edge.runtime').info('frame 1x20000 resized (said once)')
+                logging.getLogger('vla_edge.runtime').warning('provider missing')
+                logging.getLogger('vla_edge.runtime').debug('not shown at INFO')
+
+        threading.Thread(target=lambda: (time.sleep(0.5), os.kill(os.getpid(), signal.SIGINT)),
+                         daemon=True).start()
+        spin_nodes(lambda: [Probe()], args=[])
+    '''))
+    env = {**os.environ, 'ROS_DOMAIN_ID': str(150 + os.getpid() % 50),
+           'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                          text=True, timeout=30)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert '[INFO]' in out and '[vla_edge.runtime]: frame 1x20000 resized (said once)' in out, out
+    assert '[WARN]' in out and '[vla_edge.runtime]: provider missing' in out, out
+    assert out.count('provider missing') == 1, out    # not also through Python's last resort
+    assert 'not shown at INFO' not in out

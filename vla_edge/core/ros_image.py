@@ -20,6 +20,9 @@ _RAW_ENCODINGS = {'rgb8': (3, 1), 'bgr8': (3, 1), 'rgba8': (4, 1), 'bgra8': (4, 
                   'mono8': (1, 1), 'mono16': (1, 2)}
 SUPPORTED_ENCODINGS = tuple(_RAW_ENCODINGS)
 SUPPORTED_COMPRESSED = ('jpeg', 'png')
+# Larger frames are refused before they are converted or decoded: 8K video is 33 MP, and a
+# 441 KB PNG of 12000 x 12000 zeros once took vla_node ~8 s and 2 GB to decode and gate.
+MAX_IMAGE_PIXELS = 36_000_000
 
 
 def _as_bytes(data: Any) -> np.ndarray:
@@ -44,6 +47,7 @@ def _pixels(msg: Any, encoding: str) -> np.ndarray:
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
         raise InputError(f'image has zero size: width={width}, height={height}')
+    _check_pixel_count(width, height, 'image')
     row_bytes = width * channels * depth
     if step < row_bytes:
         raise InputError(f'image step {step} is smaller than width*bytes_per_pixel = '
@@ -57,6 +61,41 @@ def _pixels(msg: Any, encoding: str) -> np.ndarray:
         dtype = np.dtype('>u2' if msg.is_bigendian else '<u2')
         rows = np.ascontiguousarray(rows).view(dtype)
     return rows.reshape(height, width, channels)
+
+
+def _check_pixel_count(width: int, height: int, what: str) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InputError(f'{what} is {width}x{height} = {width * height / 1e6:.0f} MP; frames '
+                         f'over {MAX_IMAGE_PIXELS / 1e6:.0f} MP are refused')
+
+
+def compressed_size(buf: np.ndarray, codec: str) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR or a JPEG's start-of-frame header, without decoding;
+    None when the header cannot be read (the decoder then says what is wrong)."""
+    data = buf.tobytes() if codec == 'png' else buf
+    if codec == 'png':
+        if len(data) >= 24 and data[:8] == b'\x89PNG\r\n\x1a\n' and data[12:16] == b'IHDR':
+            return int.from_bytes(data[16:20], 'big'), int.from_bytes(data[20:24], 'big')
+        return None
+    i, n = 2, len(data)
+    if n < 4 or data[0] != 0xFF or data[1] != 0xD8:
+        return None
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = int(data[i + 1])
+        if marker == 0xFF:                                  # fill byte
+            i += 1
+            continue
+        length = (int(data[i + 2]) << 8) | int(data[i + 3])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):   # start of frame
+            if i + 9 > n:
+                return None
+            height = (int(data[i + 5]) << 8) | int(data[i + 6])
+            width = (int(data[i + 7]) << 8) | int(data[i + 8])
+            return width, height
+        i += 2 + length
+    return None
 
 
 def image_msg_to_rgb(msg: Any) -> np.ndarray:
@@ -100,6 +139,9 @@ def compressed_msg_to_rgb(msg: Any) -> np.ndarray:
     buf = _as_bytes(msg.data)
     if buf.size == 0:
         raise InputError(f'compressed image ({codec}) has no data')
+    size = compressed_size(buf, codec)
+    if size is not None:
+        _check_pixel_count(*size, f'compressed image ({codec}, {buf.size} bytes)')
     bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)  # always 3-channel 8-bit BGR
     if bgr is None:
         raise InputError(f'could not decode the compressed image data as {codec} '

@@ -13,6 +13,7 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from vla_edge.core.errors import VlaEdgeError, one_line
+from vla_edge.nodes.python_logging import forward_python_logging
 
 
 def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
@@ -30,6 +31,7 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
     except RCLError as exc:
         _fatal(exc)
         raise SystemExit(1) from None
+    forward_python_logging()   # the runtime's notes, in the ROS log format
     nodes: list[Node] = []
     failed = False
     stop = StopSignals()
