@@ -99,6 +99,24 @@ def test_a_prefix_starting_beyond_the_chunk_is_not_used_and_the_chunk_still_come
         node.destroy_node()
 
 
+def test_a_nan_prefix_is_not_used_and_the_chunk_still_comes(ros_context, reference_runtime,
+                                                             planned):
+    """As for any other unusable prefix; it used to drop the whole reply, leaving the
+    executor to wait out its request timeout."""
+    node = _ready_node(ros_context, reference_runtime)
+    try:
+        committed = np.ones((5, 3))
+        committed[2, 1] = np.nan
+        request = chunk_to_trajectory(committed, 10.0, 50.0, NAMES)
+        request.header.frame_id = request_id(1, 1)
+        node.on_request(request)
+        assert wait_until(lambda: len(planned) == 1, 5.0)
+        assert planned[0].prefix is None and node._errors == {'prefix': 1}
+        assert wait_until(lambda: node._chunks == 1, 5.0)
+    finally:
+        node.destroy_node()
+
+
 class _Log:
     def __init__(self):
         self.lines = []

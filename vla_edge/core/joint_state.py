@@ -33,8 +33,12 @@ def state_vector(names: Sequence[str], position: Sequence[float], velocity: Sequ
     values = []
     for wanted, field in ((position_joints, position), (velocity_joints, velocity)):
         for n in wanted:
-            if n not in index or index[n] >= len(field):
+            if n not in index:
                 raise ValueError(f'joint_states lacks {n!r} (has {names})')
+            if index[n] >= len(field):
+                kind = 'position' if field is position else 'velocity'
+                raise ValueError(f'joint_states {kind} has {len(field)} values for '
+                                 f'{len(names)} names, so none for {n!r}')
             values.append(field[index[n]])
     state = np.array(values, dtype=np.float32)
     if not np.all(np.isfinite(state)):

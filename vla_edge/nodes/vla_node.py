@@ -431,6 +431,8 @@ class VlaNode(Node):
             elif prefix.shape[1] != self.runtime.manifest.action_dim:
                 raise ValueError(f'{prefix.shape[1]} values per point, the model has '
                                  f'{self.runtime.manifest.action_dim} actions')
+            if not np.all(np.isfinite(prefix)):   # like any other unusable prefix: plan free
+                raise ValueError('it has NaN/inf values')
             prefix, _ = onto_tick_grid(prefix, point_times_s(request), self.rate_hz)
             return align_prefix(prefix, stamp_to_s(request.header.stamp), obs_stamp_s,
                                 self.rate_hz, self.runtime.manifest.chunk_length - 1)

@@ -182,7 +182,7 @@ class CommandGate:
                     f'at dim {dim}')
             ratio = abs(value) / limit if limit > 0 else _INF
             if lim.mode == 'clamp' and ratio > self.config.bounds_veto_ratio:
-                return CheckResult(name, Level.ERROR, f'{what}: {ratio:.1f} half-ranges from '
+                return CheckResult(name, Level.ERROR, f'{what}: {ratio:.3g} half-ranges from '
                                    f'the centre (veto above {self.config.bounds_veto_ratio:g})',
                                    values), True
         else:
