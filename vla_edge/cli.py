@@ -14,6 +14,7 @@ from pathlib import Path
 
 from vla_edge.arg_types import (
     HelpFormatter,
+    fraction,
     latency_ms,
     non_negative_float,
     non_negative_int,
@@ -189,7 +190,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(episodes=args.episodes, steps=args.steps, batch_size=args.batch_size,
                       seed=args.seed, lr=args.lr, aux_weight=args.aux_weight,
-                      pregrasp_aux_boost=args.pregrasp_aux_boost,
+                      pregrasp_aux_boost=args.pregrasp_aux_boost, warmup_steps=args.warmup_steps,
+                      committed_prefix_fraction=args.committed_prefix_fraction,
+                      max_committed_actions=args.max_committed_actions,
                       init_from=str(args.init_from) if args.init_from else None)
     checkpoint = train(cfg, args.out)
     print(f'checkpoint: {checkpoint}')
@@ -328,6 +331,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help='weight of the auxiliary "where is the named object/container" loss')
     p.add_argument('--pregrasp-aux-boost', type=positive_float, default=1.0,
                    help='up-weight samples before the grasp in the auxiliary loss')
+    p.add_argument('--warmup-steps', type=non_negative_int, default=200,
+                   help='linear learning-rate warm-up before the cosine decay')
+    p.add_argument('--committed-prefix-fraction', type=fraction,
+                   default=0.8,
+                   help='share of flow samples whose first actions are given as committed '
+                        '(training-time real-time chunking; 0: off, and the export keeps a '
+                        'chunk-wide tau)')
+    p.add_argument('--max-committed-actions', type=positive_int,
+                   default=25,
+                   help='longest committed prefix trained on (below the chunk length)')
     p.add_argument('--init-from', type=Path, default=None,
                    help='start from this checkpoint (fine-tuning); its meta is kept in the log')
     p.add_argument('--out', type=output_folder, default='out/train',

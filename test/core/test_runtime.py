@@ -96,3 +96,25 @@ def test_unavailable_provider_falls_back_to_cpu(reference_model_dir, caplog):
                                                  'CPUExecutionProvider')))
     assert rt.sessions['backbone'].get_providers() == ['CPUExecutionProvider']
     assert 'NoSuchExecutionProvider' in caplog.text
+
+
+@pytest.mark.parametrize('shape, mode', [(['batch'], 'inpaint'), (['batch', 50], 'clean'),
+                                         (['batch', 49], None), (['batch', 50, 1], None)])
+def test_prefix_mode_follows_the_declared_tau(reference_model_dir, shape, mode):
+    """A per-action tau marks a model trained with committed prefixes; anything else is named."""
+    from dataclasses import replace
+
+    from vla_edge.core.errors import ModelLoadError
+    from vla_edge.core.manifest import load_manifest
+    from vla_edge.core.runtime import prefix_mode
+
+    m = load_manifest(reference_model_dir, verify_hashes=False)
+    expert = m.stages['action_expert']
+    inputs = tuple(replace(t, shape=tuple(shape)) if t.name == 'tau' else t
+                   for t in expert.inputs)
+    m = replace(m, stages={**m.stages, 'action_expert': replace(expert, inputs=inputs)})
+    if mode is None:
+        with pytest.raises(ModelLoadError, match=r'tau must be \[batch\].*\[batch, 50\]'):
+            prefix_mode(m)
+    else:
+        assert prefix_mode(m) == mode

@@ -15,15 +15,17 @@ from vla_edge.sim.env import TeaTableEnv
 CHECKPOINT = Path(__file__).resolve().parents[2] / 'models' / 'checkpoints' / 'reference.pt'
 
 
-def _torch_chunk(model, stats, rt, obs, noise):
+def _torch_chunk(model, stats, rt, obs, noise, committed=None):
+    """torch's chunk in action units; `committed` (d, A) in action units, fed clean."""
     emb = rt.encode_instruction(obs.instruction)
     state = ((obs.state - np.array(stats['state_mean'], np.float32))
              / np.array(stats['state_std'], np.float32)).astype(np.float32)
+    a_mean, a_std = (np.array(stats[k], np.float32) for k in ('action_mean', 'action_std'))
+    prefix = None if committed is None else torch.from_numpy(((committed - a_mean) / a_std)[None])
     x = model.sample(torch.from_numpy(obs.image[None]), torch.from_numpy(emb[None]),
                      torch.from_numpy(state[None]), torch.from_numpy(noise[None]),
-                     rt.denoising_steps)[0].numpy()
-    return x * np.array(stats['action_std'], np.float32) + np.array(stats['action_mean'],
-                                                                      np.float32)
+                     rt.denoising_steps, committed=prefix)[0].numpy()
+    return x * a_std + a_mean
 
 
 @pytest.mark.parametrize('seed', [1_000_000, 1_000_001, 1_000_002])
@@ -61,6 +63,45 @@ def test_fresh_export_writes_a_complete_folder_that_matches_torch(tmp_path, refe
     onnx_chunk = rt.plan_chunk(rt.encode_image(obs.image), obs.instruction, obs.state,
                                noise=noise).actions
     assert np.abs(onnx_chunk - _torch_chunk(model, stats, rt, obs, noise)).max() <= 1e-4
+
+
+def _tiny_export(tmp_path, reference_model_dir, meta):
+    torch.manual_seed(4)
+    model = ReferencePolicy(PolicyConfig(backbone_layers=1, expert_layers=1)).eval()
+    stats = load_manifest(reference_model_dir).normalization
+    save_checkpoint(tmp_path / 'tiny.pt', model, stats, {'training_seed_range': [0, 1], **meta})
+    export_policy(tmp_path / 'tiny.pt', tmp_path / 'tiny_model', denoising_steps=3,
+                  instruction_encoder_from=reference_model_dir)
+    return model, stats, PolicyRuntime(tmp_path / 'tiny_model')
+
+
+def test_prefix_trained_checkpoint_exports_per_action_tau_and_matches_torch(
+        tmp_path, reference_model_dir):
+    """Trained with committed prefixes: tau is per action, and the runtime feeds the prefix as
+    torch's sampler does (clean, tau = 1), not by inpainting."""
+    model, stats, rt = _tiny_export(tmp_path, reference_model_dir,
+                                    {'train': {'committed_prefix_fraction': 0.8}})
+    tau = next(t for t in rt.manifest.stages['action_expert'].inputs if t.name == 'tau')
+    assert list(tau.shape) == ['batch', 50] and rt.prefix_mode == 'clean'
+    obs = TeaTableEnv().reset(1_000_011)
+    noise = np.random.default_rng(1).standard_normal((50, 3)).astype(np.float32)
+    committed = np.random.default_rng(2).uniform(-0.5, 0.5, (12, 3)).astype(np.float32)
+    onnx_chunk = rt.plan_chunk(rt.encode_image(obs.image), obs.instruction, obs.state,
+                               noise=noise, prefix=committed).actions
+    torch_chunk = _torch_chunk(model, stats, rt, obs, noise, committed)
+    assert np.array_equal(onnx_chunk[:12], committed)
+    assert np.abs(onnx_chunk - torch_chunk).max() <= 1e-4
+    free = rt.plan_chunk(rt.encode_image(obs.image), obs.instruction, obs.state,
+                         noise=noise).actions
+    assert np.abs(free - _torch_chunk(model, stats, rt, obs, noise)).max() <= 1e-4
+    assert np.abs(free[12:] - onnx_chunk[12:]).max() > 1e-3   # the prefix is conditioned on
+
+
+def test_checkpoint_without_prefix_training_keeps_a_chunk_wide_tau(tmp_path, reference_model_dir):
+    _, _, rt = _tiny_export(tmp_path, reference_model_dir,
+                            {'train': {'committed_prefix_fraction': 0.0}})
+    tau = next(t for t in rt.manifest.stages['action_expert'].inputs if t.name == 'tau')
+    assert list(tau.shape) == ['batch'] and rt.prefix_mode == 'inpaint'
 
 
 def test_checkpoint_loads_without_pickle_code(tmp_path):

@@ -4,7 +4,8 @@ Three calls, matching how the robot uses them at different rates:
 - `encode_image` every camera frame (vision encoder),
 - `encode_instruction` once per new instruction (cached),
 - `plan_chunk` a few times per second (backbone once, then the action expert N times), optionally
-  keeping a committed prefix of actions fixed so that consecutive chunks join without a jump.
+  keeping a committed prefix of actions fixed so that consecutive chunks join without a jump
+  (as the model was trained to, when its `tau` input is per action; else by inpainting).
 Per-stage wall times of the latest calls are kept in `last_latency_s` for the caller to track.
 """
 from __future__ import annotations
@@ -60,6 +61,20 @@ def check_fed_inputs(stage: str, inputs: list[str]) -> None:
                              f'{sorted(want)} (the model contract)')
 
 
+def prefix_mode(manifest: Manifest) -> str:
+    """How this model is shown a committed prefix, read off its `tau` input: a flow time per
+    action, (batch, H), means it was trained with committed prefixes fed clean at tau = 1
+    ('clean'); a chunk-wide (batch,) tau means it was not, and the prefix is inpainted."""
+    tau = next(t for t in manifest.stages['action_expert'].inputs if t.name == 'tau')
+    if len(tau.shape) == 1:
+        return 'inpaint'
+    if len(tau.shape) == 2 and tau.shape[1] == manifest.chunk_length:
+        return 'clean'
+    raise ModelLoadError(f'stage action_expert: tau must be [batch] (one flow time per chunk) or '
+                         f'[batch, {manifest.chunk_length}] (one per action), got '
+                         f'{list(tau.shape)}')
+
+
 class PolicyRuntime:
     """One ONNX Runtime session per stage of a checked model folder."""
 
@@ -71,6 +86,7 @@ class PolicyRuntime:
         self.sessions = {name: open_stage(spec, self.options) for name, spec in m.stages.items()}
         for name, session in self.sessions.items():
             check_fed_inputs(name, [i.name for i in session.get_inputs()])
+        self.prefix_mode = prefix_mode(m)
         self.instruction_encoder = InstructionEncoder(m.stages['instruction_encoder'],
                                                       self.sessions['instruction_encoder'])
         self.denoising_steps = int(denoising_steps or m.denoising_steps)
@@ -134,12 +150,15 @@ class PolicyRuntime:
             'state': state_n[None]})[0]
         t1 = time.perf_counter()
         expert = self.sessions['action_expert']
+        per_action = self.prefix_mode == 'clean'
 
-        def velocity(x: np.ndarray, tau: float) -> np.ndarray:
+        def velocity(x: np.ndarray, tau: np.ndarray) -> np.ndarray:
+            # A chunk-wide tau is the step's time: that of the last action, never committed.
             return expert.run(None, {'prefix_kv': prefix_kv, 'noisy_actions': x,
-                                     'tau': np.full((x.shape[0],), tau, np.float32)})[0]
+                                     'tau': tau if per_action else tau[:, -1]})[0]
 
-        chunk_n = denoise(velocity, noise[None], self.denoising_steps, prefix_n)[0]
+        chunk_n = denoise(velocity, noise[None], self.denoising_steps, prefix_n,
+                          self.prefix_mode)[0]
         t2 = time.perf_counter()
         self.last_latency_s.update(backbone=t1 - t0, action_expert=t2 - t1)
         actions = chunk_n * self._action_std + self._action_mean

@@ -125,6 +125,11 @@ def reuse_instruction_encoder(source_dir: Path, out_dir: Path) -> dict[str, Any]
     return entry
 
 
+def trained_with_prefixes(meta: dict) -> bool:
+    """Whether the checkpoint's last training run conditioned on committed prefixes."""
+    return float((meta.get('train') or {}).get('committed_prefix_fraction', 0.0)) > 0.0
+
+
 def export_policy(checkpoint: Path, out_dir: Path, denoising_steps: int = 10,
                   control_rate_hz: float = 50.0, name: str = 'reference',
                   instruction_encoder_from: Path | None = None) -> Path:
@@ -150,7 +155,10 @@ def export_policy(checkpoint: Path, out_dir: Path, denoising_steps: int = 10,
         tokens = policy.vision(image)
         kv, _ = policy.backbone(tokens, instruction, state)
     noisy = torch.zeros((b, cfg.chunk_length, cfg.action_dim))
-    tau = torch.zeros((b,))
+    # A policy trained with committed prefixes takes a flow time per action (the runtime then
+    # feeds its committed prefix clean, as in training); otherwise one per chunk.
+    tau_shape = ['batch', cfg.chunk_length] if trained_with_prefixes(meta) else ['batch']
+    tau = torch.zeros((b, cfg.chunk_length) if len(tau_shape) == 2 else (b,))
     batch = {0: 'batch'}
     _export(policy.vision, (image,), out_dir / 'vision_encoder.onnx', ['image'],
             ['visual_tokens'], {'image': batch, 'visual_tokens': batch})
@@ -194,7 +202,7 @@ def export_policy(checkpoint: Path, out_dir: Path, denoising_steps: int = 10,
             'action_expert': stage(
                 'action_expert.onnx',
                 {'prefix_kv': {'shape': kv_shape, 'dtype': 'float32'}, 'noisy_actions': chunk,
-                 'tau': {'shape': ['batch'], 'dtype': 'float32'}},
+                 'tau': {'shape': tau_shape, 'dtype': 'float32'}},
                 {'velocity': chunk}),
         },
         'image': {'height': cfg.image_size, 'width': cfg.image_size, 'channels': 3,

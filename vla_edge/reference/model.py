@@ -205,7 +205,7 @@ class ExpertBlock(nn.Module):
 
 
 def timestep_embedding(tau: torch.Tensor, dim: int) -> torch.Tensor:
-    """Sinusoidal embedding of the flow time tau in [0, 1], shape (B,) -> (B, dim)."""
+    """Sinusoidal embedding of the flow time tau in [0, 1], shape (N,) -> (N, dim)."""
     half = dim // 2
     freqs = torch.exp(torch.arange(half, dtype=torch.float32) * (-math.log(1000.0) / half))
     angles = tau[:, None] * 1000.0 * freqs[None]
@@ -213,7 +213,13 @@ def timestep_embedding(tau: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class ActionExpert(nn.Module):
-    """(prefix K/V, noisy chunk x_tau, tau) -> flow velocity dx/dtau, all (B, H, action_dim)."""
+    """(prefix K/V, noisy chunk x_tau, tau) -> flow velocity dx/dtau, all (B, H, action_dim).
+
+    `tau` is the flow time of the whole chunk (B,) or of each action (B, H). Per-action time is
+    how a committed prefix is conditioned on (training-time real-time chunking): its actions are
+    fed clean, at tau = 1, while the rest of the chunk is denoised around them. A (B,) tau is the
+    same as every action at that time.
+    """
 
     def __init__(self, cfg: PolicyConfig):
         super().__init__()
@@ -229,8 +235,11 @@ class ActionExpert(nn.Module):
 
     def forward(self, prefix_kv: torch.Tensor, noisy_actions: torch.Tensor, tau: torch.Tensor
                 ) -> torch.Tensor:
-        t = self.time_mlp(timestep_embedding(tau, self.cfg.expert_width))
-        x = self.action_in(noisy_actions) + self.pos + t[:, None]
+        b, h, _ = noisy_actions.shape
+        d = self.cfg.expert_width
+        per_action = tau.reshape(b, -1).expand(b, h).reshape(-1)
+        t = self.time_mlp(timestep_embedding(per_action, d)).reshape(b, h, d)
+        x = self.action_in(noisy_actions) + self.pos + t
         for layer, block in enumerate(self.blocks):
             x = block(x, prefix_kv[layer, 0], prefix_kv[layer, 1])
         return self.action_out(self.norm(x))
@@ -267,11 +276,21 @@ class ReferencePolicy(nn.Module):
 
     @torch.no_grad()
     def sample(self, image: torch.Tensor, instruction: torch.Tensor, state: torch.Tensor,
-               noise: torch.Tensor, steps: int) -> torch.Tensor:
-        """Euler-integrate the flow from noise (tau=0) to a normalized action chunk (tau=1)."""
+               noise: torch.Tensor, steps: int, committed: torch.Tensor | None = None
+               ) -> torch.Tensor:
+        """Euler-integrate the flow from noise (tau=0) to a normalized action chunk (tau=1).
+
+        `committed` (B, d, A), normalized: actions the chunk starts with, fed clean at tau = 1
+        at every step, as a model trained with committed prefixes saw them."""
         kv, _ = self.prefix(image, instruction, state)
-        x = noise
+        x = noise.clone()
+        d = 0 if committed is None else committed.shape[1]
         for i in range(steps):
-            tau = torch.full((x.shape[0],), i / steps)
+            tau = torch.full(x.shape[:2], i / steps)
+            if d:
+                x[:, :d] = committed
+                tau[:, :d] = 1.0
             x = x + self.expert(kv, x, tau) / steps
+        if d:
+            x[:, :d] = committed
         return x

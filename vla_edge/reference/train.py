@@ -26,7 +26,9 @@ INSTRUCTION_NOISE_STD = 0.015   # per-dimension noise on the unit embedding: par
 
 @dataclass
 class TrainConfig:
-    """Defaults are exactly what produced the shipped reference model."""
+    """Defaults are what `vla-edge train` uses. The shipped reference model is two runs (README
+    "The reference policy"): these defaults with committed_prefix_fraction=0, then a fine-tune
+    from it with committed prefixes; its checkpoint's meta records both."""
 
     episodes: int = 1000
     first_seed: int = 0
@@ -46,6 +48,13 @@ class TrainConfig:
     threads: int = 2
     checkpoint_every: int = 500
     init_from: str | None = None   # continue from this checkpoint's weights (fine-tuning)
+    # Training-time real-time chunking: in this fraction of flow samples the first d actions
+    # (d uniform in 1..max_committed_actions) are given clean at tau = 1, as the executor's
+    # committed prefix is at inference, and the loss is taken on the rest. The model learns to
+    # continue what the robot will do while it thinks. 0 disables it (and the export then keeps
+    # the chunk-wide tau input).
+    committed_prefix_fraction: float = 0.8
+    max_committed_actions: int = 25
     policy: PolicyConfig = field(default_factory=PolicyConfig)
 
 
@@ -64,6 +73,20 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def flow_times(n: int, horizon: int, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-action flow times (n, H) and the mask of actions the loss is taken on.
+
+    Each sample has one flow time; in a `committed_prefix_fraction` of them its first d actions
+    are committed instead (tau = 1: fed clean, as at inference) and left out of the loss."""
+    tau = torch.rand(n)[:, None].expand(n, horizon)
+    if cfg.committed_prefix_fraction == 0:   # no extra draws: the random stream stays as it was
+        return tau, torch.ones(n, horizon)
+    committed = torch.randint(1, cfg.max_committed_actions + 1, (n,))
+    committed = torch.where(torch.rand(n) < cfg.committed_prefix_fraction, committed, 0)
+    in_prefix = torch.arange(horizon)[None] < committed[:, None]
+    return torch.where(in_prefix, 1.0, tau), (~in_prefix).float()
 
 
 def save_checkpoint(path: Path, model: ReferencePolicy, stats: dict, meta: dict) -> None:
@@ -128,6 +151,12 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
     for name in ('episodes', 'steps', 'batch_size'):
         if getattr(cfg, name) < 1:
             raise ValueError(f'{name} must be >= 1, got {getattr(cfg, name)}')
+    if not 0.0 <= cfg.committed_prefix_fraction <= 1.0:
+        raise ValueError(f'committed_prefix_fraction must be in [0, 1], '
+                         f'got {cfg.committed_prefix_fraction}')
+    if not 1 <= cfg.max_committed_actions < cfg.policy.chunk_length:
+        raise ValueError(f'max_committed_actions must be in [1, {cfg.policy.chunk_length - 1}], '
+                         f'got {cfg.max_committed_actions}')
     # The checkpoint to start from is checked first: collecting demonstrations takes minutes.
     init = None
     if cfg.init_from:
@@ -186,10 +215,10 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
         keypoint_loss = (kp_err * present).sum() / present.sum()
         actions = torch.from_numpy(chunks[idx]).repeat(k, 1, 1)
         noise = torch.randn_like(actions)
-        tau = torch.rand(actions.shape[0])
-        x_tau = (1 - tau[:, None, None]) * noise + tau[:, None, None] * actions
-        flow_loss = torch.mean((model.expert(kv.repeat(1, 1, k, 1, 1), x_tau, tau)
-                                - (actions - noise)) ** 2)
+        tau, free = flow_times(actions.shape[0], actions.shape[1], cfg)
+        x_tau = (1 - tau[..., None]) * noise + tau[..., None] * actions
+        err = ((model.expert(kv.repeat(1, 1, k, 1, 1), x_tau, tau) - (actions - noise)) ** 2)
+        flow_loss = (err.mean(-1) * free).sum() / free.sum()
         aux_err = (model.aux_head(context[:, 0]) - torch.from_numpy(targets[idx])) ** 2
         aux_loss = torch.mean(aux_err.mean(1) * torch.from_numpy(aux_row_weight[idx]))
         loss = flow_loss + cfg.aux_weight * aux_loss + cfg.keypoint_weight * keypoint_loss
