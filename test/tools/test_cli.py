@@ -249,8 +249,10 @@ def test_rclpy_input_errors_are_one_line_errors(monkeypatch, capsys):
 def test_a_bad_topic_parameter_is_a_one_line_error(monkeypatch, capsys):
     monkeypatch.setenv('ROS_DOMAIN_ID', '174')
     monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    # Both camera readers get it: one alone is refused earlier, as a mismatch between the two.
     assert main(['bringup', '--no-sim', '--duration', '1',
-                 '-p', 'vla_node.camera_topic=bad topic!']) == 2
+                 '-p', 'vla_node.camera_topic=bad topic!',
+                 '-p', 'watchdog.camera_topic=bad topic!']) == 2
     err = capsys.readouterr().err
     assert err.startswith('vla-edge bringup: error: Invalid topic name') and "'bad topic!'" in err
     assert len(err.splitlines()) == 1 and 'Traceback' not in err
