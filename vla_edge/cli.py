@@ -334,10 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--warmup-steps', type=non_negative_int, default=200,
                    help='linear learning-rate warm-up before the cosine decay')
     p.add_argument('--committed-prefix-fraction', type=fraction,
-                   default=0.8,
+                   default=0.0,
                    help='share of flow samples whose first actions are given as committed '
-                        '(training-time real-time chunking; 0: off, and the export keeps a '
-                        'chunk-wide tau)')
+                        '(training-time real-time chunking, e.g. 0.8; 0: off, and the export '
+                        'keeps a chunk-wide tau)')
     p.add_argument('--max-committed-actions', type=positive_int,
                    default=25,
                    help='longest committed prefix trained on (below the chunk length)')
