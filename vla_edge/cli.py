@@ -333,13 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help='up-weight samples before the grasp in the auxiliary loss')
     p.add_argument('--warmup-steps', type=non_negative_int, default=200,
                    help='linear learning-rate warm-up before the cosine decay')
-    p.add_argument('--committed-prefix-fraction', type=fraction,
-                   default=0.0,
+    p.add_argument('--committed-prefix-fraction', type=fraction, default=0.0,
                    help='share of flow samples whose first actions are given as committed '
                         '(training-time real-time chunking, e.g. 0.8; 0: off, and the export '
                         'keeps a chunk-wide tau)')
-    p.add_argument('--max-committed-actions', type=positive_int,
-                   default=25,
+    p.add_argument('--max-committed-actions', type=positive_int, default=25,
                    help='longest committed prefix trained on (below the chunk length)')
     p.add_argument('--init-from', type=Path, default=None,
                    help='start from this checkpoint (fine-tuning); its meta is kept in the log')
