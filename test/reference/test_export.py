@@ -97,6 +97,22 @@ def test_prefix_trained_checkpoint_exports_per_action_tau_and_matches_torch(
     assert np.abs(free[12:] - onnx_chunk[12:]).max() > 1e-3   # the prefix is conditioned on
 
 
+def test_a_prefix_longer_than_trained_is_kept_and_said_once(tmp_path, reference_model_dir,
+                                                            caplog):
+    _, _, rt = _tiny_export(tmp_path, reference_model_dir, {
+        'train': {'committed_prefix_fraction': 0.8, 'max_committed_actions': 6}})
+    assert rt.trained_prefix_max == 6
+    obs = TeaTableEnv().reset(1_000_012)
+    view = rt.encode_image(obs.image)
+    with caplog.at_level('INFO', logger='vla_edge.runtime'):
+        for d in (6, 9, 9):
+            committed = np.full((d, 3), 0.1, np.float32)
+            chunk = rt.plan_chunk(view, obs.instruction, obs.state, seed=0, prefix=committed)
+            assert np.array_equal(chunk.actions[:d], committed)
+    notes = [r.getMessage() for r in caplog.records if 'longer than the 6' in r.getMessage()]
+    assert len(notes) == 1
+
+
 def test_checkpoint_without_prefix_training_keeps_a_chunk_wide_tau(tmp_path, reference_model_dir):
     _, _, rt = _tiny_export(tmp_path, reference_model_dir,
                             {'train': {'committed_prefix_fraction': 0.0}})

@@ -87,6 +87,9 @@ class PolicyRuntime:
         for name, session in self.sessions.items():
             check_fed_inputs(name, [i.name for i in session.get_inputs()])
         self.prefix_mode = prefix_mode(m)
+        # Longest committed prefix a 'clean' model saw in training (None: not recorded).
+        trained = ((m.raw.get('training') or {}).get('train') or {}).get('max_committed_actions')
+        self.trained_prefix_max = int(trained) if isinstance(trained, int) else None
         self.instruction_encoder = InstructionEncoder(m.stages['instruction_encoder'],
                                                       self.sessions['instruction_encoder'])
         self.denoising_steps = int(denoising_steps or m.denoising_steps)
@@ -142,6 +145,11 @@ class PolicyRuntime:
         if noise.shape != (h, a):
             raise InputError(f'noise must have shape ({h}, {a}), got {noise.shape}')
         prefix_n = None if prefix is None else self._normalize_prefix(prefix)
+        if prefix_n is not None and self.prefix_mode == 'clean' and self.trained_prefix_max \
+                and len(prefix_n) > self.trained_prefix_max:
+            self._note_once(f'committed prefixes longer than the {self.trained_prefix_max} '
+                            'actions this model was trained with are kept whole, untrained '
+                            '(inference latency above what training assumed)')
 
         t0 = time.perf_counter()
         prefix_kv = self.sessions['backbone'].run(None, {
