@@ -157,8 +157,9 @@ def export_policy(checkpoint: Path, out_dir: Path, denoising_steps: int = 10,
     noisy = torch.zeros((b, cfg.chunk_length, cfg.action_dim))
     # A policy trained with committed prefixes takes a flow time per action (the runtime then
     # feeds its committed prefix clean, as in training); otherwise one per chunk.
-    tau_shape = ['batch', cfg.chunk_length] if trained_with_prefixes(meta) else ['batch']
-    tau = torch.zeros((b, cfg.chunk_length) if len(tau_shape) == 2 else (b,))
+    per_action = trained_with_prefixes(meta)
+    tau_shape = ['batch', cfg.chunk_length] if per_action else ['batch']
+    tau = torch.zeros((b, cfg.chunk_length) if per_action else (b,))
     batch = {0: 'batch'}
     _export(policy.vision, (image,), out_dir / 'vision_encoder.onnx', ['image'],
             ['visual_tokens'], {'image': batch, 'visual_tokens': batch})
