@@ -11,6 +11,7 @@ import pytest
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.serialization import serialize_message
 from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
@@ -25,6 +26,7 @@ from vla_edge.nodes.messages import (
     trajectory_to_chunk,
 )
 from vla_edge.nodes.params import ParameterError
+from vla_edge.nodes.trajectory_cdr import chunk_to_trajectory_cdr
 
 RATE = 50.0
 H = 50
@@ -245,6 +247,29 @@ def test_malformed_chunks_are_ignored(ros_context):
         node.on_chunk(JointTrajectory())
         node.on_chunk(chunk_to_trajectory(np.zeros((10_001, 3)), 0.0, RATE, NAMES))   # 200 s
         assert node.scheduler.stats.chunks_received == 0 and node.chunks_refused == 4
+        # the same as bytes, as the raw subscription hands them over, and bytes cut short
+        node.on_chunk(serialize_message(bad))
+        node.on_chunk(chunk_to_trajectory_cdr(np.zeros((5, 2)), 0.0, RATE, ['vx', 'vy']))
+        node.on_chunk(serialize_message(JointTrajectory()))
+        node.on_chunk(chunk_to_trajectory_cdr(np.zeros((10_001, 3)), 0.0, RATE, NAMES))
+        node.on_chunk(chunk_to_trajectory_cdr(np.zeros((5, 3)), 0.0, RATE, NAMES)[:30])
+        assert node.scheduler.stats.chunks_received == 0 and node.chunks_refused == 9
+    finally:
+        node.destroy_node()
+
+
+def test_a_foreign_planners_chunk_with_velocities_is_executed_by_its_positions(ros_context):
+    """Bytes in another layout than vla_node's (velocities filled in) are read through rclpy."""
+    node = ChunkExecutor(context=ros_context)
+    try:
+        node._t0_s = node.now_s()
+        msg = chunk_to_trajectory(np.tile([0.3, -0.2, 1.0], (H, 1)), node.now_s(), RATE, NAMES)
+        for point in msg.points:
+            point.velocities = [0.0, 0.0, 0.0]
+        node.on_chunk(serialize_message(msg))
+        assert node.scheduler.stats.chunks_received == 1 and node.chunks_refused == 0
+        with node.locked_queue() as (scheduler, tick):
+            np.testing.assert_array_equal(scheduler.queue.upcoming(tick, 1)[0], [0.3, -0.2, 1.0])
     finally:
         node.destroy_node()
 

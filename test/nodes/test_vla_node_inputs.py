@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
+from rclpy.serialization import serialize_message
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
@@ -68,18 +69,35 @@ def test_state_joint_parameters_must_name_distinct_joints(ros_context, reference
             Parameter('state_position_joints', value=['x', 'x', 'gripper'])])
 
 
+@pytest.mark.parametrize('as_bytes', [False, True], ids=['message', 'raw_bytes'])
 def test_a_prefix_from_a_100hz_executor_is_sampled_at_the_models_50hz(
-        ros_context, reference_runtime, planned):
+        ros_context, reference_runtime, planned, as_bytes):
+    """Also as the serialized bytes the raw chunk_request subscription hands over."""
     node = _ready_node(ros_context, reference_runtime)
     try:
         committed = np.stack([np.arange(20) / 100.0, np.zeros(20), np.ones(20)], axis=1)
         request = chunk_to_trajectory(committed, 10.0, 100.0, NAMES)   # at the frame's time
         request.header.frame_id = request_id(1, 1)
-        node.on_request(request)
+        node.on_request(serialize_message(request) if as_bytes else request)
         assert wait_until(lambda: len(planned) == 1, 5.0)
         prefix = planned[0].prefix
         assert prefix.shape == (10, 3)                  # 0.2 s at 50 Hz
         np.testing.assert_allclose(prefix[:, 0], np.arange(10) / 50.0)
+    finally:
+        node.destroy_node()
+
+
+def test_request_bytes_that_are_no_trajectory_are_refused_and_the_next_is_served(
+        ros_context, reference_runtime, planned):
+    node = _ready_node(ros_context, reference_runtime)
+    try:
+        node.on_request(b'\x00\x01\x00\x00\xff')
+        assert node._errors == {'request': 1} and node._pending_request is None
+        request = chunk_to_trajectory(np.zeros((0, 3)), 10.0, 50.0, NAMES)
+        request.header.frame_id = request_id(1, 1)
+        node.on_request(serialize_message(request))
+        assert wait_until(lambda: node._chunks == 1, 5.0)
+        assert planned[0].prefix is None
     finally:
         node.destroy_node()
 

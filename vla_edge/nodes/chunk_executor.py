@@ -36,14 +36,10 @@ from vla_edge.core.instruction_text import normalise_instruction
 from vla_edge.core.manifest import Manifest
 from vla_edge.nodes.messages import (
     COMMAND_TYPES,
-    chunk_to_trajectory,
     command_message,
     parse_request_id,
-    point_times_s,
     request_id,
-    stamp_to_s,
     status,
-    trajectory_to_chunk,
 )
 from vla_edge.nodes.model_rate import resolve_control_rate, tied_manifest
 from vla_edge.nodes.node_lifecycle import (
@@ -53,6 +49,8 @@ from vla_edge.nodes.node_lifecycle import (
 )
 from vla_edge.nodes.params import ParameterError, Spec, declare_all, distinct_names
 from vla_edge.nodes.spin import spin_nodes
+from vla_edge.nodes.trajectory_cdr import chunk_to_trajectory_cdr
+from vla_edge.nodes.trajectory_view import read_trajectory
 from vla_edge.nodes.twist_command import TWIST_PARAMETERS, command_twist
 
 HOLD_MODES = ('last', 'zero_velocity')
@@ -173,8 +171,10 @@ class ChunkExecutor(Node):
                                                  10)
         self.request_pub = self.create_publisher(JointTrajectory, 'chunk_request', 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        # raw: the bytes, read with numpy (trajectory_view.py), not 50 rosidl points built on
+        # the control loop's thread
         self.create_subscription(JointTrajectory, 'action_chunk', self.on_chunk, 10,
-                                 callback_group=MutuallyExclusiveCallbackGroup())
+                                 callback_group=MutuallyExclusiveCallbackGroup(), raw=True)
         self.timer = self.create_timer(1.0 / self.rate_hz, self.on_tick,
                                        callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(p['diagnostics_period_s'], self.publish_diagnostics,
@@ -194,15 +194,15 @@ class ChunkExecutor(Node):
         return int(round((t_s - self._t0_s) * self.rate_hz))
 
     # -- callbacks -----------------------------------------------------------------------------
-    def on_chunk(self, msg: JointTrajectory) -> None:
+    def on_chunk(self, msg: JointTrajectory | bytes) -> None:
         try:
-            if len(msg.points) > MAX_CHUNK_TICKS:   # refused before converting it in a callback
-                raise ValueError(f'it has {len(msg.points)} points (limit {MAX_CHUNK_TICKS})')
-            actions = columns_by_name(trajectory_to_chunk(msg), msg.joint_names,
-                                      self.joint_names)
+            chunk = read_trajectory(msg)
+            if chunk.n_points > MAX_CHUNK_TICKS:   # refused before resampling it in a callback
+                raise ValueError(f'it has {chunk.n_points} points (limit {MAX_CHUNK_TICKS})')
+            actions = columns_by_name(chunk.actions(), chunk.joint_names, self.joint_names)
             if not np.all(np.isfinite(actions)):
                 raise ValueError('it has NaN/inf values')
-            times = point_times_s(msg)
+            times = chunk.times_s
             actions, resampled = onto_tick_grid(actions, times, self.rate_hz)
         except ValueError as exc:
             self.chunks_refused += 1
@@ -218,8 +218,8 @@ class ChunkExecutor(Node):
                     + f': sampling chunks at this executor\'s {self.rate_hz:g} Hz, linearly in '
                     'time (chunks_resampled in /diagnostics)')
         now = self.now_s()
-        obs_s = stamp_to_s(msg.header.stamp)
-        answered = parse_request_id(msg.header.frame_id)
+        obs_s = chunk.stamp_s
+        answered = parse_request_id(chunk.frame_id)
         with self._lock:
             if self._t0_s is None:
                 return
@@ -291,11 +291,11 @@ class ChunkExecutor(Node):
         """Stamped with the exact time of `tick`, where the committed prefix starts."""
         tick_s = self._t0_s + tick / self.rate_hz
         prefix = self.scheduler.committed_prefix(tick)
-        msg = chunk_to_trajectory(np.zeros((0, len(self.joint_names))) if prefix is None
-                                  else prefix, tick_s, self.rate_hz, self.joint_names)
         self._request_seq += 1
-        msg.header.frame_id = request_id(self._epoch, self._request_seq)
-        self.request_pub.publish(msg)
+        # Serialized bytes, on the control loop's thread: no rosidl point per committed action.
+        self.request_pub.publish(chunk_to_trajectory_cdr(
+            np.zeros((0, len(self.joint_names))) if prefix is None else prefix, tick_s,
+            self.rate_hz, self.joint_names, request_id(self._epoch, self._request_seq)))
         self.scheduler.request_sent(tick)
         self._request_s = self.now_s()
         if self.record_trace:

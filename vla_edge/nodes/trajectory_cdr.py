@@ -1,9 +1,13 @@
-"""An action chunk straight to the CDR bytes of a trajectory_msgs/JointTrajectory.
+"""An action chunk straight to and from the CDR bytes of a trajectory_msgs/JointTrajectory.
 
 Why: building 50 rosidl JointTrajectoryPoint objects and letting rclpy convert them back to C
 costs ~0.5 ms per chunk in Python (README "Pipeline overhead"), on the path from camera frame to
 published chunk. `Publisher.publish` also takes serialized bytes, so vla_node writes them
-directly: numpy fills the fixed-layout point array in one go.
+directly: numpy fills the fixed-layout point array in one go. The other way, rclpy turning a
+received chunk into 50 point objects costs ~0.3 ms, on the control loop's thread in the
+executor: a raw subscription hands over the bytes, and `decode_uniform` reads the same layout
+back with numpy. Anything else (velocities, ragged points, another encapsulation) is left to
+rclpy (`trajectory_view.py`).
 
 Layout (XCDR1 little-endian, what rmw implementations put on the wire for ROS 2 messages): a
 4-byte encapsulation header, then every primitive aligned to its own size relative to the end of
@@ -13,12 +17,14 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from vla_edge.nodes.messages import sec_nanosec
 
 _ENCAPSULATION_CDR_LE = b'\x00\x01\x00\x00'
+_CDR_LE = b'\x00\x01'   # the representation id; the two option bytes may count end padding
 
 
 class _Writer:
@@ -44,7 +50,7 @@ class _Writer:
         self.buf.extend(data)
 
 
-def _point_dtype(width: int, lead_pad: int) -> np.dtype:
+def point_dtype(width: int, lead_pad: int) -> np.dtype:
     """One JointTrajectoryPoint with `width` positions, no velocities/accelerations/effort."""
     fields = [('n_positions', '<u4')]
     if lead_pad:
@@ -80,7 +86,7 @@ def chunk_to_trajectory_cdr(actions: np.ndarray, stamp_s: float, rate_hz: float,
     # the first point can need padding before its positions; the rest repeat the same layout.
     start = len(w.buf)
     first_pad = -(start + 4) % 8
-    rest = np.zeros(height, dtype=_point_dtype(width, 0))
+    rest = np.zeros(height, dtype=point_dtype(width, 0))
     rest['n_positions'] = width
     rest['positions'] = actions
     t = np.arange(height) / rate_hz
@@ -88,10 +94,88 @@ def chunk_to_trajectory_cdr(actions: np.ndarray, stamp_s: float, rate_hz: float,
     rest['sec'] = whole.astype(np.int32)
     rest['nanosec'] = np.round((t - whole) * 1e9).astype(np.uint32)
     if first_pad:
-        first = np.zeros(1, dtype=_point_dtype(width, first_pad))
+        first = np.zeros(1, dtype=point_dtype(width, first_pad))
         for name in rest.dtype.names:
             first[name] = rest[name][:1]
         body = first.tobytes() + rest[1:].tobytes()
     else:
         body = rest.tobytes()
     return _ENCAPSULATION_CDR_LE + bytes(w.buf) + body
+
+
+class UniformTrajectory(NamedTuple):
+    """The fields of a JointTrajectory whose points all carry positions only, of one width."""
+    stamp_s: float
+    frame_id: str
+    joint_names: tuple[str, ...]
+    positions: np.ndarray   # (H, width), float64; (0, 0) without points
+    times_s: np.ndarray     # (H,) time_from_start of each point
+
+
+class _Reader:
+    """Reads aligned little-endian primitives; raises ValueError past the end."""
+
+    def __init__(self, body: memoryview) -> None:
+        self.body = body
+        self.pos = 0
+
+    def take(self, fmt: str, size: int) -> int:
+        self.pos += -self.pos % size
+        if self.pos + size > len(self.body):
+            raise ValueError('truncated')
+        (value,) = struct.unpack_from(fmt, self.body, self.pos)
+        self.pos += size
+        return value
+
+    def string(self) -> str:
+        n = self.take('<I', 4)
+        if n == 0 or self.pos + n > len(self.body):
+            raise ValueError('bad string length')
+        text = bytes(self.body[self.pos:self.pos + n - 1]).decode('utf-8')
+        self.pos += n
+        return text
+
+
+def decode_uniform(raw: bytes) -> UniformTrajectory | None:
+    """The fields of serialized JointTrajectory bytes in the layout `chunk_to_trajectory_cdr`
+    writes (any width, names, stamp), or None for any other layout or malformed bytes: the caller
+    then asks rclpy, which reads every layout and says what is wrong."""
+    view = memoryview(raw)
+    if len(view) < 4 or bytes(view[:2]) != _CDR_LE:
+        return None
+    r = _Reader(view[4:])
+    try:
+        sec = r.take('<i', 4)
+        nanosec = r.take('<I', 4)
+        frame_id = r.string()
+        n_names = r.take('<I', 4)
+        if n_names * 5 > len(r.body) - r.pos:   # each name takes at least 5 bytes
+            return None
+        names = tuple(r.string() for _ in range(n_names))
+        height = r.take('<I', 4)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    stamp_s = sec + nanosec * 1e-9
+    if height == 0:
+        return UniformTrajectory(stamp_s, frame_id, names, np.zeros((0, 0)), np.zeros(0))
+    start = r.pos
+    if start + 4 > len(r.body):
+        return None
+    (width,) = struct.unpack_from('<I', r.body, start)
+    if width == 0 or width * 8 * height > len(r.body):
+        return None
+    first_pad = -(start + 4) % 8
+    first, rest = point_dtype(width, first_pad), point_dtype(width, 0)
+    end = start + first.itemsize + (height - 1) * rest.itemsize
+    if end > len(r.body):   # bytes after the message are ignored, as rclpy does
+        return None
+    points = np.concatenate([
+        np.frombuffer(r.body, first, 1, start)[list(rest.names)].astype(rest),
+        np.frombuffer(r.body, rest, height - 1, start + first.itemsize)])
+    # Each point's counts sit where this layout puts them up to the first point that differs,
+    # and that point's counts show the difference: checking them all proves the layout.
+    if not (np.all(points['n_positions'] == width) and not points['n_velocities'].any()
+            and not points['n_accelerations'].any() and not points['n_effort'].any()):
+        return None
+    times = points['sec'] + points['nanosec'] * 1e-9
+    return UniformTrajectory(stamp_s, frame_id, names, points['positions'].copy(), times)

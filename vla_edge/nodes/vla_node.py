@@ -50,15 +50,14 @@ from vla_edge.core.state_history import StateHistory
 from vla_edge.nodes.camera_input import subscribe_camera
 from vla_edge.nodes.messages import (
     parse_request_id,
-    point_times_s,
     stamp_to_s,
     status,
-    trajectory_to_chunk,
 )
 from vla_edge.nodes.node_lifecycle import destroyed_if_refused, diagnostic_name
 from vla_edge.nodes.params import declare_all
 from vla_edge.nodes.spin import spin_nodes
 from vla_edge.nodes.trajectory_cdr import chunk_to_trajectory_cdr
+from vla_edge.nodes.trajectory_view import TrajectoryView, read_trajectory
 from vla_edge.nodes.vla_node_params import PARAMETERS, check_state_joints
 
 ERROR_LOG_PERIOD_S = 2.0   # an input problem of one kind is logged at most this often
@@ -114,7 +113,7 @@ class VlaNode(Node):
         self.state_arrival_ages_s: deque[float] = deque(maxlen=200)   # arrival - stamp
         self._instruction: str = p['instruction']
         self._request = threading.Condition()
-        self._pending_request: JointTrajectory | None = None
+        self._pending_request: TrajectoryView | None = None
         self._request_epoch: int | None = None
         self._fresh_after_s = float('-inf')   # frames older than this show the pre-reset scene
         self._fresh_after_index = 0             # ... and frames received up to this one
@@ -140,7 +139,8 @@ class VlaNode(Node):
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.create_subscription(String, 'instruction', self.on_instruction, latched)
         self.create_subscription(JointState, 'joint_states', self.on_state, 10)
-        self.create_subscription(JointTrajectory, 'chunk_request', self.on_request, 10)
+        self.create_subscription(JointTrajectory, 'chunk_request', self.on_request, 10,
+                                 raw=True)   # bytes, read with numpy: trajectory_view.py
         self.chunk_pub = self.create_publisher(JointTrajectory, 'action_chunk', 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(p['diagnostics_period_s'], self.publish_diagnostics)
@@ -237,18 +237,23 @@ class VlaNode(Node):
                                         's from it (joint_states lagging or stalled, or on another '
                                         'clock than the camera?)')
 
-    def on_request(self, msg: JointTrajectory) -> None:
-        answered = parse_request_id(msg.header.frame_id)
+    def on_request(self, msg: JointTrajectory | bytes) -> None:
+        try:
+            request = read_trajectory(msg)
+        except ValueError as exc:
+            self._error('request', f'chunk_request ignored: {exc}')
+            return
+        answered = parse_request_id(request.frame_id)
         with self._request:
             if answered is not None and answered[0] != self._request_epoch:
                 if self._request_epoch is not None:
                     # The executor reset (new episode or task) at about this request's time;
                     # frames received so far (same thread: on_frame) show the old scene.
-                    self._fresh_after_s = stamp_to_s(msg.header.stamp)
+                    self._fresh_after_s = request.stamp_s
                     self._fresh_after_index = self.frames_received
                     self._fresh_wait_since = None
                 self._request_epoch = answered[0]
-            self._pending_request = msg
+            self._pending_request = request
             self._request.notify()
 
     # -- threads ---------------------------------------------------------------------------------
@@ -345,7 +350,7 @@ class VlaNode(Node):
         request arriving meanwhile waits for it, one request at a time."""
         return self._serving
 
-    def _retry_later(self, request: JointTrajectory, pause_s: float) -> None:
+    def _retry_later(self, request: TrajectoryView, pause_s: float) -> None:
         """Keep the request (unless a newer one came meanwhile) and look again after a pause."""
         with self._request:
             if self._pending_request is None:
@@ -375,7 +380,7 @@ class VlaNode(Node):
                     f'the newest one (camera stalled, or its clock behind?)')
         return False
 
-    def _plan_and_publish(self, request: JointTrajectory, visual: VisualEmbedding,
+    def _plan_and_publish(self, request: TrajectoryView, visual: VisualEmbedding,
                           state: np.ndarray, instruction: str) -> None:
         started_s = self.now_s()   # the node clock: sim time when use_sim_time is set
         prefix = self._aligned_prefix(request, visual.stamp_s)
@@ -398,7 +403,7 @@ class VlaNode(Node):
         # rclpy's conversion): the same JointTrajectory on the wire. The request id is echoed.
         self.chunk_pub.publish(chunk_to_trajectory_cdr(
             chunk.actions, chunk.observation_stamp_s, self.rate_hz, self.action_names,
-            request.header.frame_id))
+            request.frame_id))
         raw_s = visual.encode_s + chunk.stage_latency_s['backbone'] + \
             chunk.stage_latency_s['action_expert']
         self.chunk_records.append((visual.stamp_s, raw_s,
@@ -419,13 +424,13 @@ class VlaNode(Node):
             if self._stopping.wait(min(remaining, 0.005)):
                 return True
 
-    def _aligned_prefix(self, request: JointTrajectory, obs_stamp_s: float) -> np.ndarray | None:
+    def _aligned_prefix(self, request: TrajectoryView, obs_stamp_s: float) -> np.ndarray | None:
         """The request's committed prefix at the model's rate (the executor may tick at another),
         columns by name, placed on the chunk (`core/committed_prefix.py`)."""
-        if not request.points:
+        if request.n_points == 0:
             return None
         try:
-            prefix = trajectory_to_chunk(request)
+            prefix = request.actions()
             if self.action_names:   # also checks the width against them
                 prefix = columns_by_name(prefix, request.joint_names, self.action_names)
             elif prefix.shape[1] != self.runtime.manifest.action_dim:
@@ -433,8 +438,8 @@ class VlaNode(Node):
                                  f'{self.runtime.manifest.action_dim} actions')
             if not np.all(np.isfinite(prefix)):   # like any other unusable prefix: plan free
                 raise ValueError('it has NaN/inf values')
-            prefix, _ = onto_tick_grid(prefix, point_times_s(request), self.rate_hz)
-            return align_prefix(prefix, stamp_to_s(request.header.stamp), obs_stamp_s,
+            prefix, _ = onto_tick_grid(prefix, request.times_s, self.rate_hz)
+            return align_prefix(prefix, request.stamp_s, obs_stamp_s,
                                 self.rate_hz, self.runtime.manifest.chunk_length - 1)
         except ValueError as exc:
             self._error('prefix', f'chunk_request prefix not used: {exc}')

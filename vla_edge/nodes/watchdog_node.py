@@ -59,7 +59,6 @@ from vla_edge.nodes.messages import (
     command_message,
     stamp_to_s,
     status,
-    trajectory_to_chunk,
 )
 from vla_edge.nodes.model_rate import resolve_control_rate
 from vla_edge.nodes.node_lifecycle import (
@@ -69,6 +68,7 @@ from vla_edge.nodes.node_lifecycle import (
 )
 from vla_edge.nodes.params import ParameterError, declare_all, distinct_names
 from vla_edge.nodes.spin import spin_nodes
+from vla_edge.nodes.trajectory_view import read_trajectory
 from vla_edge.nodes.twist_command import command_twist
 from vla_edge.nodes.watchdog_node_params import PARAMETERS
 
@@ -128,7 +128,8 @@ class WatchdogNode(Node):
         self.debug_pub = (self.create_publisher(Image, '~/debug_image', qos_profile_sensor_data)
                           if p['debug_image'] else None)
         self.create_subscription(Float64MultiArray, 'command_raw', self.on_command, 10)
-        self.create_subscription(JointTrajectory, 'action_chunk', self.on_chunk, 10)
+        self.create_subscription(JointTrajectory, 'action_chunk', self.on_chunk, 10,
+                                 raw=True)   # bytes, read with numpy: trajectory_view.py
         subscribe_camera(self, p['camera_topic'], p['use_compressed'], self.on_frame)
         if self._state_map:
             self.create_subscription(JointState, 'joint_states', self.on_state, 10)
@@ -184,12 +185,12 @@ class WatchdogNode(Node):
             if decision.command is not None:
                 self._send(decision.command)
 
-    def on_chunk(self, msg: JointTrajectory) -> None:
+    def on_chunk(self, msg: JointTrajectory | bytes) -> None:
         """A heartbeat of the policy. A chunk that could never become a command (malformed,
         non-finite, wrong width) is not one: a policy producing only garbage is hung."""
         now = self.now_s()
         try:
-            actions = trajectory_to_chunk(msg)
+            actions = read_trajectory(msg).actions()
             problem = None
             if actions.shape[1] != self.config.command.command_dim:
                 problem = (f'{actions.shape[1]} values per point, expected '
