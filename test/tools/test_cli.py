@@ -41,7 +41,7 @@ def test_demo_virtual_clock_part_writes_all_evaluations(tmp_path, capsys):
     assert set(data) == {'sync', 'async', 'heldout_phrasing', 'swapped_object', 'emulated_edge',
                          'expert_switch_discontinuity_ratio'}
     # The scripted expert's chunks: no discontinuity, yet its acceleration-limited steps put the
-    # ratio well above 1 (3.1 on 100 episodes; README "Chunk-switch smoothness").
+    # ratio well above 1 (3.1 on 100 episodes; docs/measurements.md, "Chunk-switch smoothness").
     for ceiling in (data['expert_switch_discontinuity_ratio'],
                     data['emulated_edge']['expert_switch_discontinuity_ratio']):
         assert 1.5 < ceiling < 10.0

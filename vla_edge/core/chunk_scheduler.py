@@ -11,7 +11,8 @@ evaluator on a virtual one) calls, every tick:
   A chunk's view is already L old when it lands (L: latency), so with L < A/2 actions run on
   views at most A old; with L >= A/2 it replans continuously (one request in flight) and views
   reach 2L. The deadline keeps the robot moving; the age bound keeps it acting on a recent view
-  of the scene, which keeps a policy consistent when inference is slow (README "Replanning").
+  of the scene, which keeps a policy consistent when inference is slow (docs/measurements.md,
+  "Replanning and merge strategies").
 - `sync`: request only when the queue is empty; the robot holds while it waits.
 A chunk is stamped with its observation tick; on arrival, the actions for ticks the robot has
 already moved through since then are dropped (exactly those: ticks spent holding still do not make

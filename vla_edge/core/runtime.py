@@ -102,8 +102,9 @@ class PolicyRuntime:
         self._action_std = np.asarray(norm['action_std'], np.float32)
         self._notes_said: set[str] = set()
         # Unseeded noise comes from one generator: a new default_rng(None) per chunk reads OS
-        # entropy, ~0.1 ms on the planning path right after the ONNX runs (README "Pipeline
-        # overhead"). numpy's Generator locks itself, so threads may share the runtime.
+        # entropy, ~0.1 ms on the planning path right after the ONNX runs (docs/measurements.md,
+        # "ROS 2 pipeline benchmarks"). numpy's Generator locks itself, so threads may share
+        # the runtime.
         self._unseeded_rng = np.random.default_rng()
         self.last_latency_s: dict[str, float] = {}
         log.info('loaded model %r from %s (providers %s, %d denoising steps)', m.name, m.folder,

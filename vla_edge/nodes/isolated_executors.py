@@ -34,11 +34,13 @@ def default_executor_kind() -> str:
     """The pipeline's executor: $VLA_EDGE_EXECUTOR ('events' or 'single'), else 'single'.
 
     'events' (rclpy's experimental EventsExecutor, Jazzy+) is opt-in. It cuts ~0.5 ms of
-    dispatch from each camera frame's path (README "Pipeline overhead"), but with Kilted's wheels
-    it fails on raw/message-info subscriptions ("SystemError: null argument to internal routine"
-    in spin_once; the recorder and the replay tests' collector use them, so tools that record
-    stay on 'single'), and the fault-injection test missed the hang fault once in 11 runs on it
-    (0 in 9 on 'single'). The whole test suite otherwise passes with VLA_EDGE_EXECUTOR=events."""
+    dispatch from each camera frame's path (docs/measurements.md, "ROS 2 pipeline benchmarks"),
+    but with Kilted's wheels it fails on subscriptions whose callback takes the message info
+    ("SystemError: null argument to internal routine" in spin_once; raw ones alone work, as the
+    pipeline's chunk and request subscriptions are; the recorder and the replay tests' collector
+    take the info, so tools that record stay on 'single'), and the fault-injection test missed
+    the hang fault once in 11 runs on it (0 in 9 on 'single'). The whole test suite otherwise
+    passes with VLA_EDGE_EXECUTOR=events."""
     kind = os.environ.get('VLA_EDGE_EXECUTOR', '').strip().lower() or 'single'
     if kind not in EXECUTOR_KINDS:
         raise ValueError(f'VLA_EDGE_EXECUTOR must be one of {EXECUTOR_KINDS}, got {kind!r}')

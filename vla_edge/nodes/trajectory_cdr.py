@@ -1,13 +1,13 @@
 """An action chunk straight to and from the CDR bytes of a trajectory_msgs/JointTrajectory.
 
 Why: building 50 rosidl JointTrajectoryPoint objects and letting rclpy convert them back to C
-costs ~0.5 ms per chunk in Python (README "Pipeline overhead"), on the path from camera frame to
-published chunk. `Publisher.publish` also takes serialized bytes, so vla_node writes them
-directly: numpy fills the fixed-layout point array in one go. The other way, rclpy turning a
-received chunk into 50 point objects costs ~0.3 ms, on the control loop's thread in the
-executor: a raw subscription hands over the bytes, and `decode_uniform` reads the same layout
-back with numpy. Anything else (velocities, ragged points, another encapsulation) is left to
-rclpy (`trajectory_view.py`).
+costs ~0.5 ms per chunk in Python (docs/measurements.md, "ROS 2 pipeline benchmarks"), on the
+path from camera frame to published chunk. `Publisher.publish` also takes serialized bytes, so
+vla_node writes them directly: numpy fills the fixed-layout point array in one go. The other
+way, rclpy turning a received chunk into 50 point objects costs ~0.3 ms, on the control loop's
+thread in the executor: a raw subscription hands over the bytes, and `decode_uniform` reads the
+same layout back with numpy. Anything else (velocities, ragged points, another encapsulation)
+is left to rclpy (`trajectory_view.py`).
 
 Layout (XCDR1 little-endian, what rmw implementations put on the wire for ROS 2 messages): a
 4-byte encapsulation header, then every primitive aligned to its own size relative to the end of

@@ -51,7 +51,7 @@ class TrainConfig:
     # committed prefix is at inference, and the loss is taken on the rest. The model learns to
     # continue what the robot will do while it thinks. 0 disables it (and the export then keeps
     # the chunk-wide tau input); off by default: measured, it did not beat the blend merge
-    # (README "Training-time real-time chunking").
+    # (docs/measurements.md, "Training-time real-time chunking").
     committed_prefix_fraction: float = 0.0
     max_committed_actions: int = 25
     policy: PolicyConfig = field(default_factory=PolicyConfig)
