@@ -136,6 +136,11 @@ class _Reader:
         return text
 
 
+def _positions_only(points: np.ndarray, width: int) -> bool:
+    return bool(np.all(points['n_positions'] == width)) and not np.any(
+        points['n_velocities'] | points['n_accelerations'] | points['n_effort'])
+
+
 def decode_uniform(raw: bytes) -> UniformTrajectory | None:
     """The fields of serialized JointTrajectory bytes in the layout `chunk_to_trajectory_cdr`
     writes (any width, names, stamp), or None for any other layout or malformed bytes: the caller
@@ -165,17 +170,16 @@ def decode_uniform(raw: bytes) -> UniformTrajectory | None:
     if width == 0 or width * 8 * height > len(r.body):
         return None
     first_pad = -(start + 4) % 8
-    first, rest = point_dtype(width, first_pad), point_dtype(width, 0)
-    end = start + first.itemsize + (height - 1) * rest.itemsize
-    if end > len(r.body):   # bytes after the message are ignored, as rclpy does
-        return None
-    points = np.concatenate([
-        np.frombuffer(r.body, first, 1, start)[list(rest.names)].astype(rest),
-        np.frombuffer(r.body, rest, height - 1, start + first.itemsize)])
+    first_type, rest_type = point_dtype(width, first_pad), point_dtype(width, 0)
+    if start + first_type.itemsize + (height - 1) * rest_type.itemsize > len(r.body):
+        return None   # (bytes after the message are ignored, as rclpy does)
+    first = np.frombuffer(r.body, first_type, 1, start)
+    rest = np.frombuffer(r.body, rest_type, height - 1, start + first_type.itemsize)
     # Each point's counts sit where this layout puts them up to the first point that differs,
     # and that point's counts show the difference: checking them all proves the layout.
-    if not (np.all(points['n_positions'] == width) and not points['n_velocities'].any()
-            and not points['n_accelerations'].any() and not points['n_effort'].any()):
+    if not (_positions_only(first, width) and _positions_only(rest, width)):
         return None
-    times = points['sec'] + points['nanosec'] * 1e-9
-    return UniformTrajectory(stamp_s, frame_id, names, points['positions'].copy(), times)
+    positions = np.concatenate([first['positions'], rest['positions']])
+    times = np.concatenate([first['sec'] + first['nanosec'] * 1e-9,
+                            rest['sec'] + rest['nanosec'] * 1e-9])
+    return UniformTrajectory(stamp_s, frame_id, names, positions, times)
