@@ -161,3 +161,21 @@ def test_the_camera_renders_the_shared_world(ros_context, spun):
     assert msg.header.frame_id == 'cam_optical' and msg.header.stamp.sec > 0
     image = np.frombuffer(bytes(msg.data), np.uint8).reshape(size, size, 3)
     assert image.std() > 0.0      # a rendered scene, not a blank buffer
+
+
+def test_a_frame_carries_the_stamp_of_the_step_whose_state_it_shows(ros_context, spun):
+    """The world changes only at robot steps: a frame is stamped like that step's joint_states,
+    so pairing by stamp finds the very state the image shows (with its render time as stamp,
+    the nearest state was the next step's about half the time)."""
+    session, robot = robot_on(ros_context)
+    camera = SimCamera(session, context=ros_context)
+    io = spun(robot, camera)
+    frames, states = [], []
+    io.create_subscription(Image, 'camera/image_raw', frames.append, qos_profile_sensor_data)
+    io.create_subscription(JointState, 'joint_states', states.append, 100)
+    robot.start_episode()
+    assert wait_until(lambda: len(frames) >= 12, 5.0)
+    state_stamps = {(s.header.stamp.sec, s.header.stamp.nanosec) for s in states}
+    frame_stamps = [(f.header.stamp.sec, f.header.stamp.nanosec) for f in frames[2:]]
+    assert len(set(frame_stamps)) == len(frame_stamps)   # 30 Hz frames, 50 Hz steps
+    assert all(stamp in state_stamps for stamp in frame_stamps)

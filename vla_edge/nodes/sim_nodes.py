@@ -4,6 +4,13 @@
 and reports episodes on `sim/episode` (std_msgs/String, JSON). `SimCamera` renders the same world to
 `camera/image_raw` at 30 Hz. They share a `SimSession` (one world, one lock), so they run composed
 in one process, the way a simulator's camera and robot plugins share one physics world.
+
+The world changes only at robot steps. A frame therefore carries the stamp of the step whose
+state it shows, the same stamp as that step's `joint_states`, as a camera driver stamps the
+capture time. Stamped with its render time instead, a frame looked up to one control period
+younger than its pixels, and pairing it with the joint state nearest its stamp picked the next
+step's state about half the time: a state ahead of the image, the pairing that costs most while
+the robot moves (README, "Image and state of one instant").
 """
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from collections.abc import Callable
 import numpy as np
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from rclpy.time import Time
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
@@ -35,12 +43,16 @@ class SimSession:
         self.env = TeaTableEnv(config)
         self.lock = threading.Lock()
         self.seed: int | None = None
+        # When the world reached its current state (the robot's clock), None before the first
+        # step of an episode: the stamp of the frames that show it.
+        self.stepped_at: Time | None = None
         self.listeners: list[Callable[[int, str], None]] = []
 
     def reset(self, seed: int, phrasing: str = 'canonical') -> str:
         with self.lock:
             self.env.reset(seed, phrasing=phrasing)
             self.seed = seed
+            self.stepped_at = None
             instruction = self.env.instruction
             # Under the lock: a robot leaving (remove_listener) cannot be called half-destroyed.
             for listener in self.listeners:
@@ -71,8 +83,15 @@ class SimSession:
             self.env = TeaTableEnv(dataclasses.replace(config, control_rate_hz=rate_hz))
 
     def render(self) -> np.ndarray | None:
+        rendered = self.render_stamped()
+        return None if rendered is None else rendered[0]
+
+    def render_stamped(self) -> tuple[np.ndarray, Time | None] | None:
+        """(the world's image, when the world reached that state: `stepped_at`)."""
         with self.lock:
-            return None if self.env.world is None else self.env.observe().image
+            if self.env.world is None:
+                return None
+            return self.env.observe().image, self.stepped_at
 
 
 ROBOT_PARAMETERS = (
@@ -148,12 +167,18 @@ class SimRobot(Node):
         response.success = True
         return response
 
-    def _publish_state(self, state: np.ndarray) -> None:
+    def _publish_state(self, state: np.ndarray, stamp: Time) -> None:
         js = JointState(name=['x', 'y', 'gripper'],
                         position=[float(state[0]), float(state[1]), float(state[2])],
                         velocity=[float(state[3]), float(state[4]), 0.0])
-        js.header.stamp = self.get_clock().now().to_msg()
+        js.header.stamp = stamp.to_msg()
         self.state_pub.publish(js)
+
+    def _stamp_state(self) -> Time:
+        """Now, as the time of the world's current state (call under the session lock)."""
+        stamp = self.get_clock().now()
+        self.session.stepped_at = stamp
+        return stamp
 
     def on_step(self) -> None:
         env = self.session.env
@@ -161,7 +186,7 @@ class SimRobot(Node):
             return
         if not self.running:   # paused: nothing moves, but the state is still reported
             with self.session.lock:
-                self._publish_state(env.world.state())
+                self._publish_state(env.world.state(), self._stamp_state())
             return
         with self._lock:
             fresh = self.now_s() - self._command_s <= self.p['command_timeout_s']
@@ -170,11 +195,12 @@ class SimRobot(Node):
             command[:2] = 0.0
         with self.session.lock:
             env.step(command)
+            stamp = self._stamp_state()
             state = env.world.state()
             done = env.success or env.timed_out
             result = {'seed': self.session.seed, 'success': env.success,
                       'time_s': env.world.time_s, 'instruction': env.instruction}
-        self._publish_state(state)
+        self._publish_state(state, stamp)
         if done:
             self.episodes.append(result)
             self.episode_pub.publish(String(data=json.dumps(result)))
@@ -203,12 +229,13 @@ class SimCamera(Node):
         self.create_timer(1.0 / p['rate_hz'], self.on_timer)
 
     def on_timer(self) -> None:
-        stamp = self.get_clock().now().to_msg()
-        rgb = self.session.render()
-        if rgb is None:
+        now = self.get_clock().now()
+        rendered = self.session.render_stamped()
+        if rendered is None:
             return
+        rgb, stepped_at = rendered   # no step yet in this episode: the world is as of now
         msg = Image(**rgb_to_image_msg_fields(rgb, 'rgb8'))
-        msg.header.stamp = stamp
+        msg.header.stamp = (now if stepped_at is None else stepped_at).to_msg()
         msg.header.frame_id = self.frame_id
         self.pub.publish(msg)
         self.frames += 1
