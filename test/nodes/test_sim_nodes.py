@@ -9,6 +9,7 @@ import pytest
 import rclpy
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from rclpy.time import Time
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
@@ -179,3 +180,23 @@ def test_a_frame_carries_the_stamp_of_the_step_whose_state_it_shows(ros_context,
     frame_stamps = [(f.header.stamp.sec, f.header.stamp.nanosec) for f in frames[2:]]
     assert len(set(frame_stamps)) == len(frame_stamps)   # 30 Hz frames, 50 Hz steps
     assert all(stamp in state_stamps for stamp in frame_stamps)
+
+
+def test_a_stalled_robot_does_not_make_the_frames_stale(ros_context):
+    """Once the next step is overdue the world has not changed since the last one, so the image
+    holds now too: it is stamped now, not with the old step time the watchdog would veto."""
+    session, robot = robot_on(ros_context)
+    try:
+        robot.start_episode()
+        robot.on_step()
+        stepped = session.stepped_at
+        period_ns = int(1e9 / session.env.config.control_rate_hz)
+        soon = Time(nanoseconds=stepped.nanoseconds + period_ns, clock_type=stepped.clock_type)
+        late = Time(nanoseconds=stepped.nanoseconds + 5 * period_ns,
+                    clock_type=stepped.clock_type)
+        assert session.render_stamped(soon)[1] == stepped
+        assert session.render_stamped(late)[1] == late
+        session.reset(1_000_001)
+        assert session.render_stamped(soon)[1] == soon   # a new episode, no step yet
+    finally:
+        robot.destroy_node()

@@ -10,7 +10,9 @@ state it shows, the same stamp as that step's `joint_states`, as a camera driver
 capture time. Stamped with its render time instead, a frame looked up to one control period
 younger than its pixels, and pairing it with the joint state nearest its stamp picked the next
 step's state about half the time: a state ahead of the image, the pairing that costs most while
-the robot moves (README, "Image and state of one instant").
+the robot moves (README, "Image and state of one instant"). While a step is overdue (the
+robot's thread stalled), the world has not changed since the last one, and frames are stamped
+with their render time, so that a stalled robot does not make the camera look stale.
 """
 from __future__ import annotations
 
@@ -34,6 +36,10 @@ from vla_edge.nodes.spin import spin_nodes
 from vla_edge.sim.env import TeaTableEnv
 from vla_edge.sim.tasks import PHRASINGS
 from vla_edge.sim.world import SimConfig
+
+# A frame is stamped with the last step's time while the next step is at most this many control
+# periods late; past that (the robot's thread stalled) with its render time.
+STEP_OVERDUE_PERIODS = 1.5
 
 
 class SimSession:
@@ -83,15 +89,22 @@ class SimSession:
             self.env = TeaTableEnv(dataclasses.replace(config, control_rate_hz=rate_hz))
 
     def render(self) -> np.ndarray | None:
-        rendered = self.render_stamped()
-        return None if rendered is None else rendered[0]
+        with self.lock:
+            return None if self.env.world is None else self.env.observe().image
 
-    def render_stamped(self) -> tuple[np.ndarray, Time | None] | None:
-        """(the world's image, when the world reached that state: `stepped_at`)."""
+    def render_stamped(self, now: Time) -> tuple[np.ndarray, Time] | None:
+        """(the world's image, its stamp): the time of the step that made the state it shows;
+        `now` before the episode's first step, or once the next step is overdue (a stalled robot
+        thread: the world has not changed since, so the image holds now too, and its frames do
+        not turn stale for the watchdog)."""
         with self.lock:
             if self.env.world is None:
                 return None
-            return self.env.observe().image, self.stepped_at
+            image, stamp = self.env.observe().image, self.stepped_at
+            overdue_ns = STEP_OVERDUE_PERIODS * 1e9 / self.env.config.control_rate_hz
+            if stamp is None or (now - stamp).nanoseconds > overdue_ns:
+                stamp = now
+            return image, stamp
 
 
 ROBOT_PARAMETERS = (
@@ -229,13 +242,12 @@ class SimCamera(Node):
         self.create_timer(1.0 / p['rate_hz'], self.on_timer)
 
     def on_timer(self) -> None:
-        now = self.get_clock().now()
-        rendered = self.session.render_stamped()
+        rendered = self.session.render_stamped(self.get_clock().now())
         if rendered is None:
             return
-        rgb, stepped_at = rendered   # no step yet in this episode: the world is as of now
+        rgb, stamp = rendered
         msg = Image(**rgb_to_image_msg_fields(rgb, 'rgb8'))
-        msg.header.stamp = (now if stepped_at is None else stepped_at).to_msg()
+        msg.header.stamp = stamp.to_msg()
         msg.header.frame_id = self.frame_id
         self.pub.publish(msg)
         self.frames += 1
