@@ -78,10 +78,13 @@ def parse_request_id(frame_id: str) -> tuple[int, int] | None:
         return None
 
 
+NO_POINTS = 'trajectory has no points'
+
+
 def trajectory_to_chunk(msg: JointTrajectory) -> np.ndarray:
     """(H, dims) array; raises ValueError for an empty or ragged trajectory."""
     if not msg.points:
-        raise ValueError('trajectory has no points')
+        raise ValueError(NO_POINTS)
     widths = {len(p.positions) for p in msg.points}
     if len(widths) != 1 or 0 in widths:
         raise ValueError(f'trajectory points have inconsistent or zero widths {sorted(widths)}')

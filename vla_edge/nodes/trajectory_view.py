@@ -15,7 +15,7 @@ import numpy as np
 from rclpy.serialization import deserialize_message
 from trajectory_msgs.msg import JointTrajectory
 
-from vla_edge.nodes.messages import point_times_s, stamp_to_s, trajectory_to_chunk
+from vla_edge.nodes.messages import NO_POINTS, point_times_s, stamp_to_s, trajectory_to_chunk
 from vla_edge.nodes.trajectory_cdr import decode_uniform
 
 
@@ -50,7 +50,7 @@ def read_trajectory(msg: JointTrajectory | bytes) -> TrajectoryView:
         if fast is not None:
             if fast.times_s.size == 0:
                 return TrajectoryView(fast.stamp_s, fast.frame_id, fast.joint_names, fast.times_s,
-                                      None, 'trajectory has no points')
+                                      None, NO_POINTS)
             return TrajectoryView(fast.stamp_s, fast.frame_id, fast.joint_names, fast.times_s,
                                   fast.positions)
         try:
