@@ -172,7 +172,41 @@ def test_any_positive_age_bound_keeps_the_rule_on():
 
 @pytest.mark.parametrize('kwargs', [dict(mode='eager'), dict(control_rate_hz=0.1),
                                     dict(trigger_margin_ticks=-1), dict(request_timeout_s=0),
-                                    dict(max_action_age_s=-0.1), dict(max_action_age_s=61.0)])
+                                    dict(max_action_age_s=-0.1), dict(max_action_age_s=61.0),
+                                    dict(smoothness_window_s=0.5),
+                                    dict(smoothness_window_s=3601.0)])
 def test_bad_config_rejected(kwargs):
     with pytest.raises(ValueError):
         SchedulerConfig(**kwargs)
+
+
+def test_smoothness_counts_only_the_recent_window():
+    # 20 s at 50 Hz over a 4 s window: the steps kept are the last 200 ticks' (one per tick that
+    # executed after another), whatever ran before.
+    cfg = SchedulerConfig(mode='async', merge=MergeConfig('replace'), smoothness_window_s=4.0)
+    s, executed = drive(cfg, 10, ticks=1000)
+    steps = len(s.stats.switch_steps) + len(s.stats.inside_steps)
+    assert s.window_ticks() == 200 and steps == 200
+    assert len(s.stats.switch_steps) > 0
+
+
+def test_a_rough_switch_leaves_the_ratio_once_it_is_older_than_the_window():
+    s = ChunkScheduler(SchedulerConfig(mode='async', merge=MergeConfig('replace'),
+                                       smoothness_window_s=1.0))   # 50 ticks at 50 Hz
+    x = np.array([[1.0, 0.0, 0.0]])   # all motion along the first dimension
+    ramp = np.arange(H, dtype=float)[:, None] * 0.01 * x   # 0.01 per tick
+    s.chunk_arrived(ramp, 0, 0)
+    for tick in range(10):
+        s.next_action(tick)
+    s.chunk_arrived(ramp + 5.0 * x, 10, 10)   # at tick 10: 0.09 -> 5.00, a jump of 4.91
+    for tick in range(10, 40):
+        s.next_action(tick)
+    assert s.stats.switch_steps == pytest.approx([4.91])
+    assert s.stats.switch_discontinuity_ratio == pytest.approx(491.0)
+    s.chunk_arrived(ramp + 5.31 * x, 40, 40)   # at tick 40: 5.29 -> 5.31, as smooth as inside
+    for tick in range(40, 90):
+        s.next_action(tick)
+    # Steps at ticks 40..89 are kept: the jump at tick 10 has left the window.
+    assert len(s.stats.inside_steps) + len(s.stats.switch_steps) == 50
+    assert s.stats.switch_steps == pytest.approx([0.02])
+    assert s.stats.switch_discontinuity_ratio == pytest.approx(2.0)

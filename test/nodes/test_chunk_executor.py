@@ -218,10 +218,24 @@ def test_prefix_inpaint_with_the_age_bound_runs_every_committed_action(ros_conte
     assert node.scheduler.stats.stalled_ticks == 0
 
 
+def test_diagnostics_judge_switches_over_the_recent_window_only(ros_context):
+    # A robot runs for hours without a reset: the steps behind the switch ratio are a ring buffer
+    # of smoothness_window_s, so memory and the cost of each diagnostics publish stay bounded.
+    node, _ = drive(ros_context, 150, 8, mode='async', smoothness_window_s=1.0)
+    st = node.scheduler.stats
+    assert st.steps.size == 50   # 1 s at 50 Hz
+    assert len(st.switch_steps) + len(st.inside_steps) == 50
+    assert st.chunks_received > 3 and len(st.switch_steps) >= 1
+    assert np.isfinite(node.snapshot()['switch_discontinuity_ratio'])
+
+
 def test_bad_parameters_are_refused_with_a_clear_message(ros_context):
     with pytest.raises(ParameterError, match=r"control_rate_hz.*out of range.*1000.0.*5000.0"):
         ChunkExecutor(context=ros_context,
                       parameter_overrides=[Parameter('control_rate_hz', value=5000.0)])
+    with pytest.raises(ParameterError, match=r"smoothness_window_s.*out of range"):
+        ChunkExecutor(context=ros_context,
+                      parameter_overrides=[Parameter('smoothness_window_s', value=0.0)])
     with pytest.raises(ParameterError, match=r"'merge.strategy' = 'average' must be one of"):
         ChunkExecutor(context=ros_context,
                       parameter_overrides=[Parameter('merge.strategy', value='average')])

@@ -29,8 +29,10 @@ import numpy as np
 from vla_edge.core.action_queue import ActionQueue
 from vla_edge.core.chunk_merge import MergeConfig, discontinuity_ratio, merge_chunks
 from vla_edge.core.latency import LatencyTracker
+from vla_edge.core.step_window import StepWindow
 
 MODES = ('sync', 'async')
+DEFAULT_STEP_WINDOW = 6000   # ticks: 120 s at 50 Hz
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class SchedulerConfig:
     request_timeout_s: float = 2.0     # re-request if a chunk never comes
     motion_dims: int = 2               # leading action dims that are continuous motion
     max_action_age_s: float = 0.3      # replan so actions act on views at most this old; 0: off
+    smoothness_window_s: float = 120.0  # switch smoothness is over the steps of this last while
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -57,6 +60,9 @@ class SchedulerConfig:
                              f'got {self.trigger_margin_ticks}')
         if not 0.0 <= self.max_action_age_s <= 60.0:
             raise ValueError(f'max_action_age_s must be in [0, 60], got {self.max_action_age_s}')
+        if not 1.0 <= self.smoothness_window_s <= 3600.0:
+            raise ValueError(f'smoothness_window_s must be in [1, 3600], '
+                             f'got {self.smoothness_window_s}')
         if self.request_timeout_s <= 0:
             raise ValueError(f'request_timeout_s must be > 0, got {self.request_timeout_s}')
 
@@ -71,8 +77,17 @@ class SchedulerStats:
     dropped_actions: int = 0
     chunks_all_past: int = 0        # every action already past on arrival: nothing to execute
     timeouts: int = 0
-    switch_steps: list[float] = field(default_factory=list)
-    inside_steps: list[float] = field(default_factory=list)
+    steps: StepWindow = field(default_factory=lambda: StepWindow(DEFAULT_STEP_WINDOW))
+
+    @property
+    def switch_steps(self) -> np.ndarray:
+        """|delta motion| at chunk switches, over the recent window (`smoothness_window_s`)."""
+        return self.steps.switch_steps
+
+    @property
+    def inside_steps(self) -> np.ndarray:
+        """|delta motion| inside chunks, over the same window."""
+        return self.steps.inside_steps
 
     @property
     def switch_discontinuity_ratio(self) -> float:
@@ -86,7 +101,7 @@ class ChunkScheduler:
         self.cfg = cfg
         self.queue = ActionQueue()
         self.latency = latency or LatencyTracker(cfg.latency_window, cfg.latency_percentile)
-        self.stats = SchedulerStats()
+        self.stats = SchedulerStats(steps=StepWindow(self.window_ticks()))
         self.pending_since: int | None = None
         self._moving: deque[tuple[int, bool]] = deque(maxlen=4096)
         self._previous: np.ndarray | None = None
@@ -97,6 +112,10 @@ class ChunkScheduler:
     @property
     def dt_s(self) -> float:
         return 1.0 / self.cfg.control_rate_hz
+
+    def window_ticks(self) -> int:
+        """`smoothness_window_s` in control ticks."""
+        return math.ceil(self.cfg.smoothness_window_s * self.cfg.control_rate_hz - 1e-9)
 
     def lead_ticks(self) -> int:
         """Ask this many ticks before the queue runs dry: latency percentile + margin, plus the
@@ -188,7 +207,7 @@ class ChunkScheduler:
         if self._previous is not None:
             m = self.cfg.motion_dims
             step = float(np.linalg.norm(action[:m] - self._previous[:m]))
-            (self.stats.switch_steps if self._switched else self.stats.inside_steps).append(step)
+            self.stats.steps.add(step, self._switched)
         self._previous = action
         self._switched = False
         return action

@@ -92,6 +92,9 @@ PARAMETERS = (
     Spec('joint_names', ['vx', 'vy', 'grip'], 'Names of the command dimensions.'),
     *TWIST_PARAMETERS,
     Spec('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', range=(0.05, 60.0)),
+    Spec('smoothness_window_s', 120.0, 'The switch_discontinuity_ratio in diagnostics is over the '
+         'control steps of this last while (a ring buffer: memory and cost stay the same however '
+         'long the node runs).', range=(1.0, 3600.0)),
     Spec('realtime_priority', 0, 'SCHED_FIFO priority (1-99) for the thread that runs the control '
          'timer, as ros2_control does on a robot; 0 keeps normal scheduling. Needs rtprio '
          'permission (limits.conf) on Linux; without it the node warns once and runs on.',
@@ -143,7 +146,7 @@ class ChunkExecutor(Node):
             trigger_margin_ticks=p['trigger_margin_ticks'],
             latency_window=p['latency.window'], latency_percentile=p['latency.percentile'],
             request_timeout_s=p['request_timeout_s'], max_action_age_s=p['max_action_age_s'],
-            motion_dims=len(p['velocity_dims'])))
+            motion_dims=len(p['velocity_dims']), smoothness_window_s=p['smoothness_window_s']))
         self.rate_hz = p['control_rate_hz']
         self.joint_names = list(p['joint_names'])
         self.twist = command_twist(p, len(self.joint_names))

@@ -221,8 +221,9 @@ def run_episode(env: TeaTableEnv, policy: ChunkPolicy, seed: int, cfg: EvalConfi
                          stalled_ticks=st.stalled_ticks, startup_wait_ticks=st.startup_wait_ticks,
                          chunks=st.chunks_received + (pending is not None),
                          dropped_actions=st.dropped_actions, instruction=env.instruction,
-                         start=env.episode.start, switch_steps=st.switch_steps,
-                         inside_steps=st.inside_steps, frames_skipped=skipped, frames_seen=seen)
+                         start=env.episode.start, switch_steps=st.switch_steps.tolist(),
+                         inside_steps=st.inside_steps.tolist(), frames_skipped=skipped,
+                         frames_seen=seen)
 
 
 def _observation(env: TeaTableEnv, frames: deque[Observation], state_at: str, tick: int
