@@ -54,6 +54,9 @@ from vla_edge.nodes.trajectory_view import read_trajectory
 from vla_edge.nodes.twist_command import TWIST_PARAMETERS, command_twist
 
 HOLD_MODES = ('last', 'zero_velocity')
+# The clock going back more than this is a new timeline (a looped bag, a restarted sim), not a
+# late timer: ticks are re-anchored. A smaller step back only drops a few more actions as past.
+CLOCK_JUMP_BACK_S = 0.25
 
 PARAMETERS = (
     Spec('control_rate_hz', 0.0, 'Executor tick rate. 0: the model manifest\'s control_rate_hz '
@@ -159,6 +162,7 @@ class ChunkExecutor(Node):
         self._epoch = 0                  # bumped by every reset: older replies are discarded
         self._request_seq = 0
         self.discarded_after_reset = 0
+        self.clock_jumps_back = 0    # the node clock went back (a looped bag's /clock): re-anchored
         self.chunks_refused = 0      # malformed: no points, NaN, other joints, bad times
         self.chunks_resampled = 0    # planned for another rate (or uneven): sampled at ours
         self._last_command = np.zeros(len(self.joint_names))
@@ -265,6 +269,8 @@ class ChunkExecutor(Node):
                 throttle_duration_sec=60.0)
         now = self.now_s()
         with self._lock:
+            if self._last_tick_s is not None and now < self._last_tick_s - CLOCK_JUMP_BACK_S:
+                self._restart_timeline(now)
             if self._t0_s is None:
                 # Anchor tick 0 to the timer's schedule, not to this (possibly late) first call,
                 # so that a callback a little late still maps to its own tick.
@@ -319,6 +325,23 @@ class ChunkExecutor(Node):
             self._request_s = None
             self._skip_next_sample = False
             return old
+
+    def _restart_timeline(self, now: float) -> None:
+        """The clock went back (a bag played in a loop, a sim restarted, under use_sim_time):
+        ticks counted on the old timeline would hold the robot until the clock caught up with
+        them, and chunks stamped on it mean nothing now. Drop the queue and requests in flight,
+        keep the latency estimate, and count ticks from here. Call with the lock held."""
+        self.get_logger().warning(
+            f'the clock went back {self._last_tick_s - now:.3f} s: queue dropped, ticks counted '
+            'from now (clock_jumps_back in /diagnostics)', throttle_duration_sec=1.0)
+        self.clock_jumps_back += 1
+        self._epoch += 1
+        self.scheduler = ChunkScheduler(self.scheduler.cfg, latency=self.scheduler.latency)
+        self._request_s = None
+        self._skip_next_sample = False
+        self._t0_s = None
+        self._last_tick_s = None
+        self._last_tick = -1
 
     def on_instruction(self, msg: String) -> None:
         """Without this, up to a chunk of the old task's actions would still run in the new one.
@@ -410,6 +433,7 @@ class ChunkExecutor(Node):
                 'chunks_all_past': st.chunks_all_past,
                 'request_timeouts': st.timeouts,
                 'discarded_after_reset': self.discarded_after_reset,
+                'clock_jumps_back': self.clock_jumps_back,
                 'chunks_refused': self.chunks_refused,
                 'chunks_resampled': self.chunks_resampled,
                 f'latency_p{self.params["latency.percentile"]:g}_ms':
