@@ -104,6 +104,25 @@ def test_one_frame_stamped_in_the_future_does_not_outlive_the_next_good_frame(cl
     assert checker.last_stamp_s == 10.06
 
 
+def test_a_future_stamp_does_not_blind_the_frozen_check(clean_frames):
+    """The frozen detector skips frames not newer than the last it compared. After one frame
+    stamped an hour ahead it would skip every frame for that hour: a camera frozen right
+    after it would pass. The stamp giving way restarts the detector."""
+    checker = FrameChecker(FrameCheckConfig(checks=('stale', 'frozen')))
+
+    def frozen(report):
+        return next(r for r in report.results if r.name == 'frame.frozen')
+
+    checker.check(clean_frames[0], 10.0, 10.0)
+    checker.check(clean_frames[1], 3610.0, 10.03)   # corrupt stamp, or the clock went back
+    levels = [frozen(checker.check(clean_frames[2], 10.0 + k / 30, 10.0 + k / 30)).level
+              for k in range(2, 40)]
+    assert checker.timeline_restarts == 1
+    assert Level.ERROR in levels   # the same frame for over a second: frozen
+    first = levels.index(Level.ERROR)
+    assert first == 15   # as from a fresh start: 5 frames and 0.5 s after the first of them
+
+
 def test_wrong_size_and_encoding():
     assert check_format(128, 128, 'rgb8', 128, 128, ('rgb8',)).level == Level.OK
     assert check_format(640, 480, 'rgb8', 0, 0, ('rgb8',)).level == Level.OK   # 0: any

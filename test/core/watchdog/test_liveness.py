@@ -34,6 +34,18 @@ def test_out_of_order_beat_does_not_rewind():
     assert hb.last_beat_s == 5.0 and hb.beats == 2
 
 
+def test_a_clock_that_goes_back_counts_silence_from_the_jump():
+    """A looped bag: the last beat at 100 s, then the clock reads 10 s and nothing arrives.
+    Kept as it was, the beat would read fresh for 90 s."""
+    hb = Heartbeat('command_raw', 0.5)
+    hb.beat(100.0)
+    assert hb.check(10.0).level == Level.OK      # silence counted from here
+    stale = hb.check(10.6)
+    assert stale.level == Level.STALE and stale.values['age_s'] == pytest.approx(0.6)
+    hb.beat(10.7)                                # and a beat on the new timeline counts
+    assert hb.check(11.1).level == Level.OK and hb.check(11.3).fault
+
+
 def test_zero_timeout_is_unmonitored_and_negative_is_refused():
     assert Heartbeat('x', 0.0).check(100.0).level == Level.OK
     with pytest.raises(ValueError, match='timeout_s'):

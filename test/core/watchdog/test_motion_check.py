@@ -56,6 +56,17 @@ def test_fixed_camera_commanded_to_move_but_nothing_moves(sim_env):
     assert results[-1].values['moving_fraction'] < 0.005
 
 
+def test_a_stamp_far_in_the_future_does_not_blind_the_check(sim_env):
+    """After one frame stamped 600 s ahead (or a clock that went back), frames on the clock
+    are a new timeline: the arm commanded to move with nothing moving is still caught."""
+    check = MotionCheck(MotionCheckConfig(camera_mount='fixed', window_s=1.0))
+    image = sim_env.observe().image
+    check.update(flow_grey(image), 600.0, 0.8)
+    results = run(check, [image for _ in range(45)], 0.8)
+    first_fault = next(k for k, r in enumerate(results) if r.fault)
+    assert 33 <= first_fault <= 36 and 'no motion' in results[first_fault].reason
+
+
 def test_fixed_camera_still_while_commanded_still(sim_env):
     check = MotionCheck(MotionCheckConfig(camera_mount='fixed'))
     results = run(check, [sim_env.observe().image for _ in range(60)], 0.0)

@@ -55,6 +55,7 @@ class FrameChecker:
         self.last_stamp_s: float | None = None
         self.last_report = FrameReport((), None)
         self._bad_streak = dict.fromkeys(_PERSISTENT, 0)
+        self.timeline_restarts = 0   # a future stamp gave way to an older one (note_stamp)
 
     def enabled(self, check: str) -> bool:
         return check in self.config.checks
@@ -68,12 +69,17 @@ class FrameChecker:
 
     def note_stamp(self, stamp_s: float, now_s: float) -> None:
         """Keep the newest frame stamp. A kept stamp that lies in the future (clocks that
-        disagree, a corrupt stamp) gives way to the next frame: otherwise one frame stamped an
-        hour ahead would make every good frame after it look older, and the watchdog could not
-        be reset for that hour."""
+        disagree, a corrupt stamp, a clock that went back: a looped bag) gives way to the next
+        frame: otherwise one frame stamped an hour ahead would make every good frame after it
+        look older, and the watchdog could not be reset for that hour. The frozen detector
+        starts again then too, since it skips frames not newer than the last it compared."""
         last = self.last_stamp_s
-        if last is None or stamp_s > last or last - now_s > self.config.max_age_s:
+        if last is None or stamp_s > last:
             self.last_stamp_s = stamp_s
+        elif last - now_s > self.config.max_age_s:
+            self.last_stamp_s = stamp_s
+            self.frozen.reset()
+            self.timeline_restarts += 1
 
     def check_stale(self, now_s: float) -> CheckResult:
         if not self.enabled('stale'):

@@ -27,7 +27,15 @@ class Heartbeat:
     def beat(self, now_s: float) -> None:
         if self.last_beat_s is None or now_s > self.last_beat_s:
             self.last_beat_s = now_s
+        self._rebase_if_clock_went_back(now_s)
         self.beats += 1
+
+    def _rebase_if_clock_went_back(self, now_s: float) -> None:
+        """A last beat more than a timeout in the future means the clock went back (a looped
+        bag, a restarted sim): silence is counted from now. Kept as it was, the beat would
+        read fresh until the clock caught up with it, and a dead input would pass as alive."""
+        if self.last_beat_s is not None and self.last_beat_s - now_s > self.timeout_s:
+            self.last_beat_s = now_s
 
     def reset(self) -> None:
         self.last_beat_s = None
@@ -39,6 +47,7 @@ class Heartbeat:
     def check(self, now_s: float) -> CheckResult:
         if self.timeout_s == 0:
             return ok(self.result_name, 'not monitored')
+        self._rebase_if_clock_went_back(now_s)
         age = self.age_s(now_s)
         if age is None:
             return CheckResult(self.result_name, Level.STALE, f'no {self.name} received yet',

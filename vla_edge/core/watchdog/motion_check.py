@@ -68,9 +68,12 @@ class MotionCheck:
         if cfg.camera_mount == 'off':
             return not_applicable(NAME, 'camera_mount is off')
         frames = self._frames
-        if frames and stamp_s <= frames[-1].stamp_s:
+        # Stamps that go back by more than a gap are a new timeline (a looped bag, a future
+        # stamp before them): left as they were, this check would skip every frame until the
+        # clock caught up with the newest stamp, blind all that time.
+        if frames and 0.0 <= frames[-1].stamp_s - stamp_s <= cfg.max_frame_gap_s:
             return self._last   # a duplicate or out-of-order frame adds nothing
-        if frames and (stamp_s - frames[-1].stamp_s > cfg.max_frame_gap_s
+        if frames and (abs(stamp_s - frames[-1].stamp_s) > cfg.max_frame_gap_s
                        or frames[-1].grey.shape != flow_grey.shape):
             self.reset()
             frames = self._frames
