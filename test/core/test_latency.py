@@ -27,6 +27,17 @@ def test_window_forgets_old_samples():
     assert t.estimate_s() == pytest.approx(0.1)
 
 
+def test_the_estimate_follows_every_new_sample():
+    # Kept between samples (the executor asks every tick), recomputed after each one.
+    t = LatencyTracker(window=3, percentile=100, discard_first=0)
+    seen = []
+    for value in (0.1, 0.3, 0.2, 0.05, 0.04, 0.01):
+        t.add(value)
+        seen.append(t.estimate_s())
+        assert t.estimate_s() == seen[-1]
+    assert seen == pytest.approx([0.1, 0.3, 0.3, 0.3, 0.2, 0.05])
+
+
 def test_default_before_samples():
     assert LatencyTracker().estimate_s(default=0.3) == 0.3
 

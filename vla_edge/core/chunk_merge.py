@@ -70,7 +70,7 @@ def discontinuity_ratio(switch_steps: list[float], inside_steps: list[float]) ->
     """
     if not len(switch_steps) or not len(inside_steps):
         return float('nan')
-    return float(max(switch_steps) / max(float(np.median(inside_steps)), 1e-6))
+    return float(np.max(switch_steps) / max(float(np.median(inside_steps)), 1e-6))
 
 
 def switch_p95_ratio(switch_steps: list[float], inside_steps: list[float]) -> float:

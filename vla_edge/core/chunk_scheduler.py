@@ -60,8 +60,8 @@ class SchedulerConfig:
                              f'got {self.trigger_margin_ticks}')
         if not 0.0 <= self.max_action_age_s <= 60.0:
             raise ValueError(f'max_action_age_s must be in [0, 60], got {self.max_action_age_s}')
-        if not 1.0 <= self.smoothness_window_s <= 3600.0:
-            raise ValueError(f'smoothness_window_s must be in [1, 3600], '
+        if not 1.0 <= self.smoothness_window_s <= 600.0:
+            raise ValueError(f'smoothness_window_s must be in [1, 600], '
                              f'got {self.smoothness_window_s}')
         if self.request_timeout_s <= 0:
             raise ValueError(f'request_timeout_s must be > 0, got {self.request_timeout_s}')
@@ -190,7 +190,15 @@ class ChunkScheduler:
         return past
 
     def moved_ticks_since(self, since_tick: int, tick: int) -> int:
-        return sum(1 for t, moved in self._moving if since_tick <= t < tick and moved)
+        """Ticks in [since_tick, tick) at which an action ran. From the newest back, stopping
+        at since_tick: a chunk's observation is a latency old, so a few dozen entries of the
+        4096 kept are read, on the control loop's thread."""
+        moved = 0
+        for t, ran in reversed(self._moving):   # ticks are appended in increasing order
+            if t < since_tick:
+                break
+            moved += t < tick and ran
+        return moved
 
     def next_action(self, tick: int) -> np.ndarray | None:
         """The action for this tick, or None: the caller must hold safely (a stall is counted)."""

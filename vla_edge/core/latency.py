@@ -25,6 +25,7 @@ class LatencyTracker:
         self.samples: deque[float] = deque(maxlen=window)
         self._to_discard = discard_first
         self._cold_max_s = 0.0
+        self._estimate_s: float | None = None   # the percentile, until the next sample
         self.count = 0
 
     def add(self, seconds: float) -> None:
@@ -36,13 +37,19 @@ class LatencyTracker:
             self._cold_max_s = max(self._cold_max_s, float(seconds))
             return
         self.samples.append(float(seconds))
+        self._estimate_s = None
 
     def estimate_s(self, default: float = 0.0) -> float:
         """The configured percentile of the window.
 
         Before any sample counts, the cold-start samples (an upper bound) stand in, or `default`
-        when there are none.
+        when there are none. Kept until the next sample: the executor asks on every control
+        tick, a percentile costs ~30 us at the default window and ~200 us at 10000 samples, and
+        a new sample comes only once per chunk.
         """
         if not self.samples:
             return max(default, self._cold_max_s)
-        return float(np.percentile(np.fromiter(self.samples, float), self.percentile))
+        if self._estimate_s is None:
+            self._estimate_s = float(np.percentile(np.fromiter(self.samples, float),
+                                                   self.percentile))
+        return self._estimate_s

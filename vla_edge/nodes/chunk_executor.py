@@ -97,7 +97,7 @@ PARAMETERS = (
     Spec('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', range=(0.05, 60.0)),
     Spec('smoothness_window_s', 120.0, 'The switch_discontinuity_ratio in diagnostics is over the '
          'control steps of this last while (a ring buffer: memory and cost stay the same however '
-         'long the node runs).', range=(1.0, 3600.0)),
+         'long the node runs).', range=(1.0, 600.0)),
     Spec('realtime_priority', 0, 'SCHED_FIFO priority (1-99) for the thread that runs the control '
          'timer, as ros2_control does on a robot; 0 keeps normal scheduling. Needs rtprio '
          'permission (limits.conf) on Linux; without it the node warns once and runs on.',
