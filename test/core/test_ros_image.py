@@ -155,11 +155,39 @@ def test_grey_png_becomes_rgb():
     np.testing.assert_array_equal(out, np.repeat(GREY[..., None], 3, axis=2))
 
 
-@pytest.mark.parametrize('fmt,data', [('jpeg', b'not a jpeg at all'),
+@pytest.mark.parametrize('fmt,data', [('jpeg', b'\xff\xd8\xff' + b'\0' * 20),
                                       ('png', b'\x89PNG\r\n\x1a\n' + b'\0' * 20)])
 def test_undecodable_compressed_data_is_rejected(fmt, data):
     with pytest.raises(InputError, match=f'could not decode .* as {fmt}'):
         compressed_msg_to_rgb(CompressedImage(format=fmt, data=data))
+
+
+NEITHER = 'data that is neither jpeg nor png'
+
+
+@pytest.mark.parametrize('ext,fmt,carried', [('.jpg', 'png', 'jpeg data'),
+                                             ('.png', 'jpeg', 'png data'),
+                                             ('.bmp', 'png', NEITHER),
+                                             ('.tiff', 'jpeg', NEITHER)])
+def test_data_that_is_not_what_its_format_says_is_not_decoded(ext, fmt, carried):
+    # Found by fuzzing: a 5 KB JPEG claiming 10000x10000, labelled png, skipped the size check
+    # (no PNG header to read) and decoded to 100 MP. It is refused before decoding now.
+    small = compressed(smooth_rgb(48, 64), ext, 'png' if ext == '.png' else 'jpeg')
+    if ext == '.jpg':
+        small = _with_header_size(small, 10000, 10000)
+    msg = CompressedImage(format=fmt, data=small.data)
+    with pytest.raises(InputError, match=f"says {fmt}, but it carries {carried}"):
+        compressed_msg_to_rgb(msg)
+
+
+def test_a_jpeg_whose_header_gives_no_size_is_not_decoded():
+    # libjpeg skips garbage between markers, so a frame header this parser cannot reach could
+    # still decode to any size: without a size read, nothing is decoded.
+    good = bytes(compressed(smooth_rgb(48, 64), '.jpg', 'jpeg').data)
+    end_of_app0 = 4 + int.from_bytes(good[4:6], 'big')   # SOI, then APP0 and its length
+    garbled = good[:end_of_app0] + b'\x00\x00' + good[end_of_app0:]
+    with pytest.raises(InputError, match='no image size in its header'):
+        compressed_msg_to_rgb(CompressedImage(format='jpeg', data=garbled))
 
 
 def _with_header_size(msg, width, height):

@@ -133,15 +133,38 @@ def _codec(fmt: Any) -> str:
                      f'{", ".join(SUPPORTED_COMPRESSED)}')
 
 
+def _data_codec(buf: np.ndarray) -> str | None:
+    """The codec the data's own signature names: what cv2.imdecode will decode it as."""
+    head = buf[:8].tobytes()
+    if head.startswith(b'\xff\xd8\xff'):
+        return 'jpeg'
+    if head == b'\x89PNG\r\n\x1a\n':
+        return 'png'
+    return None
+
+
 def compressed_msg_to_rgb(msg: Any) -> np.ndarray:
-    """Decode a sensor_msgs/CompressedImage (jpeg or png) to RGB uint8; grey becomes 3 channels."""
+    """Decode a sensor_msgs/CompressedImage (jpeg or png) to RGB uint8; grey becomes 3 channels.
+
+    The size in the header is checked before decoding, so the data must be what its format says:
+    cv2.imdecode decodes by the data's signature, and a 5 KB JPEG labelled png (its PNG header
+    unreadable) would otherwise decode to 100 MP, for 1.7 GB and seconds of a node's time.
+    A header that gives no size is not decoded either."""
     codec = _codec(msg.format)
     buf = _as_bytes(msg.data)
     if buf.size == 0:
         raise InputError(f'compressed image ({codec}) has no data')
+    actual = _data_codec(buf)
+    if actual != codec:
+        found = (f'{actual} data' if actual else
+                 f'data that is neither jpeg nor png (first bytes {buf[:8].tobytes().hex(" ")})')
+        raise InputError(f'compressed image format {str(msg.format)[:80]!r} says {codec}, but '
+                         f'it carries {found}: not decoded')
     size = compressed_size(buf, codec)
-    if size is not None:
-        _check_pixel_count(*size, f'compressed image ({codec}, {buf.size} bytes)')
+    if size is None:
+        raise InputError(f'could not decode the compressed image data as {codec}: no image '
+                         f'size in its header ({buf.size} bytes)')
+    _check_pixel_count(*size, f'compressed image ({codec}, {buf.size} bytes)')
     bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)  # always 3-channel 8-bit BGR
     if bgr is None:
         raise InputError(f'could not decode the compressed image data as {codec} '
