@@ -2,7 +2,7 @@
 rclpy's own deserialization says: the numpy reader for vla_edge's layout, rclpy for the rest."""
 import numpy as np
 import pytest
-from rclpy.serialization import serialize_message
+from rclpy.serialization import deserialize_message, serialize_message
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from test.nodes.test_trajectory_cdr import CASES
@@ -71,6 +71,29 @@ def test_other_layouts_go_through_rclpy_with_the_same_result():
         read_trajectory(serialize_message(ragged)).actions()
 
 
+@pytest.mark.parametrize('offset_name, declared', [('names', 0x1FFFFFFF), ('points', 0x1FFFFFFF),
+                                                    ('positions', 0x1FFFFFFF),
+                                                    ('frame_id', 0x7FFFFFFF)])
+def test_counts_beyond_the_bytes_are_refused_without_rclpy(offset_name, declared, capfd):
+    """Found by fuzzing: rclpy refuses such bytes but prints a line to stderr for each one,
+    unthrottled, from every node on the topic. They never reach it now."""
+    names = ['x', 'y']
+    raw = bytearray(chunk_to_trajectory_cdr(np.ones((3, 2)), 1.0, 50.0, names, 'r'))
+    body = 4   # the encapsulation header
+    frame_id_at = body + 8
+    names_at = frame_id_at + 4 + 2   # 'r' + NUL, then aligned to 4
+    names_at += -(names_at - body) % 4
+    points_at = names_at + 4 + 2 * (4 + 2) + 2   # two 1-letter names, each aligned to 4
+    points_at += -(points_at - body) % 4
+    at = {'frame_id': frame_id_at, 'names': names_at, 'points': points_at,
+          'positions': points_at + 4}[offset_name]
+    assert int.from_bytes(raw[at:at + 4], 'little') in (2, 3)   # found the right count
+    raw[at:at + 4] = declared.to_bytes(4, 'little')
+    with pytest.raises(ValueError, match='not a serialized JointTrajectory .*left'):
+        read_trajectory(bytes(raw))
+    assert capfd.readouterr().err == ''
+
+
 @pytest.mark.parametrize('field', ['n_velocities', 'n_accelerations', 'n_effort'])
 def test_a_point_announcing_other_fields_is_not_read_as_positions_only(field):
     """Each count is checked, not only inferred from the size: the last point's can announce
@@ -85,7 +108,15 @@ def test_a_point_announcing_other_fields_is_not_read_as_positions_only(field):
 
 def test_truncated_or_foreign_bytes_are_a_value_error_never_a_wrong_chunk():
     raw = chunk_to_trajectory_cdr(np.ones((50, 3)), 1.0, 50.0, ['x', 'y', 'g'], 'r/1/2')
-    assert all(decode_uniform(raw[:cut]) is None for cut in range(len(raw)))
+    refused_by_numpy = 0
+    for cut in range(len(raw)):
+        try:
+            assert decode_uniform(raw[:cut]) is None
+        except ValueError:   # no layout reads it: refused without asking rclpy ...
+            refused_by_numpy += 1
+            with pytest.raises(RuntimeError):   # ... which refuses it too (RMWError)
+                deserialize_message(raw[:cut], JointTrajectory)
+    assert refused_by_numpy > 0
     # rclpy then has the last word (it reads some cuts inside the last point)
     for cut in (0, 3, 9, 30, 60, 1000):
         with pytest.raises(ValueError, match='not a serialized JointTrajectory'):

@@ -103,6 +103,10 @@ def chunk_to_trajectory_cdr(actions: np.ndarray, stamp_s: float, rate_hz: float,
     return _ENCAPSULATION_CDR_LE + bytes(w.buf) + body
 
 
+# A point in any layout: four sequence counts and time_from_start, even with no values at all.
+MIN_POINT_BYTES = 4 * 4 + 8
+
+
 class UniformTrajectory(NamedTuple):
     """The fields of a JointTrajectory whose points all carry positions only, of one width."""
     stamp_s: float
@@ -110,6 +114,10 @@ class UniformTrajectory(NamedTuple):
     joint_names: tuple[str, ...]
     positions: np.ndarray   # (H, width), float64; (0, 0) without points
     times_s: np.ndarray     # (H,) time_from_start of each point
+
+
+class _OtherLayoutError(Exception):
+    """Not this writer's layout, but maybe a valid message: rclpy decides."""
 
 
 class _Reader:
@@ -127,11 +135,19 @@ class _Reader:
         self.pos += size
         return value
 
+    def left(self) -> int:
+        return len(self.body) - self.pos
+
     def string(self) -> str:
         n = self.take('<I', 4)
-        if n == 0 or self.pos + n > len(self.body):
-            raise ValueError('bad string length')
-        text = bytes(self.body[self.pos:self.pos + n - 1]).decode('utf-8')
+        if n == 0:
+            raise _OtherLayoutError   # no terminator counted: not what rclpy or this module write
+        if n > self.left():
+            raise ValueError(f'a string of {n} bytes with {self.left()} bytes left')
+        try:
+            text = bytes(self.body[self.pos:self.pos + n - 1]).decode('utf-8')
+        except UnicodeDecodeError:
+            raise _OtherLayoutError from None
         self.pos += n
         return text
 
@@ -143,8 +159,13 @@ def _positions_only(points: np.ndarray, width: int) -> bool:
 
 def decode_uniform(raw: bytes) -> UniformTrajectory | None:
     """The fields of serialized JointTrajectory bytes in the layout `chunk_to_trajectory_cdr`
-    writes (any width, names, stamp), or None for any other layout or malformed bytes: the caller
-    then asks rclpy, which reads every layout and says what is wrong."""
+    writes (any width, names, stamp), or None for any other layout: the caller then asks rclpy,
+    which reads every layout and says what is wrong.
+
+    ValueError for bytes that no layout can read: a header cut short, or counts (names, points,
+    positions) that need more bytes than there are. rclpy's deserializer would refuse those too,
+    but after printing a line to stderr for each: on a topic flooded with such bytes, a flood of
+    unthrottled lines."""
     view = memoryview(raw)
     if len(view) < 4 or bytes(view[:2]) != _CDR_LE:
         return None
@@ -154,19 +175,21 @@ def decode_uniform(raw: bytes) -> UniformTrajectory | None:
         nanosec = r.take('<I', 4)
         frame_id = r.string()
         n_names = r.take('<I', 4)
-        if n_names * 5 > len(r.body) - r.pos:   # each name takes at least 5 bytes
-            return None
+        if n_names * 5 > r.left():   # each name takes at least 5 bytes
+            raise ValueError(f'{n_names} joint names declared with {r.left()} bytes left')
         names = tuple(r.string() for _ in range(n_names))
         height = r.take('<I', 4)
-    except (ValueError, UnicodeDecodeError):
+    except _OtherLayoutError:
         return None
     stamp_s = sec + nanosec * 1e-9
     if height == 0:
         return UniformTrajectory(stamp_s, frame_id, names, np.zeros((0, 0)), np.zeros(0))
+    if height * MIN_POINT_BYTES > r.left():
+        raise ValueError(f'{height} points declared with {r.left()} bytes left')
     start = r.pos
-    if start + 4 > len(r.body):
-        return None
-    (width,) = struct.unpack_from('<I', r.body, start)
+    (width,) = struct.unpack_from('<I', r.body, start)   # 4 bytes are there: checked above
+    if width * 8 > r.left():
+        raise ValueError(f'{width} positions declared with {r.left()} bytes left')
     if width == 0 or width * 8 * height > len(r.body):
         return None
     first_pad = -(start + 4) % 8

@@ -46,7 +46,10 @@ def read_trajectory(msg: JointTrajectory | bytes) -> TrajectoryView:
     """The view of a message or its serialized bytes; ValueError for bytes that are no
     JointTrajectory."""
     if isinstance(msg, (bytes, bytearray, memoryview)):
-        fast = decode_uniform(msg)
+        try:
+            fast = decode_uniform(msg)
+        except ValueError as exc:
+            raise ValueError(f'not a serialized JointTrajectory ({exc})') from exc
         if fast is not None:
             if fast.times_s.size == 0:
                 return TrajectoryView(fast.stamp_s, fast.frame_id, fast.joint_names, fast.times_s,
