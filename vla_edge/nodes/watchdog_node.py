@@ -202,7 +202,8 @@ class WatchdogNode(Node):
         with self._lock:
             if problem is not None:
                 self.counts['chunks_rejected'] += 1
-                self._event('chunk_rejected', now, (f'action_chunk: {problem}',))
+                # Throttled: a planner sending garbage at its rate would flood ~/events.
+                self._event('chunk_rejected', now, (f'action_chunk: {problem}',), throttle=True)
                 return
             self.counts['chunks'] += 1
             self.wd.on_chunk(now)
