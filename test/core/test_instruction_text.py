@@ -31,3 +31,23 @@ def test_non_latin_text_is_kept():
 def test_unusable_instructions_are_refused(text, match):
     with pytest.raises(InputError, match=match):
         normalise_instruction(text)
+
+
+def test_text_with_many_spaces_is_measured_after_they_collapse():
+    assert normalise_instruction('pick  ' + ' ' * 5000 + 'up') == 'pick up'
+
+
+@pytest.mark.parametrize('text', ['a' * 1_000_000, 'pick up the cup' + ' ' * 1_000_000,
+                                  '\x07' * 1_000_000])
+def test_megabytes_of_text_are_refused_unread_and_not_quoted_whole(text):
+    # Found by fuzzing: 1 MB took 126 ms to scan on the executor's control thread, and a refusal
+    # quoted the text, a 4 MB log line. Refused on its length now, before any scan.
+    with pytest.raises(InputError, match=r'1\d{6} characters long; the limit is 1000') as err:
+        normalise_instruction(text)
+    assert len(str(err.value)) < 200
+
+
+def test_a_refusal_quotes_at_most_a_line_of_the_text():
+    with pytest.raises(InputError, match=r"no visible characters") as err:
+        normalise_instruction('\x07' * 5000)
+    assert len(str(err.value)) < 200 and '(20002 characters)' in str(err.value)

@@ -54,3 +54,10 @@ def test_numpy_fields_as_decoded_from_a_bag():
     state = state_vector(['x', 'y', 'gripper'], np.array([0.1, 0.2, 0.7]),
                          np.array([0.3, -0.5, 0.0]))
     np.testing.assert_allclose(state, [0.1, 0.2, 0.7, 0.3, -0.5], rtol=1e-6)
+
+
+def test_a_message_naming_thousands_of_joints_is_named_in_one_line():
+    names = [f'j{i}' for i in range(10_000)]
+    with pytest.raises(ValueError, match=r"lacks 'x' \(has \['j0', .*characters\)\)") as err:
+        state_vector(names, position=[0.0] * 10_000, velocity=[0.0] * 10_000)
+    assert len(str(err.value)) < 200

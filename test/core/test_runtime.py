@@ -59,7 +59,8 @@ def test_committed_prefix_is_kept_exactly(reference_runtime, obs):
 
 
 @pytest.mark.parametrize('prefix', [np.zeros((0, 3)), np.zeros((60, 3)), np.zeros((4, 2)),
-                                    np.full((3, 3), np.nan)])
+                                    np.full((3, 3), np.nan), np.full((3, 3), 1e30),
+                                    np.full((3, 3), 1e308), np.full((3, 3), -50.0)])
 def test_bad_prefix_is_rejected(reference_runtime, obs, prefix):
     v = reference_runtime.encode_image(obs.image)
     with pytest.raises(InputError):

@@ -117,14 +117,16 @@ def test_a_prefix_starting_beyond_the_chunk_is_not_used_and_the_chunk_still_come
         node.destroy_node()
 
 
-def test_a_nan_prefix_is_not_used_and_the_chunk_still_comes(ros_context, reference_runtime,
-                                                             planned):
-    """As for any other unusable prefix; it used to drop the whole reply, leaving the
-    executor to wait out its request timeout."""
+@pytest.mark.parametrize('bad', [np.nan, 1e30, 1e308])
+def test_an_unusable_prefix_is_not_used_and_the_chunk_still_comes(ros_context, reference_runtime,
+                                                                  planned, bad):
+    """As for any other unusable prefix; a NaN used to drop the whole reply, leaving the
+    executor to wait out its request timeout. A finite 1e30 came back in the published chunk (the
+    expert keeps a prefix as given), and 1e308 overflowed float32 and dropped the reply."""
     node = _ready_node(ros_context, reference_runtime)
     try:
         committed = np.ones((5, 3))
-        committed[2, 1] = np.nan
+        committed[2, 1] = bad
         request = chunk_to_trajectory(committed, 10.0, 50.0, NAMES)
         request.header.frame_id = request_id(1, 1)
         node.on_request(request)

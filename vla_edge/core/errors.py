@@ -8,6 +8,15 @@ def one_line(exc: BaseException) -> str:
     return ' '.join(line for line in lines if line.strip('^ ')) or type(exc).__name__
 
 
+def shown(value: object, limit: int = 80) -> str:
+    """repr(value), cut to about `limit` characters with the full length said: an input quoted in
+    a log line (an instruction, a list of joint names) can be megabytes long."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f'{text[:limit]}... ({len(text)} characters)'
+
+
 class VlaEdgeError(Exception):
     """Base class: anything vla_edge rejects deliberately."""
 

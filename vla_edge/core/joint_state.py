@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from vla_edge.core.errors import shown
+
 DEFAULT_POSITION_JOINTS = ('x', 'y', 'gripper')
 DEFAULT_VELOCITY_JOINTS = ('x', 'y')
 
@@ -29,12 +31,13 @@ def state_vector(names: Sequence[str], position: Sequence[float], velocity: Sequ
     index = {n: i for i, n in enumerate(names)}
     if len(index) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
-        raise ValueError(f'joint_states names {twice} more than once (has {names})')
+        raise ValueError(f'joint_states names {shown(twice)} more than once (has '
+                         f'{shown(names)})')
     values = []
     for wanted, field in ((position_joints, position), (velocity_joints, velocity)):
         for n in wanted:
             if n not in index:
-                raise ValueError(f'joint_states lacks {n!r} (has {names})')
+                raise ValueError(f'joint_states lacks {n!r} (has {shown(names)})')
             if index[n] >= len(field):
                 kind = 'position' if field is position else 'velocity'
                 raise ValueError(f'joint_states {kind} has {len(field)} values for '
@@ -42,5 +45,5 @@ def state_vector(names: Sequence[str], position: Sequence[float], velocity: Sequ
             values.append(field[index[n]])
     state = np.array(values, dtype=np.float32)
     if not np.all(np.isfinite(state)):
-        raise ValueError(f'joint_states has NaN/inf: {state.tolist()}')
+        raise ValueError(f'joint_states has NaN/inf: {shown(state.tolist())}')
     return state

@@ -25,6 +25,7 @@ from vla_edge.core.manifest import Manifest, load_manifest
 from vla_edge.core.onnx_session import SessionOptions, open_stage
 
 log = logging.getLogger('vla_edge.runtime')
+MAX_PREFIX_STD = 100.0   # a committed action further out than this is not the model's own
 
 
 @dataclass
@@ -145,7 +146,7 @@ class PolicyRuntime:
         noise = np.asarray(noise, np.float32)
         if noise.shape != (h, a):
             raise InputError(f'noise must have shape ({h}, {a}), got {noise.shape}')
-        prefix_n = None if prefix is None else self._normalize_prefix(prefix)
+        prefix_n = None if prefix is None else self.normalize_prefix(prefix)
         if prefix_n is not None and self.prefix_mode == 'clean' and self.trained_prefix_max \
                 and len(prefix_n) > self.trained_prefix_max:
             self._note_once(f'committed prefixes longer than the {self.trained_prefix_max} '
@@ -186,14 +187,26 @@ class PolicyRuntime:
             raise InputError(f'state contains NaN or inf: {s.tolist()}')
         return (s - self._state_mean) / self._state_std
 
-    def _normalize_prefix(self, prefix: np.ndarray) -> np.ndarray:
-        p = np.asarray(prefix, dtype=np.float32)
+    def normalize_prefix(self, prefix: np.ndarray) -> np.ndarray:
+        """A committed prefix in the model's normalised action space; InputError for one that
+        cannot be this model's actions. The expert keeps the prefix as given, so a value of 1e30
+        would come back in the chunk: prefixes further than MAX_PREFIX_STD standard deviations
+        from the training actions' mean are refused (found by fuzzing chunk_request)."""
         m = self.manifest
-        if p.ndim != 2 or p.shape[1] != m.action_dim or not 0 < p.shape[0] < m.chunk_length:
+        raw = np.asarray(prefix, dtype=np.float64)
+        if raw.ndim != 2 or raw.shape[1] != m.action_dim or not 0 < raw.shape[0] < m.chunk_length:
             raise InputError(f'prefix must be (d, {m.action_dim}) with 0 < d < {m.chunk_length}, '
-                             f'got {p.shape}')
-        if not np.all(np.isfinite(p)):
+                             f'got {raw.shape}')
+        if not np.all(np.isfinite(raw)):
             raise InputError('prefix contains NaN or inf')
+        with np.errstate(over='ignore'):   # 1e308 / std: inf, refused below like any other
+            z = (raw - self._action_mean) / self._action_std
+        worst = float(np.max(np.abs(z)))
+        if worst > MAX_PREFIX_STD:
+            raise InputError(f'prefix has a value {worst:.3g} standard deviations from the '
+                             f"model's actions (limit {MAX_PREFIX_STD:g}): not this model's "
+                             'actions, or in other units')
+        p = raw.astype(np.float32)   # normalised in float32, as the model was fed before
         return (p - self._action_mean) / self._action_std
 
     def _note_once(self, message: str) -> None:

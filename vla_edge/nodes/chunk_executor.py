@@ -31,7 +31,7 @@ from vla_edge.core.chunk_input import (
 )
 from vla_edge.core.chunk_merge import STRATEGIES, MergeConfig
 from vla_edge.core.chunk_scheduler import MODES, ChunkScheduler, SchedulerConfig
-from vla_edge.core.errors import InputError
+from vla_edge.core.errors import InputError, shown
 from vla_edge.core.instruction_text import normalise_instruction
 from vla_edge.core.manifest import Manifest
 from vla_edge.nodes.messages import (
@@ -355,7 +355,7 @@ class ChunkExecutor(Node):
         self._instruction = key
         if changed and self.params['reset_on_new_instruction']:
             old = self.reset_queue()
-            self.get_logger().info(f'new instruction {msg.data!r}: queue dropped '
+            self.get_logger().info(f'new instruction {shown(key)}: queue dropped '
                                    f'({old.chunks_received} chunks before)')
 
     def on_reset(self, request, response):

@@ -37,7 +37,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from vla_edge.core.chunk_input import columns_by_name, onto_tick_grid
 from vla_edge.core.committed_prefix import align_prefix
-from vla_edge.core.errors import InputError, VlaEdgeError
+from vla_edge.core.errors import InputError, VlaEdgeError, shown
 from vla_edge.core.instruction_text import normalise_instruction
 from vla_edge.core.joint_state import state_vector
 from vla_edge.core.key_frame import KeyFrameGate
@@ -188,12 +188,12 @@ class VlaNode(Node):
         try:
             normalise_instruction(msg.data)
         except InputError as exc:
-            self._error('instruction', f'instruction refused, still doing {self._instruction!r}: '
-                                       f'{exc}')
+            self._error('instruction', f'instruction refused, still doing '
+                                       f'{shown(self._instruction)}: {exc}')
             return
         with self._slot_lock:
             self._instruction = msg.data
-        self.get_logger().info(f'instruction: {msg.data!r}')
+        self.get_logger().info(f'instruction: {shown(msg.data)}')
 
     def on_state(self, msg: JointState) -> None:
         try:
@@ -439,9 +439,12 @@ class VlaNode(Node):
             if not np.all(np.isfinite(prefix)):   # like any other unusable prefix: plan free
                 raise ValueError('it has NaN/inf values')
             prefix, _ = onto_tick_grid(prefix, request.times_s, self.rate_hz)
-            return align_prefix(prefix, request.stamp_s, obs_stamp_s,
-                                self.rate_hz, self.runtime.manifest.chunk_length - 1)
-        except ValueError as exc:
+            prefix = align_prefix(prefix, request.stamp_s, obs_stamp_s,
+                                  self.rate_hz, self.runtime.manifest.chunk_length - 1)
+            if prefix is not None:
+                self.runtime.normalize_prefix(prefix)   # its values, before planning around them
+            return prefix
+        except (ValueError, InputError) as exc:
             self._error('prefix', f'chunk_request prefix not used: {exc}')
             return None
 
