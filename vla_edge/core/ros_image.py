@@ -158,8 +158,8 @@ def compressed_msg_to_rgb(msg: Any) -> np.ndarray:
     if actual != codec:
         found = (f'{actual} data' if actual else
                  f'data that is neither jpeg nor png (first bytes {buf[:8].tobytes().hex(" ")})')
-        raise InputError(f'compressed image format {str(msg.format)[:80]!r} says {codec}, but '
-                         f'it carries {found}: not decoded')
+        raise InputError(f'could not decode the compressed image: its format '
+                         f'{str(msg.format)[:80]!r} says {codec}, but it carries {found}')
     size = compressed_size(buf, codec)
     if size is None:
         raise InputError(f'could not decode the compressed image data as {codec}: no image '
