@@ -119,3 +119,21 @@ def test_prefix_mode_follows_the_declared_tau(reference_model_dir, shape, mode):
             prefix_mode(m)
     else:
         assert prefix_mode(m) == mode
+
+
+def test_a_chunk_outside_the_models_action_range_is_refused(reference_runtime, obs):
+    """The same check as for prefixes guards the model's own output (a corrupted model): here
+    a range narrowed to nothing makes every real chunk fall outside it."""
+    from vla_edge.core.action_range import ActionRange
+    from vla_edge.core.errors import ModelOutputError
+
+    rt = reference_runtime
+    v = rt.encode_image(obs.image)
+    wide = rt.action_range
+    try:
+        rt.action_range = ActionRange(wide.mean, wide.std, limit_std=1e-9)
+        with pytest.raises(ModelOutputError, match="model's chunk refused: a value is"):
+            rt.plan_chunk(v, obs.instruction, obs.state, seed=1)
+    finally:
+        rt.action_range = wide
+    assert rt.plan_chunk(v, obs.instruction, obs.state, seed=1).actions.shape[0] > 0

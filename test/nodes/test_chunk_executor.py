@@ -293,6 +293,35 @@ def test_malformed_chunks_are_ignored(ros_context):
         node.destroy_node()
 
 
+def test_an_executor_tied_to_a_model_refuses_values_none_of_its_actions_have(ros_context):
+    # Found by fuzzing: a chunk of 1e308 was played as commands of 1.7e307 (blended). A robot
+    # without the watchdog would have got them. Tied to the packaged model (control_rate_hz 0),
+    # values over 100 standard deviations of its training actions are refused; the grip column
+    # is the widest (std ~0.99), so -98 passes there and fails on vx (std ~0.45).
+    tied = ChunkExecutor(context=ros_context)
+    free = ChunkExecutor(context=ros_context, parameter_overrides=[
+        Parameter('control_rate_hz', value=RATE)])   # no model: another planner's range
+    try:
+        for node in (tied, free):
+            node._t0_s = node.now_s()
+        huge = np.full((5, 3), 1e308)
+        wrong_units = np.zeros((5, 3))
+        wrong_units[:, 0] = -98.0   # vx in cm/s, say
+        in_range = np.zeros((5, 3))
+        in_range[:, 2] = -98.0
+        for values in (huge, wrong_units, in_range):
+            for node in (tied, free):
+                node.on_chunk(chunk_to_trajectory_cdr(values, node.now_s(), RATE, NAMES))
+        assert tied.chunks_refused == 2 and tied.scheduler.stats.chunks_received == 1
+        assert free.chunks_refused == 0 and free.scheduler.stats.chunks_received == 3
+        reordered = chunk_to_trajectory_cdr(in_range[:, ::-1], tied.now_s(), RATE, NAMES[::-1])
+        tied.on_chunk(reordered)   # columns by name: the grip limit follows the grip column
+        assert tied.chunks_refused == 2
+    finally:
+        tied.destroy_node()
+        free.destroy_node()
+
+
 def test_a_foreign_planners_chunk_with_velocities_is_executed_by_its_positions(ros_context):
     """Bytes in another layout than vla_node's (velocities filled in) are read through rclpy."""
     node = ChunkExecutor(context=ros_context)

@@ -27,3 +27,8 @@ class ModelLoadError(VlaEdgeError):
 
 class InputError(VlaEdgeError):
     """An input at run time (image, state, instruction, prefix) cannot be used."""
+
+
+class ModelOutputError(VlaEdgeError):
+    """The model's output cannot be used (NaN, values no action of it can have): a broken or
+    mismatched model, so nothing from this call is published."""

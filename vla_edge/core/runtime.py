@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vla_edge.core.errors import InputError, ModelLoadError
+from vla_edge.core.action_range import ActionRange
+from vla_edge.core.errors import InputError, ModelLoadError, ModelOutputError
 from vla_edge.core.flow_sampler import denoise
 from vla_edge.core.image_input import prepare_image
 from vla_edge.core.instruction_encoder import InstructionEncoder
@@ -25,7 +26,6 @@ from vla_edge.core.manifest import Manifest, load_manifest
 from vla_edge.core.onnx_session import SessionOptions, open_stage
 
 log = logging.getLogger('vla_edge.runtime')
-MAX_PREFIX_STD = 100.0   # a committed action further out than this is not the model's own
 
 
 @dataclass
@@ -102,6 +102,7 @@ class PolicyRuntime:
         self._action_mean = np.asarray(norm['action_mean'], np.float32)
         self._action_std = np.asarray(norm['action_std'], np.float32)
         self._notes_said: set[str] = set()
+        self.action_range = ActionRange.of_model(m)
         # Unseeded noise comes from one generator: a new default_rng(None) per chunk reads OS
         # entropy, ~0.1 ms on the planning path right after the ONNX runs (docs/measurements.md,
         # "ROS 2 pipeline benchmarks"). numpy's Generator locks itself, so threads may share
@@ -174,6 +175,9 @@ class PolicyRuntime:
         actions = chunk_n * self._action_std + self._action_mean
         if prefix is not None:   # exact, not merely up to float rounding of (de)normalization
             actions[:len(prefix)] = prefix
+        problem = self.action_range.problem(actions)
+        if problem is not None:   # a broken model: nothing it said this time is usable
+            raise ModelOutputError(f'the model\'s chunk refused: {problem}')
         return PlannedChunk(actions=actions, observation_stamp_s=visual.stamp_s,
                             stage_latency_s=dict(self.last_latency_s))
 
@@ -189,23 +193,16 @@ class PolicyRuntime:
 
     def normalize_prefix(self, prefix: np.ndarray) -> np.ndarray:
         """A committed prefix in the model's normalised action space; InputError for one that
-        cannot be this model's actions. The expert keeps the prefix as given, so a value of 1e30
-        would come back in the chunk: prefixes further than MAX_PREFIX_STD standard deviations
-        from the training actions' mean are refused (found by fuzzing chunk_request)."""
+        cannot be this model's actions (core/action_range.py): the expert keeps the prefix as
+        given, so a value of 1e30 would come back in the chunk."""
         m = self.manifest
         raw = np.asarray(prefix, dtype=np.float64)
         if raw.ndim != 2 or raw.shape[1] != m.action_dim or not 0 < raw.shape[0] < m.chunk_length:
             raise InputError(f'prefix must be (d, {m.action_dim}) with 0 < d < {m.chunk_length}, '
                              f'got {raw.shape}')
-        if not np.all(np.isfinite(raw)):
-            raise InputError('prefix contains NaN or inf')
-        with np.errstate(over='ignore'):   # 1e308 / std: inf, refused below like any other
-            z = (raw - self._action_mean) / self._action_std
-        worst = float(np.max(np.abs(z)))
-        if worst > MAX_PREFIX_STD:
-            raise InputError(f'prefix has a value {worst:.3g} standard deviations from the '
-                             f"model's actions (limit {MAX_PREFIX_STD:g}): not this model's "
-                             'actions, or in other units')
+        problem = self.action_range.problem(raw)
+        if problem is not None:
+            raise InputError(f'prefix refused: {problem}')
         p = raw.astype(np.float32)   # normalised in float32, as the model was fed before
         return (p - self._action_mean) / self._action_std
 

@@ -23,6 +23,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from vla_edge.core.action_range import ActionRange
 from vla_edge.core.chunk_input import (
     MAX_CHUNK_TICKS,
     columns_by_name,
@@ -142,6 +143,9 @@ class ChunkExecutor(Node):
         check_joint_names_against_model(list(p['joint_names']), manifest)
         p['control_rate_hz'] = resolve_control_rate(p['control_rate_hz'], p['model_dir'],
                                                     manifest)
+        # Tied to a model: its chunks can only hold its actions (core/action_range.py).
+        self.action_range = None if manifest is None else ActionRange.of_model(
+            manifest, list(p['joint_names']))
         self.params = p
         self.scheduler = ChunkScheduler(SchedulerConfig(
             control_rate_hz=p['control_rate_hz'], mode=p['mode'],
@@ -209,6 +213,9 @@ class ChunkExecutor(Node):
             actions = columns_by_name(chunk.actions(), chunk.joint_names, self.joint_names)
             if not np.all(np.isfinite(actions)):
                 raise ValueError('it has NaN/inf values')
+            problem = None if self.action_range is None else self.action_range.problem(actions)
+            if problem is not None:
+                raise ValueError(problem)
             times = chunk.times_s
             actions, resampled = onto_tick_grid(actions, times, self.rate_hz)
         except ValueError as exc:
