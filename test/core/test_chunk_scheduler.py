@@ -228,3 +228,10 @@ def test_moved_ticks_are_counted_from_the_newest_back_exactly():
     for since, until in ((tick - 60, tick), (tick - 500, tick - 100), (0, tick + 1)):
         expect = sum(1 for t, moved in kept if since <= t < until and moved)
         assert s.moved_ticks_since(since, until) == expect
+
+
+def test_the_step_window_is_capped_in_ticks():
+    # 600 s at 1 kHz would be 600k steps, a ~12 ms median per diagnostics publish.
+    s = ChunkScheduler(SchedulerConfig(control_rate_hz=1000.0, smoothness_window_s=600.0))
+    assert s.window_ticks() == 30_000 and s.stats.steps.size == 30_000
+    assert ChunkScheduler(SchedulerConfig(control_rate_hz=100.0)).window_ticks() == 12_000

@@ -155,10 +155,29 @@ def test_grey_png_becomes_rgb():
     np.testing.assert_array_equal(out, np.repeat(GREY[..., None], 3, axis=2))
 
 
-@pytest.mark.parametrize('fmt,data', [('jpeg', b'\xff\xd8\xff' + b'\0' * 20),
-                                      ('png', b'\x89PNG\r\n\x1a\n' + b'\0' * 20)])
-def test_undecodable_compressed_data_is_rejected(fmt, data):
-    with pytest.raises(InputError, match=f'could not decode .* as {fmt}'):
+def _headers_then_garbage(ext):
+    """A real file's headers, size included, then bytes no decoder reads."""
+    data = bytes(compressed(smooth_rgb(48, 64), ext, 'x').data)
+    if ext == '.png':
+        return data[:33] + b'\0' * 40   # signature + IHDR chunk
+    i = 2
+    while data[i + 1] not in (0xC0, 0xC2):   # to the end of the start-of-frame segment
+        i += 2 + int.from_bytes(data[i + 2:i + 4], 'big')
+    return data[:i + 2 + int.from_bytes(data[i + 2:i + 4], 'big')] + b'\0' * 40
+
+
+@pytest.mark.parametrize('fmt,data,reason', [
+    ('jpeg', b'\xff\xd8\xff' + b'\0' * 20, 'no image size in its header'),
+    ('png', b'\x89PNG\r\n\x1a\n' + b'\0' * 20, 'no image size in its header'),
+    ('jpeg', _headers_then_garbage('.jpg'), 'the decoder'),
+    ('png', _headers_then_garbage('.png'), 'the decoder')])
+def test_undecodable_compressed_data_is_rejected(fmt, data, reason):
+    # Without a size in the header nothing is decoded; with one, the decoder has the last word.
+    size = compressed_size(np.frombuffer(data, np.uint8), fmt)
+    assert size == (None if reason.startswith('no image size') else (64, 48))
+    if reason == 'the decoder':
+        reason = r'\(\d+ bytes, format'
+    with pytest.raises(InputError, match=f'could not decode .* as {fmt}.*{reason}'):
         compressed_msg_to_rgb(CompressedImage(format=fmt, data=data))
 
 

@@ -32,11 +32,14 @@ def test_memory_is_fixed_however_many_steps_are_added():
     assert w.inside_steps[-1] == pytest.approx(9.999)
 
 
-def test_views_are_copies():
-    w = StepWindow(3)
-    w.add(1.0, False)
-    w.inside_steps[0] = 99.0
-    assert w.inside_steps.tolist() == [1.0]
+def test_split_holds_the_same_steps_as_the_ordered_views():
+    w = StepWindow(7)
+    for i in range(23):
+        w.add(float(i), i % 4 == 0)
+    switch, inside = w.split()
+    assert sorted(switch.tolist()) == w.switch_steps.tolist() == [16.0, 20.0]
+    assert sorted(inside.tolist()) == w.inside_steps.tolist()
+    assert len(inside) == 5
 
 
 def test_empty_window_has_no_steps():

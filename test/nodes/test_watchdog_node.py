@@ -443,3 +443,16 @@ def test_watchdog_yaml_sets_only_declared_parameters():
     unknown = set(flatten(body['/**/watchdog']['ros__parameters'])) - {s.name for s in PARAMETERS}
     assert not unknown
 
+
+
+def test_repeated_events_are_throttled_but_not_silenced_by_a_clock_that_went_back(ros_context):
+    """The same veto again within event_repeat_s is not news. A clock that went back (a looped
+    bag) made every later repeat look 'just said' until the clock caught up: silenced."""
+    node = WatchdogNode(context=ros_context)
+    try:
+        reasons = ['command.velocity: vx 2.0 > 1.0']
+        for now in (100.0, 100.5, 101.2, 10.0, 10.3, 11.1):
+            node._event('veto', now, reasons, throttle=True)
+        assert [e['stamp_s'] for e in node.events] == [100.0, 101.2, 10.0, 11.1]
+    finally:
+        node.destroy_node()

@@ -14,6 +14,7 @@ for tick now + k (the incoming chunk's past actions are already dropped). Strate
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,7 +63,8 @@ def merge_chunks(queued: np.ndarray, incoming: np.ndarray, cfg: MergeConfig) -> 
     return out
 
 
-def discontinuity_ratio(switch_steps: list[float], inside_steps: list[float]) -> float:
+def discontinuity_ratio(switch_steps: Sequence[float] | np.ndarray,
+                        inside_steps: Sequence[float] | np.ndarray) -> float:
     """max |delta action| at chunk switches / median |delta action| inside chunks.
 
     1.0 means the roughest switch is no rougher than a typical step within a chunk; NaN when there
@@ -73,7 +75,8 @@ def discontinuity_ratio(switch_steps: list[float], inside_steps: list[float]) ->
     return float(np.max(switch_steps) / max(float(np.median(inside_steps)), 1e-6))
 
 
-def switch_p95_ratio(switch_steps: list[float], inside_steps: list[float]) -> float:
+def switch_p95_ratio(switch_steps: Sequence[float] | np.ndarray,
+                     inside_steps: Sequence[float] | np.ndarray) -> float:
     """p95 |delta action| at switches / p95 |delta action| inside chunks.
 
     A companion to `discontinuity_ratio`, which sets a maximum against a median: a policy's own

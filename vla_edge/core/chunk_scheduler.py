@@ -32,7 +32,10 @@ from vla_edge.core.latency import LatencyTracker
 from vla_edge.core.step_window import StepWindow
 
 MODES = ('sync', 'async')
-DEFAULT_STEP_WINDOW = 6000   # ticks: 120 s at 50 Hz
+DEFAULT_STEP_WINDOW = 6000   # ticks: SchedulerConfig's 120 s at its 50 Hz
+# The window in ticks is capped: a diagnostics publish takes the median of it on the control
+# thread, ~1 ms at this size and ~12 ms at 600 s x 1 kHz (measured in the session 14 review).
+MAX_STEP_WINDOW = 30_000
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ class SchedulerStats:
 
     @property
     def switch_discontinuity_ratio(self) -> float:
-        return discontinuity_ratio(self.switch_steps, self.inside_steps)
+        return discontinuity_ratio(*self.steps.split())
 
 
 class ChunkScheduler:
@@ -114,8 +117,9 @@ class ChunkScheduler:
         return 1.0 / self.cfg.control_rate_hz
 
     def window_ticks(self) -> int:
-        """`smoothness_window_s` in control ticks."""
-        return math.ceil(self.cfg.smoothness_window_s * self.cfg.control_rate_hz - 1e-9)
+        """`smoothness_window_s` in control ticks, at most MAX_STEP_WINDOW."""
+        return min(math.ceil(self.cfg.smoothness_window_s * self.cfg.control_rate_hz - 1e-9),
+                   MAX_STEP_WINDOW)
 
     def lead_ticks(self) -> int:
         """Ask this many ticks before the queue runs dry: latency percentile + margin, plus the

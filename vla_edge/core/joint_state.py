@@ -8,6 +8,7 @@ decides whether to skip the message or stop.
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,7 +31,7 @@ def state_vector(names: Sequence[str], position: Sequence[float], velocity: Sequ
     names = list(names)
     index = {n: i for i, n in enumerate(names)}
     if len(index) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
+        twice = sorted(n for n, count in Counter(names).items() if count > 1)   # linear
         raise ValueError(f'joint_states names {shown(twice)} more than once (has '
                          f'{shown(names)})')
     values = []

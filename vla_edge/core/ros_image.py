@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vla_edge.core.errors import InputError
+from vla_edge.core.errors import InputError, shown
 
 # encoding -> (channels, bytes per channel)
 _RAW_ENCODINGS = {'rgb8': (3, 1), 'bgr8': (3, 1), 'rgba8': (4, 1), 'bgra8': (4, 1),
@@ -159,7 +159,7 @@ def compressed_msg_to_rgb(msg: Any) -> np.ndarray:
         found = (f'{actual} data' if actual else
                  f'data that is neither jpeg nor png (first bytes {buf[:8].tobytes().hex(" ")})')
         raise InputError(f'could not decode the compressed image: its format '
-                         f'{str(msg.format)[:80]!r} says {codec}, but it carries {found}')
+                         f'{shown(str(msg.format))} says {codec}, but it carries {found}')
     size = compressed_size(buf, codec)
     if size is None:
         raise InputError(f'could not decode the compressed image data as {codec}: no image '

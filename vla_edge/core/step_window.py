@@ -40,6 +40,13 @@ class StepWindow:
         start = self._count % self.size
         return np.concatenate((values[start:], values[:start]))
 
+    def split(self) -> tuple[np.ndarray, np.ndarray]:
+        """(switch steps, inside steps) in storage order: for statistics that ignore order
+        (max, median), without the two copies that put them in tick order."""
+        n = len(self)
+        steps, switch = self._steps[:n], self._switch[:n]
+        return steps[switch], steps[~switch]
+
     @property
     def switch_steps(self) -> np.ndarray:
         """Steps at chunk switches, oldest first (a copy)."""

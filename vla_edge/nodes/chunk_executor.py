@@ -31,7 +31,7 @@ from vla_edge.core.chunk_input import (
     point_rate_hz,
 )
 from vla_edge.core.chunk_merge import STRATEGIES, MergeConfig
-from vla_edge.core.chunk_scheduler import MODES, ChunkScheduler, SchedulerConfig
+from vla_edge.core.chunk_scheduler import MODES, ChunkScheduler, SchedulerConfig, SchedulerStats
 from vla_edge.core.errors import InputError, shown
 from vla_edge.core.instruction_text import normalise_instruction
 from vla_edge.core.manifest import Manifest
@@ -325,27 +325,32 @@ class ChunkExecutor(Node):
         (not by its observation stamp: frames reach vla_node late on a loaded machine, so fresh
         chunks can look older than the reset)."""
         with self._lock:
-            self._epoch += 1
-            old = self.scheduler.stats
-            self.scheduler = ChunkScheduler(self.scheduler.cfg, latency=self.scheduler.latency)
+            old = self._drop_queue()
             self._last_command[:] = 0.0
-            self._request_s = None
-            self._skip_next_sample = False
             return old
+
+    def _drop_queue(self) -> SchedulerStats:
+        """New queue and counters; replies to earlier requests discarded (a new epoch); the
+        latency estimate kept. Returns the old counters. Call with the lock held."""
+        self._epoch += 1
+        old = self.scheduler.stats
+        self.scheduler = ChunkScheduler(self.scheduler.cfg, latency=self.scheduler.latency)
+        self._request_s = None
+        self._skip_next_sample = False
+        return old
 
     def _restart_timeline(self, now: float) -> None:
         """The clock went back (a bag played in a loop, a sim restarted, under use_sim_time):
         ticks counted on the old timeline would hold the robot until the clock caught up with
         them, and chunks stamped on it mean nothing now. Drop the queue and requests in flight,
-        keep the latency estimate, and count ticks from here. Call with the lock held."""
+        keep the latency estimate, and count ticks from here. The last command stays what a
+        hold repeats (the robot has not moved because the clock did). The counters start again,
+        as after a reset. Call with the lock held."""
         self.get_logger().warning(
             f'the clock went back {self._last_tick_s - now:.3f} s: queue dropped, ticks counted '
             'from now (clock_jumps_back in /diagnostics)', throttle_duration_sec=1.0)
         self.clock_jumps_back += 1
-        self._epoch += 1
-        self.scheduler = ChunkScheduler(self.scheduler.cfg, latency=self.scheduler.latency)
-        self._request_s = None
-        self._skip_next_sample = False
+        self._drop_queue()
         self._t0_s = None
         self._last_tick_s = None
         self._last_tick = -1

@@ -441,10 +441,11 @@ class VlaNode(Node):
             prefix, _ = onto_tick_grid(prefix, request.times_s, self.rate_hz)
             prefix = align_prefix(prefix, request.stamp_s, obs_stamp_s,
                                   self.rate_hz, self.runtime.manifest.chunk_length - 1)
-            if prefix is not None:
-                self.runtime.normalize_prefix(prefix)   # its values, before planning around them
+            problem = None if prefix is None else self.runtime.action_range.problem(prefix)
+            if problem is not None:   # the model's own actions only (core/action_range.py)
+                raise ValueError(problem)
             return prefix
-        except (ValueError, InputError) as exc:
+        except ValueError as exc:
             self._error('prefix', f'chunk_request prefix not used: {exc}')
             return None
 

@@ -394,8 +394,9 @@ class WatchdogNode(Node):
         if throttle:   # the same checks again (their numbers change every time): not news
             checks = tuple(sorted({r.split(':', 1)[0] for r in reasons}))
             last = self._last_event.get(kind)
+            # (a clock that went back, a looped bag, is not "just said": the event goes out)
             if last is not None and last[1] == checks and \
-                    now - last[0] < self.params['event_repeat_s']:
+                    0.0 <= now - last[0] < self.params['event_repeat_s']:
                 return
             self._last_event[kind] = (now, checks)
         event = {'event': kind, 'stamp_s': round(now, 6), 'latched': self.wd.latch.latched,
@@ -470,7 +471,9 @@ class WatchdogNode(Node):
             arr.status.append(status(f'{name}: command_raw rate', DiagnosticStatus.ERROR,
                                      self.command_rate_problem, {}, hardware_id=name))
         arr.status.append(status(f'{name}: counters', bytes([0]), 'counts since start',
-                                 dict(self.counts, trips=self.wd.latch.trips), hardware_id=name))
+                                 dict(self.counts, trips=self.wd.latch.trips,
+                                      frame_timeline_restarts=self.wd.frames.timeline_restarts),
+                                 hardware_id=name))
         self.diag_pub.publish(arr)
 
     def destroy_node(self) -> None:
