@@ -377,9 +377,10 @@ def run_faults(faults=None, clean_seconds: float = 300.0, progress: bool = True,
     if unknown:
         raise ValueError(f'unknown fault(s) {unknown}; known: {", ".join(FAULTS)}')
     own = context is None
-    if own:
-        context = rclpy.Context()
-        rclpy.init(context=context, args=[], domain_id=next(_domains) % 230)
+    if own:   # localhost only, and a domain no other node is on: it injects faults
+        from vla_edge.nodes.sim_domain import sim_context
+
+        context = sim_context(next(_domains) % 230 for _ in range(20))
     o = {'sim_robot': {'auto_reset': True}, 'watchdog': {'event_repeat_s': 0.0}}
     for node, params in (overrides or {}).items():
         o.setdefault(node, {}).update(params)

@@ -65,9 +65,9 @@ def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: l
     import rclpy
 
     from vla_edge.nodes.bringup import build_pipeline
+    from vla_edge.nodes.sim_domain import sim_context
 
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, args=[], domain_id=next(_domains) % 230)
+    ctx = sim_context(next(_domains) % 230 for _ in range(20))
     executor_params: dict[str, object] = {'mode': mode}
     if merge_strategy:
         executor_params['merge.strategy'] = merge_strategy
