@@ -391,6 +391,8 @@ class VlaNode(Node):
         except VlaEdgeError as exc:
             self._error('plan', f'no chunk: {exc}')
             return
+        # The packaged runtime refuses such a chunk itself (ModelOutputError); a runtime handed
+        # to this node need not be that one, and this is the last step before the robot.
         if not np.all(np.isfinite(chunk.actions)):
             self._error('plan', 'the model produced NaN/inf actions: chunk not published')
             return
