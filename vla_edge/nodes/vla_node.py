@@ -438,15 +438,14 @@ class VlaNode(Node):
             elif prefix.shape[1] != self.runtime.manifest.action_dim:
                 raise ValueError(f'{prefix.shape[1]} values per point, the model has '
                                  f'{self.runtime.manifest.action_dim} actions')
-            if not np.all(np.isfinite(prefix)):   # like any other unusable prefix: plan free
-                raise ValueError('it has NaN/inf values')
-            prefix, _ = onto_tick_grid(prefix, request.times_s, self.rate_hz)
-            prefix = align_prefix(prefix, request.stamp_s, obs_stamp_s,
-                                  self.rate_hz, self.runtime.manifest.chunk_length - 1)
-            problem = None if prefix is None else self.runtime.action_range.problem(prefix)
-            if problem is not None:   # the model's own actions only (core/action_range.py)
+            # NaN/inf or values no action of the model has (core/action_range.py): like any
+            # other unusable prefix, plan free. Checked on every row, before any is dropped.
+            problem = self.runtime.action_range.problem(prefix)
+            if problem is not None:
                 raise ValueError(problem)
-            return prefix
+            prefix, _ = onto_tick_grid(prefix, request.times_s, self.rate_hz)
+            return align_prefix(prefix, request.stamp_s, obs_stamp_s,
+                                self.rate_hz, self.runtime.manifest.chunk_length - 1)
         except ValueError as exc:
             self._error('prefix', f'chunk_request prefix not used: {exc}')
             return None
