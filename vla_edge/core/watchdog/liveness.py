@@ -27,7 +27,8 @@ class Heartbeat:
     def beat(self, now_s: float) -> None:
         if self.last_beat_s is None or now_s > self.last_beat_s:
             self.last_beat_s = now_s
-        self._rebase_if_clock_went_back(now_s)
+        else:
+            self._rebase_if_clock_went_back(now_s)
         self.beats += 1
 
     def _rebase_if_clock_went_back(self, now_s: float) -> None:
