@@ -23,11 +23,12 @@ from vla_edge.arg_types import (
     positive_float,
     positive_int,
 )
-from vla_edge.core.chunk_merge import MergeConfig
+from vla_edge.core.chunk_merge import STRATEGIES, MergeConfig
 from vla_edge.core.chunk_scheduler import SchedulerConfig
 from vla_edge.core.errors import VlaEdgeError, one_line
 from vla_edge.core.json_safe import finite_for_json
 from vla_edge.core.model_dir import default_model_dir
+from vla_edge.sim.world import COMMAND_INTERFACES
 
 
 def _session_args(p: argparse.ArgumentParser) -> None:
@@ -74,14 +75,25 @@ def _check_held_out(runtime, seed_offset: int, episodes: int) -> None:
                            f'(e.g. --seed-offset 1000000)')
 
 
+def _sim_policy(runtime, command_interface: str):
+    """The model as the sim's chunk source: its velocity chunks, or the positions they reach."""
+    from vla_edge.sim.closed_loop import RuntimePolicy
+    from vla_edge.sim.world import SimConfig
+
+    step = SimConfig(command_interface=command_interface).max_step_distance
+    return RuntimePolicy(runtime, position_step=step if command_interface == 'position' else None)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    from vla_edge.sim.closed_loop import RuntimePolicy, evaluate
+    from vla_edge.sim.closed_loop import evaluate
     from vla_edge.tools.eval_report import describe
 
     if args.expert:
         from vla_edge.sim.closed_loop import evaluate_expert
+        from vla_edge.sim.world import SimConfig
 
-        result = evaluate_expert(args.episodes, args.seed_offset)
+        result = evaluate_expert(args.episodes, args.seed_offset,
+                                 SimConfig(command_interface=args.command_interface))
         print(f'scripted expert: success {result["success_rate"] * 100:.1f}% over '
               f'{args.episodes} seeds from {args.seed_offset}, time-to-completion '
               f'{result["mean_time_to_completion_s"]:.2f} s')
@@ -90,9 +102,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     rt = _runtime(args)
     _check_held_out(rt, args.seed_offset, args.episodes)
     cfg = _eval_config(args, args.mode, phrasing=args.phrasing, swap_object=args.swap_object,
-                       merge=MergeConfig(args.merge, args.blend_steps),
-                       max_action_age_s=args.max_action_age)
-    report = evaluate(RuntimePolicy(rt), cfg)
+                       merge=MergeConfig(args.merge, args.blend_steps,
+                                         fade_steps=args.fade_steps),
+                       max_action_age_s=args.max_action_age,
+                       command_interface=args.command_interface)
+    report = evaluate(_sim_policy(rt, args.command_interface), cfg)
     print(describe(report))
     _write_json(args.json, report.to_dict())
     return 0
@@ -316,8 +330,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help='instruction wording: canonical, training phrasings, or held-out ones')
     p.add_argument('--swap-object', action='store_true',
                    help='same scenes, but ask for a different object than the seed chose')
-    p.add_argument('--merge', choices=['replace', 'temporal_ensemble', 'blend', 'prefix_inpaint'],
-                   default='blend', help='how a new chunk joins the queued one (async)')
+    p.add_argument('--merge', choices=STRATEGIES, default=MergeConfig.strategy,
+                   help='how a new chunk joins the queued one (async)')
+    p.add_argument('--fade-steps', type=positive_int, default=MergeConfig.fade_steps,
+                   help='offset_fade: ticks over which the position offset at a switch fades')
+    p.add_argument('--command-interface', choices=COMMAND_INTERFACES, default='velocity',
+                   help='what the sim robot takes: velocities (the model\'s actions) or position '
+                        'targets (the chunk integrated from the observed position)')
     p.add_argument('--expert', action='store_true',
                    help='evaluate the scripted expert (every tick) instead of a model')
     p.add_argument('--blend-steps', type=positive_int, default=MergeConfig.blend_steps,

@@ -1,7 +1,12 @@
 import numpy as np
 import pytest
 
-from vla_edge.core.chunk_merge import MergeConfig, merge_chunks, switch_discontinuity_ratio
+from vla_edge.core.chunk_merge import (
+    STRATEGIES,
+    MergeConfig,
+    merge_chunks,
+    switch_discontinuity_ratio,
+)
 
 
 def ramp(start, n, slope=0.01):
@@ -37,7 +42,7 @@ def test_temporal_ensemble_weights_the_older_prediction_more():
 
 def test_empty_queue_takes_the_new_chunk():
     new = ramp(0, 10)
-    for s in ('replace', 'temporal_ensemble', 'blend', 'prefix_inpaint'):
+    for s in STRATEGIES:
         assert np.array_equal(merge_chunks(np.zeros((0, 2)), new, MergeConfig(s)), new)
 
 
@@ -54,3 +59,30 @@ def test_discontinuity_ratio_is_one_for_a_smooth_trace_and_large_for_a_jump():
     jumpy = smooth.copy()
     jumpy[50:] += 0.5
     assert switch_discontinuity_ratio(jumpy, [50]) > 50
+
+
+def test_offset_fade_follows_the_new_motion_and_fades_the_position_offset():
+    old = np.column_stack([0.5 + 0.01 * np.arange(20), np.zeros(20), -np.ones(20)])
+    new = np.column_stack([0.4 + 0.02 * np.arange(60), np.zeros(60), np.ones(60)])
+    out = merge_chunks(old, new, MergeConfig('offset_fade', blend_steps=4, fade_steps=9),
+                       motion_dims=2)
+    offset = old[0, 0] - new[0, 0]
+    assert np.allclose(out[:, 0] - new[:, 0],
+                       offset * np.clip(1 - np.arange(1, 61) / 10, 0, None))
+    # every step moves as the new chunk does, plus a tenth of the offset while it fades
+    assert np.allclose(np.diff(out[:10, 0]), 0.02 - offset / 10)
+    assert np.array_equal(out[9:, :2], new[9:, :2])
+    assert np.allclose(out[:4, 2], [-0.6, -0.2, 0.2, 0.6])   # the gripper: a 4-tick blend
+    assert np.array_equal(out[4:, 2], new[4:, 2])
+
+
+def test_offset_fade_without_motion_dims_fades_every_dim():
+    old, new = np.zeros((5, 3)), np.ones((20, 3))
+    out = merge_chunks(old, new, MergeConfig('offset_fade', fade_steps=4))
+    assert np.allclose(out[:5, 2], [0.2, 0.4, 0.6, 0.8, 1.0])
+
+
+def test_fade_steps_out_of_range_are_refused():
+    for bad in (0, 1001):
+        with pytest.raises(ValueError, match='fade_steps'):
+            MergeConfig('offset_fade', fade_steps=bad)

@@ -197,14 +197,17 @@ def test_sync_mode_stalls_and_holds_safely(ros_context):
 
 
 @pytest.mark.parametrize('strategy,limit', [('replace', 1.0), ('blend', 0.11),
-                                            ('temporal_ensemble', 1 / (1 + np.exp(-0.5)))])
+                                            ('temporal_ensemble', 1 / (1 + np.exp(-0.5))),
+                                            ('offset_fade', 0.1)])
 def test_merge_strategies_soften_the_jump_that_replace_makes(ros_context, strategy, limit):
     """Each new chunk disagrees with the old one by +1.0: replace jumps by 1.0 at each switch,
-    blend spreads it over 9 ticks, the two-chunk ensemble leaves 1/(1+e^-m) at the overlap end.
+    blend spreads it over 9 ticks, the two-chunk ensemble leaves 1/(1+e^-m) at the overlap end,
+    offset_fade takes the offset up over its 9 fade ticks + 1.
     Requests on the deadline only (no age bound), so an overlap is never cut by the next switch."""
     node, drv = drive(ros_context, 250, 8, driver_kwargs={'offset_per_chunk': 1.0},
                       mode='async', max_action_age_s=0.0,
-                      **{'merge.strategy': strategy, 'merge.blend_steps': 9})
+                      **{'merge.strategy': strategy, 'merge.blend_steps': 9,
+                         'merge.fade_steps': 9})
     steps = np.abs(np.diff([c[0] for c in drv.commands[60:]]))
     assert node.scheduler.stats.stalled_ticks == 0
     assert steps.max() - 1.0 == pytest.approx(limit, abs=0.02)   # 1.0 = the ramp's own slope

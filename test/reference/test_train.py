@@ -36,3 +36,11 @@ def test_no_prefix_training_is_one_flow_time_per_sample():
 def test_bad_prefix_settings_are_refused_before_any_work(tmp_path, field, value, message):
     with pytest.raises(ValueError, match=message):
         train(TrainConfig(**{field: value}), tmp_path)
+
+
+def test_demonstrations_are_velocity_actions_only():
+    from vla_edge.reference.dataset import collect_demonstrations
+    from vla_edge.sim.world import SimConfig
+
+    with pytest.raises(ValueError, match='velocity actions'):
+        collect_demonstrations(1, config=SimConfig(command_interface='position'))

@@ -4,8 +4,10 @@ import math
 import numpy as np
 import pytest
 
+from vla_edge.core.chunk_merge import MergeConfig
 from vla_edge.sim.closed_loop import EvalConfig, ExpertPolicy, evaluate
 from vla_edge.sim.env import TeaTableEnv
+from vla_edge.sim.world import SimConfig
 
 
 def _run(mode, latency_s, episodes=15):
@@ -118,3 +120,40 @@ def test_key_frame_gating_plans_from_the_last_frame_the_gate_let_through():
     assert len(images) > distinct >= 2
     interval_s = EvalConfig().key_frame_max_interval_s
     assert distinct <= episode.time_s / interval_s + 1   # a new anchor at most every interval
+
+
+def test_position_targets_make_the_experts_switches_as_smooth_as_its_steps():
+    """With velocity commands the expert's accelerate-then-cruise steps put its own ratio at ~3
+    (README); as position targets a step is the distance moved, at most one top-speed step."""
+    ratios, reports = {}, {}
+    for interface in ('velocity', 'position'):
+        env = TeaTableEnv(SimConfig(command_interface=interface))
+        cfg = EvalConfig(mode='async', episodes=20, latency_s=0.1, command_interface=interface,
+                         merge=MergeConfig('offset_fade'))
+        report = evaluate(ExpertPolicy(env), cfg, env, progress=False)
+        assert report.success_rate == 1.0 and report.stalled_ticks == 0
+        assert report.command_interface == interface
+        ratios[interface], reports[interface] = report.switch_discontinuity_ratio, report
+    top_step = SimConfig().max_step_distance
+    assert max(s for e in reports['position'].per_episode for s in e.switch_steps) \
+        <= top_step + 1e-12
+    assert ratios['position'] < 1.5 < 2.5 < ratios['velocity']
+
+
+def test_position_targets_hold_where_the_robot_is_while_waiting():
+    env = TeaTableEnv(SimConfig(command_interface='position'))
+    cfg = EvalConfig(mode='sync', episodes=2, latency_s=0.2, command_interface='position')
+    report = evaluate(ExpertPolicy(env), cfg, env, progress=False)
+    assert report.success_rate == 1.0
+    assert report.stalled_ticks > 0   # held in place between chunks, and still succeeded
+
+
+def test_command_interface_mismatches_are_refused():
+    with pytest.raises(ValueError, match='command_interface'):
+        EvalConfig(command_interface='torque')
+    with pytest.raises(ValueError, match='prefix_inpaint'):
+        EvalConfig(command_interface='position', merge=MergeConfig('prefix_inpaint'))
+    env = TeaTableEnv()   # velocity commands
+    with pytest.raises(ValueError, match='velocity commands'):
+        evaluate(ExpertPolicy(env), EvalConfig(episodes=1, command_interface='position'), env,
+                 progress=False)

@@ -87,3 +87,36 @@ def test_grip_deadband_keeps_the_gripper_state():
     assert w.held == 'tea_bag'             # inside the deadband: still closed
     w.step(np.array([0.0, 0.0, -0.9]))
     assert w.held is None
+
+
+def test_a_position_target_is_approached_at_up_to_top_speed():
+    cfg = SimConfig(recovery_fraction=0.0, command_interface='position')
+    w = build_world(sample_episode(3, cfg), cfg)
+    start = w.gripper_pos.copy()
+    w.step(np.array([start[0] + 0.004, start[1], -1.0]))     # within one step: reached
+    assert np.allclose(w.gripper_pos, start + [0.004, 0.0])
+    w.step(np.array([start[0] + 1.0, start[1] + 1.0, -1.0]))  # far: top speed, toward it
+    moved = w.gripper_pos - (start + [0.004, 0.0])
+    assert np.linalg.norm(moved) == pytest.approx(cfg.max_step_distance)
+    assert moved[0] > 0 and moved[1] > 0
+
+
+def test_the_expert_moves_the_same_through_either_command_interface():
+    from vla_edge.sim.env import TeaTableEnv
+
+    paths = {}
+    for interface in ('velocity', 'position'):
+        env = TeaTableEnv(SimConfig(command_interface=interface))
+        env.reset(1_000_003)
+        path = []
+        while not env.success and not env.timed_out:
+            env.step(env.expert_action())
+            path.append(env.world.gripper_pos.copy())
+        paths[interface] = np.array(path)
+        assert env.success
+    assert np.allclose(paths['velocity'], paths['position'], atol=1e-9)
+
+
+def test_an_unknown_command_interface_is_refused():
+    with pytest.raises(ValueError, match='command_interface'):
+        SimConfig(command_interface='torque')

@@ -20,6 +20,18 @@ def test_eval_writes_the_documented_json(tmp_path):
         assert isinstance(data[key], typ), key
     assert data['mode'] == 'async' and data['episodes'] == 3
     assert len(data['per_episode']) == 3
+    assert data['command_interface'] == 'velocity'
+
+
+def test_eval_drives_position_targets_when_asked(tmp_path):
+    out = tmp_path / 'eval.json'
+    assert main(['eval', '--episodes', '3', '--mode', 'async', '--latency-ms', '20',
+                 '--command-interface', 'position', '--merge', 'offset_fade',
+                 '--fade-steps', '30', '--json', str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data['command_interface'] == 'position'
+    assert data['merge_strategy'] == 'offset_fade' and data['fade_steps'] == 30
+    assert data['success_rate'] > 0
 
 
 def test_eval_refuses_training_seeds(capsys):

@@ -11,6 +11,11 @@ for tick now + k (the incoming chunk's past actions are already dropped). Strate
 - `blend`: cross-fade from the old to the new over `blend_steps` ticks.
 - `prefix_inpaint`: the new chunk was denoised with the old chunk's committed next actions fixed
   (real-time chunking, forward-only), so it already continues the old one; it replaces the queue.
+- `offset_fade` (for position targets): the new chunk's motion from its first tick, shifted by
+  where the old chunk stands at the switch, the shift fading out over `fade_steps` ticks. The
+  robot follows the fresher plan's motion at once and takes up its correction of the position
+  gradually; the other dims (a gripper) are blended as by `blend`. On velocity commands it would
+  keep the old velocity's offset instead, so it is meant for position targets.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-STRATEGIES = ('replace', 'temporal_ensemble', 'blend', 'prefix_inpaint')
+STRATEGIES = ('replace', 'temporal_ensemble', 'blend', 'prefix_inpaint', 'offset_fade')
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class MergeConfig:
     strategy: str = 'blend'
     blend_steps: int = 5
     ensemble_m: float = 0.5
+    fade_steps: int = 40
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -37,15 +43,20 @@ class MergeConfig:
             raise ValueError(f'blend_steps must be >= 1, got {self.blend_steps}')
         if not 0.0 <= self.ensemble_m <= 10.0:
             raise ValueError(f'ensemble_m must be in [0, 10], got {self.ensemble_m}')
+        if not 1 <= self.fade_steps <= 1000:
+            raise ValueError(f'fade_steps must be in [1, 1000], got {self.fade_steps}')
 
     @property
     def overlap_ticks(self) -> int:
         """Old actions that should still be queued when a new chunk lands, for merging."""
-        return self.blend_steps if self.strategy in ('blend', 'temporal_ensemble') else 0
+        return self.blend_steps if self.strategy in ('blend', 'temporal_ensemble',
+                                                     'offset_fade') else 0
 
 
-def merge_chunks(queued: np.ndarray, incoming: np.ndarray, cfg: MergeConfig) -> np.ndarray:
-    """The actions to queue from now on (length of `incoming`)."""
+def merge_chunks(queued: np.ndarray, incoming: np.ndarray, cfg: MergeConfig,
+                 motion_dims: int | None = None) -> np.ndarray:
+    """The actions to queue from now on (length of `incoming`). `motion_dims`: how many leading
+    dims are motion (for `offset_fade`; None: all)."""
     incoming = np.asarray(incoming, dtype=np.float64)
     queued = np.asarray(queued, dtype=np.float64).reshape(-1, incoming.shape[-1]) \
         if len(queued) else np.zeros((0, incoming.shape[-1]))
@@ -56,10 +67,14 @@ def merge_chunks(queued: np.ndarray, incoming: np.ndarray, cfg: MergeConfig) -> 
     if cfg.strategy == 'temporal_ensemble':
         w_new = np.exp(-cfg.ensemble_m)
         out[:overlap] = (queued[:overlap] + w_new * incoming[:overlap]) / (1.0 + w_new)
-    else:  # blend
+    else:  # blend (offset_fade: the dims after the motion ones)
         n = min(cfg.blend_steps, overlap)
         alpha = (np.arange(1, n + 1) / (n + 1))[:, None]
         out[:n] = (1.0 - alpha) * queued[:n] + alpha * incoming[:n]
+    if cfg.strategy == 'offset_fade':
+        m = incoming.shape[-1] if motion_dims is None else motion_dims
+        weight = np.clip(1.0 - np.arange(1, len(incoming) + 1) / (cfg.fade_steps + 1), 0.0, 1.0)
+        out[:, :m] = incoming[:, :m] + weight[:, None] * (queued[0, :m] - incoming[0, :m])
     return out
 
 

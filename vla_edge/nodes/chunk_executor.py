@@ -71,7 +71,10 @@ PARAMETERS = (
          'play each chunk to its end, then wait (baseline).', choices=MODES),
     Spec('merge.strategy', 'blend', 'How a new chunk joins the queued remainder of the '
          'old one.', choices=STRATEGIES),
-    Spec('merge.blend_steps', 5, 'Ticks of cross-fade for the blend strategy.', range=(1, 200)),
+    Spec('merge.blend_steps', 5, 'Ticks of cross-fade for the blend strategy (offset_fade: for '
+         'the dims after the motion ones, e.g. the gripper).', range=(1, 200)),
+    Spec('merge.fade_steps', 40, 'offset_fade (position targets): ticks over which the position '
+         'offset between the old and the new chunk at a switch fades out.', range=(1, 1000)),
     Spec('merge.ensemble_m', 0.5, 'temporal_ensemble: the newer prediction weighs exp(-m).',
          range=(0.0, 10.0)),
     Spec('latency.percentile', 95.0, 'Percentile of recent request-to-chunk latencies used to '
@@ -149,7 +152,8 @@ class ChunkExecutor(Node):
         self.params = p
         self.scheduler = ChunkScheduler(SchedulerConfig(
             control_rate_hz=p['control_rate_hz'], mode=p['mode'],
-            merge=MergeConfig(p['merge.strategy'], p['merge.blend_steps'], p['merge.ensemble_m']),
+            merge=MergeConfig(p['merge.strategy'], p['merge.blend_steps'], p['merge.ensemble_m'],
+                              p['merge.fade_steps']),
             trigger_margin_ticks=p['trigger_margin_ticks'],
             latency_window=p['latency.window'], latency_percentile=p['latency.percentile'],
             request_timeout_s=p['request_timeout_s'], max_action_age_s=p['max_action_age_s'],

@@ -78,6 +78,10 @@ def collect_demonstrations(episodes: int, first_seed: int = 0, stride: int = 2,
                            workers: int = 2) -> Demonstrations:
     """Run `episodes` seeded expert episodes (seeds from first_seed), record every `stride` step."""
     config = config or SimConfig()
+    if config.command_interface != 'velocity':
+        raise ValueError('demonstrations are labelled with velocity actions (the model\'s action '
+                         'space); for a position-controlled robot its chunks are integrated into '
+                         'position targets at run time (vla_edge/core/position_targets.py)')
     per_job = 25
     jobs = [(s, min(per_job, first_seed + episodes - s), stride, horizon, config)
             for s in range(first_seed, first_seed + episodes, per_job)]

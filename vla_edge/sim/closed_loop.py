@@ -23,10 +23,11 @@ from vla_edge.core.chunk_merge import MergeConfig, discontinuity_ratio, switch_p
 from vla_edge.core.chunk_scheduler import MODES, ChunkScheduler, SchedulerConfig
 from vla_edge.core.key_frame import DEFAULT_MAX_INTERVAL_S, KeyFrameGate
 from vla_edge.core.latency import LatencyTracker
+from vla_edge.core.position_targets import velocity_chunk_to_positions
 from vla_edge.core.runtime import PolicyRuntime
 from vla_edge.sim.env import Observation, TeaTableEnv
 from vla_edge.sim.expert import expert_chunk
-from vla_edge.sim.world import SimConfig
+from vla_edge.sim.world import COMMAND_INTERFACES, SimConfig
 
 DEFAULT_SEED_OFFSET = 1_000_000   # far above any training seed range
 
@@ -43,10 +44,14 @@ class ChunkPolicy(Protocol):
 
 
 class RuntimePolicy:
-    """The ONNX runtime as a ChunkPolicy; latency = measured wall time of the stages it ran."""
+    """The ONNX runtime as a ChunkPolicy; latency = measured wall time of the stages it ran.
 
-    def __init__(self, runtime: PolicyRuntime):
+    With `position_step` (table units per step at full speed) its velocity chunks become position
+    targets from the observed position, for a world whose command interface is `position`."""
+
+    def __init__(self, runtime: PolicyRuntime, position_step: float | None = None):
         self.runtime = runtime
+        self.position_step = position_step
 
     def plan(self, obs: Observation, seed: int, prefix: np.ndarray | None = None
              ) -> tuple[np.ndarray, dict[str, float]]:
@@ -55,8 +60,10 @@ class RuntimePolicy:
             prefix = prefix[:self.runtime.manifest.chunk_length - 1]
         chunk = self.runtime.plan_chunk(visual, obs.instruction, obs.state, seed=seed,
                                         prefix=prefix)
-        return chunk.actions, {k: v for k, v in chunk.stage_latency_s.items()
-                               if k != 'instruction_encoder'}
+        actions = chunk.actions if self.position_step is None else \
+            velocity_chunk_to_positions(chunk.actions, obs.state[:2], self.position_step)
+        return actions, {k: v for k, v in chunk.stage_latency_s.items()
+                         if k != 'instruction_encoder'}
 
 
 class ExpertPolicy:
@@ -98,6 +105,9 @@ class EvalConfig:
     # and a chunk is planned from the last frame the gate let through (either value 0: off).
     key_frame_min_change: float = 0.0
     key_frame_max_interval_s: float = DEFAULT_MAX_INTERVAL_S
+    # What the sim robot takes: velocities (the model's own actions) or position targets
+    # (the chunks integrated from the observed position; docs/measurements.md, "Position targets").
+    command_interface: str = 'velocity'
 
     def scheduler_config(self, control_rate_hz: float) -> SchedulerConfig:
         return SchedulerConfig(control_rate_hz=control_rate_hz, mode=self.mode, merge=self.merge,
@@ -119,6 +129,12 @@ class EvalConfig:
         if self.state_at not in ('image', 'request'):
             raise ValueError(f"state_at must be 'image' or 'request', got {self.state_at!r}")
         KeyFrameGate(self.key_frame_min_change, self.key_frame_max_interval_s)   # checks them
+        if self.command_interface not in COMMAND_INTERFACES:
+            raise ValueError(f'command_interface must be one of {COMMAND_INTERFACES}, '
+                             f'got {self.command_interface!r}')
+        if self.command_interface == 'position' and self.merge.strategy == 'prefix_inpaint':
+            raise ValueError('prefix_inpaint commits velocity actions to the model; with position '
+                             'targets use blend or offset_fade')
         if self.key_frame_min_change > 0 and self.image_lag_ticks:
             raise ValueError('key-frame gating and image_lag_ticks are separate experiments: '
                              'set one of them')
@@ -165,6 +181,8 @@ class EvalReport:
     swap_object: bool
     seed_offset: int
     control_rate_hz: float
+    command_interface: str = 'velocity'
+    fade_steps: int = MergeConfig.fade_steps
     per_episode: list[EpisodeResult] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -240,7 +258,10 @@ def _observation(env: TeaTableEnv, frames: deque[Observation], state_at: str, ti
 
 def _hold(env: TeaTableEnv) -> np.ndarray:
     """Safe command while starved: stand still, keep the gripper as it is."""
-    return np.array([0.0, 0.0, 1.0 if env.world.gripper_closed else -1.0])
+    grip = 1.0 if env.world.gripper_closed else -1.0
+    if env.config.command_interface == 'position':
+        return np.array([*env.world.gripper_pos, grip])
+    return np.array([0.0, 0.0, grip])
 
 
 def evaluate_expert(episodes: int, seed_offset: int = DEFAULT_SEED_OFFSET,
@@ -263,7 +284,10 @@ def evaluate_expert(episodes: int, seed_offset: int = DEFAULT_SEED_OFFSET,
 
 def evaluate(policy: ChunkPolicy, cfg: EvalConfig, env: TeaTableEnv | None = None,
              progress: bool = True) -> EvalReport:
-    env = env or TeaTableEnv(SimConfig())
+    env = env or TeaTableEnv(SimConfig(command_interface=cfg.command_interface))
+    if env.config.command_interface != cfg.command_interface:
+        raise ValueError(f'the sim takes {env.config.command_interface} commands but the '
+                         f'evaluation is set up for {cfg.command_interface}')
     tracker = LatencyTracker(percentile=cfg.latency_percentile)
     stage_log: dict[str, list[float]] = {}
     results = []
@@ -293,4 +317,5 @@ def evaluate(policy: ChunkPolicy, cfg: EvalConfig, env: TeaTableEnv | None = Non
                         'p95': float(np.percentile(v, 95) * 1e3)} for k, v in stage_log.items()},
         latency_source='measured' if cfg.latency_s is None else f'given {cfg.latency_s * 1e3:g} ms',
         phrasing=cfg.phrasing, swap_object=cfg.swap_object, seed_offset=cfg.seed_offset,
-        control_rate_hz=env.config.control_rate_hz, per_episode=results)
+        control_rate_hz=env.config.control_rate_hz, command_interface=cfg.command_interface,
+        fade_steps=cfg.merge.fade_steps, per_episode=results)

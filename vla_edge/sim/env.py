@@ -61,7 +61,9 @@ class TeaTableEnv:
         self._require_world().step(action)
 
     def expert_action(self) -> np.ndarray:
-        return expert_action(self._require_world(), self.task)
+        """The expert's command for this state, in the world's command interface."""
+        world = self._require_world()
+        return world.command(expert_action(world, self.task))
 
     @property
     def success(self) -> bool:

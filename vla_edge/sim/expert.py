@@ -61,7 +61,8 @@ def expert_action(world: World, task: Task) -> np.ndarray:
 
 
 def expert_chunk(world: World, task: Task, horizon: int) -> np.ndarray:
-    """The next `horizon` expert actions from this state, by rolling a copy forward.
+    """The next `horizon` expert commands from this state, by rolling a copy forward (in the
+    world's command interface: velocities, or the positions they reach).
 
     After success the chunk continues with 'stand still, gripper open', which is what a policy
     should output once the task is done.
@@ -75,6 +76,6 @@ def expert_chunk(world: World, task: Task, horizon: int) -> np.ndarray:
             a[2] = -1.0
         else:
             a = expert_action(sim, task)
-        chunk[k] = a
-        sim.step(a)
+        chunk[k] = sim.command(a)
+        sim.step(chunk[k])
     return chunk

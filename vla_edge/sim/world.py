@@ -21,6 +21,11 @@ APERTURE_EMPTY = 0.0
 
 STATE_NAMES = ('x', 'y', 'aperture', 'vx', 'vy')
 ACTION_NAMES = ('vx', 'vy', 'grip')
+# What the robot takes as its motion command: a velocity (normalized, |v| = 1 is max_speed) or a
+# position target that its controller reaches at up to max_speed, as an arm's position
+# controller does. Either way the gripper command is the third number.
+COMMAND_INTERFACES = ('velocity', 'position')
+COMMAND_NAMES = {'velocity': ACTION_NAMES, 'position': ('x', 'y', 'grip')}
 STATE_DIM = len(STATE_NAMES)
 # The grip command is continuous, the gripper binary: a deadband (as gripper controllers have)
 # keeps a hesitant policy output near 0 from toggling it.
@@ -43,8 +48,12 @@ class SimConfig:
     min_distractors: int = 1
     max_distractors: int = 3
     workspace_margin: float = 0.03
+    command_interface: str = 'velocity'
 
     def __post_init__(self) -> None:
+        if self.command_interface not in COMMAND_INTERFACES:
+            raise ValueError(f'command_interface must be one of {COMMAND_INTERFACES}, '
+                             f'got {self.command_interface!r}')
         if not 32 <= self.image_size <= 1024:
             raise ValueError(f'image_size={self.image_size} must be in [32, 1024]')
         if not 1.0 <= self.control_rate_hz <= 1000.0:
@@ -61,6 +70,11 @@ class SimConfig:
     @property
     def max_steps(self) -> int:
         return int(round(self.time_limit_s * self.control_rate_hz))
+
+    @property
+    def max_step_distance(self) -> float:
+        """Table units the gripper moves in one control step at |velocity command| = 1."""
+        return self.max_speed * self.dt_s
 
 
 @dataclass
@@ -101,16 +115,23 @@ class World:
         return copy.deepcopy(self)
 
     def step(self, action: np.ndarray) -> None:
-        """Execute one action [vx, vy, grip], each in [-1, 1].
+        """Execute one command [vx, vy, grip] or [x, y, grip] (`config.command_interface`).
 
-        grip > GRIP_CLOSE_ABOVE closes the gripper, grip < GRIP_OPEN_BELOW opens it, values in
-        between leave it as it is.
+        A velocity command is clipped to [-1, 1] per axis. A position target is approached at up
+        to max_speed (a position controller with a speed limit). grip > GRIP_CLOSE_ABOVE closes
+        the gripper, grip < GRIP_OPEN_BELOW opens it, values in between leave it as it is.
         """
         a = np.asarray(action, dtype=np.float64).reshape(-1)
+        names = COMMAND_NAMES[self.config.command_interface]
         if a.shape != (3,) or not np.all(np.isfinite(a)):
-            raise ValueError(f'action must be 3 finite numbers [vx, vy, grip], got {action!r}')
+            raise ValueError(f'action must be 3 finite numbers [{", ".join(names)}], '
+                             f'got {action!r}')
         cfg = self.config
-        vel = np.clip(a[:2], -1.0, 1.0) * cfg.max_speed
+        if cfg.command_interface == 'position':
+            velocity = self.velocity_toward(a[:2])
+        else:
+            velocity = np.clip(a[:2], -1.0, 1.0)
+        vel = velocity * cfg.max_speed
         lo, hi = cfg.workspace_margin, 1.0 - cfg.workspace_margin
         new_pos = np.clip(self.gripper_pos + vel * cfg.dt_s, lo, hi)
         self.gripper_vel = (new_pos - self.gripper_pos) / cfg.dt_s
@@ -122,6 +143,23 @@ class World:
         if self.held is not None:
             self.items[self.held].pos = self.gripper_pos.copy()
         self.steps += 1
+
+    def velocity_toward(self, target: np.ndarray) -> np.ndarray:
+        """The normalized velocity that reaches `target` this step, its norm capped at 1."""
+        offset = np.asarray(target, dtype=np.float64) - self.gripper_pos
+        v = offset / self.config.max_step_distance
+        norm = float(np.linalg.norm(v))
+        return v / norm if norm > 1.0 else v
+
+    def command(self, velocity_action: np.ndarray) -> np.ndarray:
+        """A velocity action [vx, vy, grip] as this world's command: itself, or for the position
+        interface the position it reaches this step (from here, at its speed capped at 1)."""
+        a = np.array(velocity_action, dtype=np.float64).reshape(-1)
+        if self.config.command_interface == 'position':
+            v = np.clip(a[:2], -1.0, 1.0)
+            v /= max(float(np.linalg.norm(v)), 1.0)
+            a[:2] = self.gripper_pos + v * self.config.max_step_distance
+        return a
 
     def _close(self) -> None:
         best, best_d = None, self.config.grasp_radius
