@@ -1,11 +1,12 @@
 """The onboard pipeline driving the simulated tea-table robot and camera.
 
-    ros2 launch vla_edge sim_demo.launch.py
+    ros2 launch vla_edge sim_demo.launch.py \
+        [overlay_config_file:=<share>/config/position_targets.yaml]
 
 The sim robot and camera run composed in one process (they share one simulated world); the
 robot listens to `command`, which only the watchdog publishes.
 """
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
@@ -34,18 +35,29 @@ def generate_launch_description():
             [share, 'config', 'sim.yaml']), description='Sim parameter file'),
         DeclareLaunchArgument('watchdog_config_file', default_value=PathJoinSubstitution(
             [share, 'config', 'watchdog.yaml']), description='Watchdog parameter file'),
+        DeclareLaunchArgument('overlay_config_file', default_value='',
+                              description='Applied after the others to every node, the sim '
+                                          'robot too (config/position_targets.yaml: position '
+                                          'targets); empty: none'),
     ]
     pipeline = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, 'launch',
                                                             'vla_edge.launch.py'])),
         launch_arguments={k: LaunchConfiguration(k) for k in
                           ('model_dir', 'instruction', 'camera_topic', 'namespace',
-                           'use_sim_time', 'config_file', 'watchdog_config_file')}.items())
+                           'use_sim_time', 'config_file', 'watchdog_config_file',
+                           'overlay_config_file')}.items())
+    return LaunchDescription([*args, pipeline, OpaqueFunction(function=_sim)])
+
+
+def _sim(context):
+    """The sim robot and camera (read once the arguments are set: the overlay is optional)."""
+    overlay = LaunchConfiguration('overlay_config_file').perform(context)
+    extra = [overlay] if overlay else []
     # No `name=`: it would rename both nodes of the process (sim_robot and sim_camera).
-    sim = Node(package='vla_edge', executable='sim',
-               namespace=LaunchConfiguration('namespace'),
-               parameters=[LaunchConfiguration('sim_config_file'),
-                           {'use_sim_time': LaunchConfiguration('use_sim_time')}],
-               remappings=[('camera/image_raw', LaunchConfiguration('camera_topic'))],
-               output='screen')
-    return LaunchDescription([*args, pipeline, sim])
+    return [Node(package='vla_edge', executable='sim',
+                 namespace=LaunchConfiguration('namespace'),
+                 parameters=[LaunchConfiguration('sim_config_file'), *extra,
+                             {'use_sim_time': LaunchConfiguration('use_sim_time')}],
+                 remappings=[('camera/image_raw', LaunchConfiguration('camera_topic'))],
+                 output='screen')]

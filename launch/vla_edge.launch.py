@@ -5,7 +5,9 @@
 chunk_executor -> command_raw -> watchdog -> command -> the robot. Parameters come from
 config/pipeline.yaml and config/watchdog.yaml (the files `vla-edge bringup` uses). The launch
 arguments model_dir, instruction, camera_topic and use_compressed override those files only when
-given: left empty, the file's value stands.
+given: left empty, the file's value stands. overlay_config_file, when given, is applied after
+them to every node (e.g. share/vla_edge/config/position_targets.yaml for a robot that takes
+position targets).
 """
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
@@ -24,26 +26,29 @@ def _nodes(context):
         {name: LaunchConfiguration(name).perform(context) for name in OVERRIDABLE}, OVERRIDABLE)
     namespace = LaunchConfiguration('namespace')
     sim_time = {'use_sim_time': LaunchConfiguration('use_sim_time')}
+    overlay = LaunchConfiguration('overlay_config_file').perform(context)
+    extra = [overlay] if overlay else []
 
     def pick(*names):
         return {k: v for k, v in given.items() if k in names}
 
     vla_node = Node(
         package='vla_edge', executable='vla_node', name='vla_node', namespace=namespace,
-        parameters=[LaunchConfiguration('config_file'),
+        parameters=[LaunchConfiguration('config_file'), *extra,
                     {**pick('model_dir', 'instruction', 'camera_topic', 'use_compressed'),
                      **sim_time}],
         output='screen')
     executor = Node(
         package='vla_edge', executable='chunk_executor', name='chunk_executor',
         namespace=namespace,
-        parameters=[LaunchConfiguration('config_file'), {**pick('model_dir'), **sim_time}],
+        parameters=[LaunchConfiguration('config_file'), *extra,
+                    {**pick('model_dir'), **sim_time}],
         output='screen')
     # The only publisher of the robot's `command`: checks every command_raw, holds on a fault.
     # It reads the camera and the model's rate too, so it gets the same overrides as vla_node.
     watchdog = Node(
         package='vla_edge', executable='watchdog_node', name='watchdog', namespace=namespace,
-        parameters=[LaunchConfiguration('watchdog_config_file'),
+        parameters=[LaunchConfiguration('watchdog_config_file'), *extra,
                     {**pick('model_dir', 'camera_topic', 'use_compressed'), **sim_time}],
         output='screen')
     return [vla_node, executor, watchdog]
@@ -75,5 +80,9 @@ def generate_launch_description():
         DeclareLaunchArgument('watchdog_config_file', default_value=PathJoinSubstitution(
             [share, 'config', 'watchdog.yaml']),
             description='Parameter file for the watchdog (limits, thresholds, camera size)'),
+        DeclareLaunchArgument('overlay_config_file', default_value='',
+                              description='A parameter file applied after the others to every '
+                                          'node (e.g. config/position_targets.yaml: position '
+                                          'targets instead of velocities); empty: none'),
     ]
     return LaunchDescription([*args, OpaqueFunction(function=_nodes)])

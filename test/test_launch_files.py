@@ -19,7 +19,7 @@ def _str_args(call):
 def test_launch_arguments_and_executables():
     entry_points = set(re.findall(r"'(\w+) = vla_edge", (REPO / 'setup.py').read_text()))
     expected_args = {'model_dir', 'instruction', 'camera_topic', 'namespace', 'use_sim_time',
-                     'config_file', 'watchdog_config_file'}
+                     'config_file', 'watchdog_config_file', 'overlay_config_file'}
     for name in ('vla_edge.launch.py', 'sim_demo.launch.py'):
         tree = ast.parse((REPO / 'launch' / name).read_text())
         assert any(isinstance(n, ast.FunctionDef) and n.name == 'generate_launch_description'

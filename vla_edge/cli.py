@@ -58,11 +58,19 @@ def _write_json(path: Path | None, data: dict) -> None:
     print(f'wrote {path}')
 
 
+def default_merge(command_interface: str) -> str:
+    """The merge each interface was measured smoothest with at equal success: blend for
+    velocities, offset_fade for position targets (docs/measurements.md)."""
+    return 'offset_fade' if command_interface == 'position' else MergeConfig.strategy
+
+
 def _eval_config(args: argparse.Namespace, mode: str, **overrides):
     from vla_edge.sim.closed_loop import EvalConfig
 
+    interface = getattr(args, 'command_interface', 'velocity')
     kw = dict(mode=mode, episodes=args.episodes, seed_offset=args.seed_offset,
-              latency_s=None if args.latency_ms is None else args.latency_ms / 1e3)
+              latency_s=None if args.latency_ms is None else args.latency_ms / 1e3,
+              command_interface=interface, merge=MergeConfig(default_merge(interface)))
     kw.update(overrides)
     return EvalConfig(**kw)
 
@@ -102,10 +110,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     rt = _runtime(args)
     _check_held_out(rt, args.seed_offset, args.episodes)
     cfg = _eval_config(args, args.mode, phrasing=args.phrasing, swap_object=args.swap_object,
-                       merge=MergeConfig(args.merge, args.blend_steps,
-                                         fade_steps=args.fade_steps),
-                       max_action_age_s=args.max_action_age,
-                       command_interface=args.command_interface)
+                       merge=MergeConfig(args.merge or default_merge(args.command_interface),
+                                         args.blend_steps, fade_steps=args.fade_steps),
+                       max_action_age_s=args.max_action_age)
     report = evaluate(_sim_policy(rt, args.command_interface), cfg)
     print(describe(report))
     _write_json(args.json, report.to_dict())
@@ -113,8 +120,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from vla_edge.sim.closed_loop import ExpertPolicy, RuntimePolicy, evaluate
+    from vla_edge.sim.closed_loop import ExpertPolicy, evaluate
     from vla_edge.sim.env import TeaTableEnv
+    from vla_edge.sim.world import SimConfig
     from vla_edge.tools.eval_report import describe, summary_dict
 
     rt = _runtime(args)
@@ -122,7 +130,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     report: dict = {}
     if not args.skip_ros:
         report.update(_ros_demo(args, rt))
-    policy = RuntimePolicy(rt)
+    policy = _sim_policy(rt, args.command_interface)
     runs = {
         'sync': _eval_config(args, 'sync', episodes=args.eval_episodes),
         'async': _eval_config(args, 'async', episodes=args.eval_episodes),
@@ -139,7 +147,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                                       latency_s=edge_s)
     print(f'\nvirtual-clock evaluation (no ROS): model {rt.manifest.name!r}, '
           f'{args.eval_episodes} held-out episodes per run (seeds from {args.seed_offset}), '
-          f'latency {"measured" if args.latency_ms is None else f"{args.latency_ms} ms"}')
+          f'latency {"measured" if args.latency_ms is None else f"{args.latency_ms} ms"}, '
+          f'{args.command_interface} commands, merge {default_merge(args.command_interface)}')
     reports = {name: evaluate(policy, cfg) for name, cfg in runs.items()}
     for name, r in reports.items():
         print(describe(r, name))
@@ -150,7 +159,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         **{mode: summary_dict(reports[f'EMULATED_edge_{mode}']) for mode in ('async', 'sync')}}
     # What a perfectly continuous policy scores on the switch ratio: the scripted expert plans
     # the chunks (they continue one another exactly), same scheduler and seeds as 'async'.
-    env = TeaTableEnv()
+    env = TeaTableEnv(SimConfig(command_interface=args.command_interface))
     ceiling = {name: evaluate(ExpertPolicy(env), runs[name], env, progress=False)
                .switch_discontinuity_ratio for name in ('async', 'EMULATED_edge_async')}
     print(f'switch max/median of the scripted expert planning the chunks (they continue one '
@@ -159,6 +168,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     report['virtual_clock']['expert_switch_discontinuity_ratio'] = ceiling['async']
     report['virtual_clock']['emulated_edge']['expert_switch_discontinuity_ratio'] = \
         ceiling['EMULATED_edge_async']
+    report['command_interface'] = args.command_interface
     _write_json(args.json, report)
     return 0
 
@@ -176,7 +186,11 @@ def _ros_demo(args: argparse.Namespace, rt) -> dict:
     print(f'ROS 2 closed loop over DDS, real time: {args.episodes} held-out episodes per '
           f'configuration (seeds from {args.seed_offset}); emulated edge board = '
           f'{args.latency_fraction:g} x chunk duration ({args.latency_fraction * chunk_s:.2f} s)')
-    report, traces = run_demo(args.episodes, args.seed_offset, args.latency_fraction, chunk_s)
+    print(f'commands: {args.command_interface}'
+          + (' targets (config/position_targets.yaml)' if args.command_interface == 'position'
+             else 's'))
+    report, traces = run_demo(args.episodes, args.seed_offset, args.latency_fraction, chunk_s,
+                              command_interface=args.command_interface)
     print()
     for label, r in (('async', report['async']), ('sync', report['sync']),
                      ('async [EMULATED edge]', report['emulated_edge']['async']),
@@ -319,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--png', type=output_file, default='out/demo_timeline.png',
                    help='timeline plot of the first episode of each real-time run')
     p.add_argument('--skip-ros', action='store_true', help='only the virtual-clock evaluation')
+    p.add_argument('--command-interface', choices=COMMAND_INTERFACES, default='velocity',
+                   help='what the sim robot takes: velocities, or position targets (the ROS '
+                        'pipeline with config/position_targets.yaml; merge offset_fade)')
     p.set_defaults(func=cmd_demo, json='out/demo.json')   # a str: output_file checks it
 
     p = sub.add_parser('eval', formatter_class=fmt, help='closed-loop sim evaluation (no ROS)')
@@ -330,8 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='instruction wording: canonical, training phrasings, or held-out ones')
     p.add_argument('--swap-object', action='store_true',
                    help='same scenes, but ask for a different object than the seed chose')
-    p.add_argument('--merge', choices=STRATEGIES, default=MergeConfig.strategy,
-                   help='how a new chunk joins the queued one (async)')
+    p.add_argument('--merge', choices=STRATEGIES, default=None,
+                   help='how a new chunk joins the queued one (async); default: blend for '
+                        'velocity commands, offset_fade for position targets')
     p.add_argument('--fade-steps', type=positive_int, default=MergeConfig.fade_steps,
                    help='offset_fade: ticks over which the position offset at a switch fades')
     p.add_argument('--command-interface', choices=COMMAND_INTERFACES, default='velocity',

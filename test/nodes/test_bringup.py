@@ -6,13 +6,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
-from vla_edge.nodes.bringup import build_pipeline, default_param_files
+from vla_edge.nodes.bringup import build_pipeline, default_param_files, param_files_for
+from vla_edge.nodes.params import ParameterError
 from vla_edge.tools.bringup_cli import parse_overrides
 
 CLI = str(Path(sys.executable).parent / 'vla-edge')
@@ -103,6 +105,60 @@ def test_pipeline_with_the_watchdog_runs_episodes(ros_context, reference_runtime
     assert any(e['success'] for e in robot.episodes), robot.episodes
     assert watchdog.wd.armed and watchdog.wd.latch.trips == 0, watchdog.wd.latch.reasons
     assert robot.commands_received >= watchdog.counts['commands_out'] - 5 > 100
+
+
+def test_on_position_targets_episodes_run_and_every_target_is_near_the_robot(
+        ros_context, reference_runtime):
+    """config/position_targets.yaml: vla_node integrates its chunks into [x, y, grip] targets,
+    the executor holds where the robot is, the sim robot follows positions. Across auto-reset
+    episodes (the robot teleports to each new start) every target the robot takes is within a
+    few top-speed steps (0.012) of where it is, and the watchdog never vetoes."""
+    pipe = build_pipeline(param_files_for('position'), context=ros_context,
+                          runtime=reference_runtime, overrides={'sim_robot': {'auto_reset': True}})
+    robot, watchdog = pipe.nodes['sim_robot'], pipe.nodes['watchdog']
+    assert pipe.nodes['chunk_executor'].joint_names == ['x', 'y', 'grip']
+    gaps = []
+    take = robot.on_command
+
+    def on_command(msg):   # the robot's own subscription: how far is a target it takes?
+        before, at = robot.commands_received, robot.session.env.world.gripper_pos.copy()
+        take(msg)
+        if robot.commands_received > before and robot.running:
+            gaps.append(float(np.linalg.norm(np.asarray(msg.data[:2]) - at)))
+
+    robot.on_command = on_command
+    robot.create_subscription(Float64MultiArray, 'command', on_command, 10)
+    robot.running = False       # as the demo does: start once the watchdog is armed, with an
+    robot.start_episode()       # empty queue (a paused robot did not follow the one it had)
+    pipe.start()
+    try:
+        end = time.monotonic() + 40
+        while time.monotonic() < end and not watchdog.wd.armed:
+            time.sleep(0.05)
+        pipe.nodes['chunk_executor'].reset_queue()
+        time.sleep(0.06)   # commands already on their way were for the queue just dropped
+        robot.running = True
+        while time.monotonic() < end and sum(e['success'] for e in robot.episodes) < 2:
+            time.sleep(0.1)
+    finally:
+        pipe.stop()
+    assert sum(e['success'] for e in robot.episodes) >= 2, robot.episodes
+    assert watchdog.wd.latch.trips == 0, watchdog.wd.latch.reasons
+    assert len(gaps) > 100 and max(gaps) < 0.05, max(gaps)
+
+
+def test_position_targets_need_every_node_to_take_them(ros_context, reference_runtime):
+    with pytest.raises(ParameterError, match='disagree on what a command is'):
+        build_pipeline(context=ros_context, runtime=reference_runtime,
+                       overrides={'sim_robot': {'command_interface': 'position'}})
+    with pytest.raises(ParameterError, match="watchdog.latch.hold_mode = 'zero_velocity'"):
+        build_pipeline(param_files_for('position'), context=ros_context,
+                       runtime=reference_runtime,
+                       overrides={'watchdog': {'latch.hold_mode': 'zero_velocity'}})
+    with pytest.raises(ParameterError, match="must be vla_node's position.joint_names"):
+        build_pipeline(param_files_for('position'), context=ros_context,
+                       runtime=reference_runtime,
+                       overrides={'vla_node': {'position.joint_names': ['px', 'py', 'grip']}})
 
 
 def test_without_the_watchdog_the_robot_listens_to_command_raw(ros_context, reference_runtime):

@@ -13,6 +13,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.serialization import serialize_message
 from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
@@ -648,3 +649,45 @@ def test_a_rate_that_cannot_be_resolved_is_refused(rate, model_dir, expected):
 
     with pytest.raises(ParameterError, match=expected):
         resolve_control_rate(rate, model_dir)
+
+
+POSITION_PARAMS = [Parameter('joint_names', value=['x', 'y', 'grip']),
+                   Parameter('velocity_dims', value=[-1]),
+                   Parameter('position_dims', value=[0, 1]),
+                   Parameter('hold_mode', value='state')]
+
+
+def position_executor(ctx, **params):
+    overrides = [p for p in POSITION_PARAMS if p.name not in params]
+    overrides += [Parameter(k, value=v) for k, v in params.items()]
+    return ChunkExecutor(context=ctx, parameter_overrides=overrides)
+
+
+def test_a_position_executor_holds_where_the_robot_is_measured(ros_context):
+    """hold_mode state: the position dims hold the newest joint_states positions (after a
+    reset too, where 'last' would repeat the old episode's target), the gripper its last
+    command; before any state, nothing is sent."""
+    node = position_executor(ros_context)
+    try:
+        assert node._hold() is None and node.holds_without_state == 1
+        node._last_command = np.array([0.4, 0.5, 1.0])
+        node.on_state(JointState(name=['gripper', 'x', 'y'], position=[0.4, 0.21, 0.37]))
+        np.testing.assert_array_equal(node._hold(), [0.21, 0.37, 1.0])
+        node.reset_queue()
+        node.on_state(JointState(name=['x', 'y'], position=[0.8, 0.1]))   # a teleported robot
+        np.testing.assert_array_equal(node._hold(), [0.8, 0.1, 0.0])
+        assert node.scheduler.cfg.motion_dims == 2
+        assert node.action_range is None   # targets are the robot's values, not the model's
+    finally:
+        node.destroy_node()
+
+
+def test_position_parameters_that_do_not_fit_are_refused(ros_context):
+    with pytest.raises(ParameterError, match="'position_dims' = \\[1, 2\\] must be distinct "
+                                             'leading indices'):
+        position_executor(ros_context, position_dims=[1, 2])
+    with pytest.raises(ParameterError, match="'hold_state.joints' .* for hold_mode state"):
+        position_executor(ros_context, **{'hold_state.joints': ['x', 'y']})
+    for hold in ('last', 'zero_velocity'):
+        with pytest.raises(ParameterError, match=f"'hold_mode' = '{hold}': with position_dims"):
+            position_executor(ros_context, hold_mode=hold)

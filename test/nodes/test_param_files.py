@@ -14,6 +14,7 @@ from vla_edge.nodes.bringup import (
     NODE_PARAMETERS,
     check_param_files,
     default_param_files,
+    param_files_for,
 )
 from vla_edge.nodes.chunk_executor import check_command_layout
 from vla_edge.nodes.param_files import check_parameters, merged_parameters, read_param_file
@@ -35,7 +36,10 @@ def write(tmp_path: Path, text: str, name: str = 'extra.yaml') -> Path:
 
 def test_the_shipped_config_files_match_the_declarations():
     # every file in config/, not only the three defaults: raises on any stale or misspelt key
-    check_param_files(sorted(CONFIG_DIR.glob('*.yaml')))
+    # (the position-target overlay goes after the defaults, as bringup and the demo pass it)
+    assert set(CONFIG_DIR.glob('*.yaml')) == set(param_files_for('position'))
+    check_param_files(default_param_files())
+    check_param_files(param_files_for('position'))
     sections = {}
     for f in default_param_files():
         sections.update(read_param_file(f))
@@ -207,15 +211,16 @@ def test_bringup_refuses_a_bad_layered_file_before_starting(tmp_path, capsys, pr
 
 @pytest.mark.parametrize('names, dims, expected', [
     (['vx', 'vy', 'grip'], [0, 1], None),
-    (['vx', 'vy', 'grip'], [2], None),
+    (['vx', 'vy', 'grip'], [2], 'leading indices'),   # the motion dims lead the command
     (['vx', 'vy', 'grip'], [3], 'distinct indices in \\[0, 2\\]'),
-    (['vx', 'vy', 'grip'], [-1], 'distinct indices'),
+    (['vx', 'vy', 'grip'], [-1], None),                 # none: a position interface
     (['vx', 'vy', 'grip'], [0, 0], 'distinct indices'),
     (['vx', 'vx'], [0], "'joint_names'"),
     (['vx', ''], [0], "'joint_names'"),
 ])
 def test_the_executor_checks_velocity_dims_against_joint_names(names, dims, expected):
-    p = {'joint_names': names, 'velocity_dims': dims}
+    p = {'joint_names': names, 'velocity_dims': dims, 'position_dims': [-1],
+         'hold_mode': 'zero_velocity', 'hold_state.joints': ['x', 'y', '']}
     if expected is None:
         check_command_layout(p)
     else:

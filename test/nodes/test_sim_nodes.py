@@ -70,9 +70,11 @@ def test_a_step_advances_the_world_by_one_control_period(ros_context, rate_hz):
 def test_the_rate_of_a_running_sim_cannot_change():
     session = SimSession()
     session.reset(1_000_000)
-    session.set_control_rate(50.0)   # unchanged: fine
+    session.configure(50.0)   # unchanged: fine
     with pytest.raises(RuntimeError, match='before the first episode'):
-        session.set_control_rate(100.0)
+        session.configure(100.0)
+    with pytest.raises(RuntimeError, match='before the first episode'):
+        session.configure(50.0, 'position')
 
 
 def test_only_three_finite_values_are_a_command(ros_context, spun):
@@ -198,5 +200,28 @@ def test_a_stalled_robot_does_not_make_the_frames_stale(ros_context):
         assert session.render_stamped(late)[1] == late
         session.reset(1_000_001)
         assert session.render_stamped(soon)[1] == soon   # a new episode, no step yet
+    finally:
+        robot.destroy_node()
+
+
+def test_a_position_robot_goes_to_its_target_and_stays_when_the_commands_stop(ros_context):
+    """command_interface position: [x, y, grip] is where to go (at up to top speed); without a
+    fresh command it holds where it is (not at the origin a zeroed command would name)."""
+    session, robot = robot_on(ros_context, command_interface='position', command_timeout_s=0.05)
+    try:
+        robot.start_episode()
+        world = session.env.world
+        robot.on_command(Float64MultiArray(data=[0.5, 0.5, -1.0]))   # sent before the reset
+        assert robot.commands_received == 0                          # was seen: ignored
+        robot._deaf_until_s = -1e9
+        start = world.gripper_pos.copy()
+        target = start + np.array([0.005, -0.003])       # less than one top-speed step away
+        robot.on_command(Float64MultiArray(data=[*target, -1.0]))
+        robot.on_step()
+        assert np.allclose(world.gripper_pos, target)
+        robot._command_s = -1e9                           # the command went stale
+        for _ in range(5):
+            robot.on_step()
+        assert np.allclose(world.gripper_pos, target)
     finally:
         robot.destroy_node()

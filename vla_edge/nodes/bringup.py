@@ -18,7 +18,7 @@ from rclpy.node import Node
 
 from vla_edge.core.package_share import package_path
 from vla_edge.nodes import chunk_executor, sim_nodes, vla_node, watchdog_node
-from vla_edge.nodes.chunk_executor import ChunkExecutor
+from vla_edge.nodes.chunk_executor import ChunkExecutor, index_list
 from vla_edge.nodes.isolated_executors import IsolatedExecutors, default_executor_kind
 from vla_edge.nodes.model_rate import resolve_control_rate
 from vla_edge.nodes.param_files import check_parameters, merged_parameters
@@ -29,6 +29,7 @@ from vla_edge.nodes.watchdog_node import WatchdogNode
 
 CONFIG_DIR = package_path('config')   # the checkout's, or share/vla_edge/config when installed
 DEFAULT_CONFIG_NAMES = ('pipeline.yaml', 'sim.yaml', 'watchdog.yaml')
+POSITION_OVERLAY = 'position_targets.yaml'   # the sim and the pipeline on position targets
 # Every node a parameter file of this package may address, with what it declares.
 NODE_PARAMETERS = {
     'vla_node': vla_node.PARAMETERS,
@@ -44,6 +45,15 @@ def default_param_files() -> list[Path]:
     return [CONFIG_DIR / name for name in DEFAULT_CONFIG_NAMES]
 
 
+def param_files_for(command_interface: str) -> list[Path]:
+    """The default files, with the position-target overlay for `position`."""
+    if command_interface not in ('velocity', 'position'):
+        raise ValueError(f"command_interface must be 'velocity' or 'position', "
+                         f'got {command_interface!r}')
+    extra = [CONFIG_DIR / POSITION_OVERLAY] if command_interface == 'position' else []
+    return default_param_files() + extra
+
+
 def check_param_files(param_files: list[Path],
                       overrides: dict[str, dict[str, object]] | None = None,
                       with_watchdog: bool = True, with_sim: bool = True,
@@ -57,6 +67,38 @@ def check_param_files(param_files: list[Path],
         print(f'warning: {note}', file=sys.stderr)
     check_command_chain(merged_parameters(param_files, overrides or {}, NODE_PARAMETERS, ns),
                         with_watchdog, with_sim)
+
+
+def check_command_interface(values: dict[str, dict[str, object]], with_watchdog: bool,
+                            with_sim: bool) -> None:
+    """Velocities or position targets: every node on the way must read the command the same
+    way. A watchdog or executor that takes position targets for velocities zeroes them on a hold,
+    which sends the robot to the origin (config/position_targets.yaml sets all of them)."""
+    positions = values['vla_node']['command_interface'] == 'position'
+    executor = values['chunk_executor']
+    said = {'vla_node.command_interface': positions,
+            'chunk_executor.position_dims': bool(index_list(executor, 'position_dims'))}
+    if with_sim:
+        said['sim_robot.command_interface'] = \
+            values['sim_robot']['command_interface'] == 'position'
+    if with_watchdog:
+        said['watchdog.command.velocity_dims'] = \
+            list(values['watchdog']['command.velocity_dims']) == [-1]
+    if len(set(said.values())) > 1:
+        raise ParameterError(
+            'the nodes disagree on what a command is (position targets: ' + ', '.join(
+                f'{k} {"yes" if v else "no"}' for k, v in said.items()) + '); pass '
+            'config/position_targets.yaml after the default files, or none of it')
+    if not positions:
+        return
+    names = list(values['vla_node']['position.joint_names'])
+    if list(executor['joint_names']) != names:
+        raise ParameterError(f"chunk_executor.joint_names = {list(executor['joint_names'])} must "
+                             f"be vla_node's position.joint_names {names}: chunks are matched "
+                             'by name')
+    if with_watchdog and values['watchdog']['latch.hold_mode'] == 'zero_velocity':
+        raise ParameterError("watchdog.latch.hold_mode = 'zero_velocity': with position targets "
+                             "a hold must keep a position ('last'), not zero it")
 
 
 def check_command_chain(values: dict[str, dict[str, object]], with_watchdog: bool,
@@ -95,6 +137,7 @@ def check_command_chain(values: dict[str, dict[str, object]], with_watchdog: boo
                 f'{gate_camera!r}: the watchdog must judge the frames the policy sees, and with '
                 'no frames it never arms; set both camera_topic (ros2 launch sets both from '
                 'its camera_topic argument)')
+    check_command_interface(values, with_watchdog, with_sim)
     if with_sim and last != 'float64_multi_array':
         who = 'watchdog' if with_watchdog else 'chunk_executor'
         raise ParameterError(f'{who}.command_type = {last!r}: the simulated robot takes '

@@ -19,6 +19,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
+from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
@@ -54,7 +55,7 @@ from vla_edge.nodes.trajectory_cdr import chunk_to_trajectory_cdr
 from vla_edge.nodes.trajectory_view import read_trajectory
 from vla_edge.nodes.twist_command import TWIST_PARAMETERS, command_twist
 
-HOLD_MODES = ('last', 'zero_velocity')
+HOLD_MODES = ('last', 'zero_velocity', 'state')
 # The clock going back more than this is a new timeline (a looped bag, a restarted sim), not a
 # late timer: ticks are re-anchored. A smaller step back only drops a few more actions as past.
 CLOCK_JUMP_BACK_S = 0.25
@@ -90,9 +91,18 @@ PARAMETERS = (
     Spec('request_timeout_s', 2.0, 'Ask again if a requested chunk has not arrived by then.',
          range=(0.01, 60.0)),
     Spec('hold_mode', 'zero_velocity', 'What to command when no action is queued: repeat the last '
-         'command, or zero the velocity dimensions (velocity interfaces).', choices=HOLD_MODES),
-    Spec('velocity_dims', [0, 1], 'Indices of the command that are velocities (zeroed on hold; '
-         'with no velocity dimension, use hold_mode last).'),
+         'command; zero the velocity dimensions (velocity interfaces); or state: the robot\'s '
+         'measured position (joint_states, hold_state.joints) for the position dimensions '
+         '(position interfaces: stay where it is, also after a reset or a teleport).',
+         choices=HOLD_MODES),
+    Spec('velocity_dims', [0, 1], 'Indices of the command that are velocities (zeroed on hold). '
+         '[-1]: none (a position interface: use hold_mode state or last).'),
+    Spec('position_dims', [-1], 'Indices of the command that are position targets (the motion '
+         'dims of a position interface: switch smoothness and the offset_fade merge use them). '
+         '[-1]: none. Motion dims (velocity_dims, then position_dims) lead the command.'),
+    Spec('hold_state.joints', ['x', 'y', ''], 'hold_mode state: per command dim, the '
+         'joint_states name whose position it holds; "" keeps the last command\'s value (a '
+         'gripper).'),
     Spec('command_type', 'float64_multi_array', 'Message type of command_raw. With the watchdog '
          'in the chain keep float64_multi_array (what it gates) and set the robot\'s type as the '
          'watchdog\'s command_type.', choices=tuple(COMMAND_TYPES)),
@@ -114,13 +124,36 @@ PARAMETERS = (
 def check_command_layout(p: dict) -> None:
     """joint_names names the command's dimensions and velocity_dims indexes them: a hold zeroes
     exactly those, so an index out of range would zero the wrong one or none."""
-    names, dims = list(p['joint_names']), list(p['velocity_dims'])
+    names, dims = list(p['joint_names']), index_list(p, 'velocity_dims')
     if not names or not distinct_names(names):
         raise ParameterError(f"parameter 'joint_names' = {names} must be distinct, non-empty "
                              'names, one per command dimension')
     if len(set(dims)) != len(dims) or not all(0 <= i < len(names) for i in dims):
         raise ParameterError(f"parameter 'velocity_dims' = {dims} must be distinct indices in "
                              f'[0, {len(names) - 1}] (joint_names has {len(names)} dimensions)')
+    positions = index_list(p, 'position_dims')
+    motion = sorted(dims + positions)
+    if motion != list(range(len(motion))) or len(motion) > len(names):
+        raise ParameterError(f"parameters 'velocity_dims' = {dims} and 'position_dims' = "
+                             f'{list(p["position_dims"])} must be distinct leading indices of '
+                             f'the command (0, 1, ...; joint_names has {len(names)})')
+    if positions and p['hold_mode'] != 'state':
+        raise ParameterError(f"parameter 'hold_mode' = {p['hold_mode']!r}: with position_dims "
+                             "use 'state' (hold where joint_states says the robot is): the last "
+                             'command is zeroed at a reset, and before the first chunk there is '
+                             'none, so a held position target would be the origin')
+    joints = list(p['hold_state.joints'])
+    if p['hold_mode'] == 'state' and (len(joints) != len(names) or not any(joints)):
+        raise ParameterError(f"parameter 'hold_state.joints' = {joints} must name a joint (or "
+                             f'"") for each of the {len(names)} command dimensions, at least '
+                             'one joint, for hold_mode state')
+
+
+def index_list(p: dict, key: str) -> list[int]:
+    """An index list parameter as indices; [-1] is none (ROS 2 parameters cannot carry an
+    empty list)."""
+    dims = [int(i) for i in p[key]]
+    return [] if dims == [-1] else dims
 
 
 def check_joint_names_against_model(names: list[str], manifest: Manifest | None) -> None:
@@ -143,11 +176,15 @@ class ChunkExecutor(Node):
         p = declare_all(self, PARAMETERS)
         check_command_layout(p)
         manifest = tied_manifest(p['control_rate_hz'], p['model_dir'])
-        check_joint_names_against_model(list(p['joint_names']), manifest)
+        # Position targets are integrated from the model's actions by vla_node
+        # (command_interface position): the robot's names and values, not the model's.
+        targets = bool(index_list(p, 'position_dims'))
+        if not targets:
+            check_joint_names_against_model(list(p['joint_names']), manifest)
         p['control_rate_hz'] = resolve_control_rate(p['control_rate_hz'], p['model_dir'],
                                                     manifest)
         # Tied to a model: its chunks can only hold its actions (core/action_range.py).
-        self.action_range = None if manifest is None else ActionRange.of_model(
+        self.action_range = None if manifest is None or targets else ActionRange.of_model(
             manifest, list(p['joint_names']))
         self.params = p
         self.scheduler = ChunkScheduler(SchedulerConfig(
@@ -157,7 +194,8 @@ class ChunkExecutor(Node):
             trigger_margin_ticks=p['trigger_margin_ticks'],
             latency_window=p['latency.window'], latency_percentile=p['latency.percentile'],
             request_timeout_s=p['request_timeout_s'], max_action_age_s=p['max_action_age_s'],
-            motion_dims=len(p['velocity_dims']), smoothness_window_s=p['smoothness_window_s']))
+            motion_dims=len(index_list(p, 'velocity_dims') + index_list(p, 'position_dims')),
+            smoothness_window_s=p['smoothness_window_s']))
         self.rate_hz = p['control_rate_hz']
         self.joint_names = list(p['joint_names'])
         self.twist = command_twist(p, len(self.joint_names))
@@ -198,6 +236,11 @@ class ChunkExecutor(Node):
         self._instruction: str | None = None
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.create_subscription(String, 'instruction', self.on_instruction, latched)
+        self._measured: dict[str, float] = {}   # joint -> newest position (hold_mode state)
+        self.holds_without_state = 0
+        if p['hold_mode'] == 'state':
+            self.create_subscription(JointState, 'joint_states', self.on_state, 10,
+                                     callback_group=MutuallyExclusiveCallbackGroup())
         self.get_logger().info(f'chunk executor: {p["mode"]} at {self.rate_hz:g} Hz, merge '
                                f'{p["merge.strategy"]}, command {p["command_type"]}')
 
@@ -302,6 +345,8 @@ class ChunkExecutor(Node):
             action = self.scheduler.next_action(tick)
             self.last_command_was_hold = action is None
             command = self._hold() if action is None else action
+            if command is None:   # hold_mode state, no robot state yet: send nothing
+                return
             self._last_command = np.asarray(command, dtype=np.float64)
             if self.record_trace:
                 self.executed.append((now, None if action is None else self._last_command))
@@ -359,6 +404,14 @@ class ChunkExecutor(Node):
         self._last_tick_s = None
         self._last_tick = -1
 
+    def on_state(self, msg: JointState) -> None:
+        """hold_mode state: keep the newest measured position of each joint the hold uses."""
+        wanted = set(self.params['hold_state.joints'])
+        newest = {n: float(v) for n, v in zip(msg.name, msg.position)
+                  if n in wanted and np.isfinite(v)}
+        with self._lock:
+            self._measured.update(newest)
+
     def on_instruction(self, msg: String) -> None:
         """Without this, up to a chunk of the old task's actions would still run in the new one.
         An instruction vla_node would refuse (empty, too long) is not a new task: it is ignored."""
@@ -385,9 +438,10 @@ class ChunkExecutor(Node):
         """The last command is the hold with zero velocity (in either hold_mode), not whatever
         action was playing: without the watchdog this node is what the robot listens to."""
         if getattr(self, '_last_tick_s', None) is not None:   # commands went out
-            send_last_command(self, lambda: self._publish_command(self._hold(final=True),
-                                                                  self.now_s()),
-                              1.0 / self.rate_hz)
+            final = self._hold(final=True)
+            if final is not None:
+                send_last_command(self, lambda: self._publish_command(final, self.now_s()),
+                                  1.0 / self.rate_hz)
         super().destroy_node()
 
     def _apply_realtime_priority(self) -> int:
@@ -421,12 +475,25 @@ class ChunkExecutor(Node):
         with self.locked_queue() as (scheduler, tick):
             return scheduler.queue.remaining(tick)
 
-    def _hold(self, final: bool = False) -> np.ndarray:
-        """Never stale, never undefined: the last command, or zero velocity. The `final` one
-        (the node stops; nothing follows) zeroes the velocity dimensions in either mode."""
+    def _hold(self, final: bool = False) -> np.ndarray | None:
+        """Never stale, never undefined: the last command, zero velocity, or where the robot
+        is. The `final` one (the node stops; nothing follows) zeroes the velocity dimensions in
+        every mode. None: hold_mode state before any joint_states arrived (nothing is sent,
+        rather than a position the robot is not at)."""
         held = self._last_command.copy()
-        if final or self.params['hold_mode'] == 'zero_velocity':
-            held[[i for i in self.params['velocity_dims'] if i < len(held)]] = 0.0
+        if final or self.params['hold_mode'] in ('zero_velocity', 'state'):
+            held[index_list(self.params, 'velocity_dims')] = 0.0
+        if self.params['hold_mode'] == 'state':
+            joints = self.params['hold_state.joints']
+            if not all(j in self._measured for j in joints if j):
+                self.holds_without_state += 1
+                self.get_logger().warning('no joint_states with the hold joints '
+                                          f'{[j for j in joints if j]} yet: no command sent',
+                                          throttle_duration_sec=2.0)
+                return None
+            for i, joint in enumerate(joints):
+                if joint:
+                    held[i] = self._measured[joint]
         return held
 
     def _publish_command(self, command: np.ndarray, now: float) -> None:

@@ -35,11 +35,15 @@ from vla_edge.nodes.params import Spec, declare_all
 from vla_edge.nodes.spin import spin_nodes
 from vla_edge.sim.env import TeaTableEnv
 from vla_edge.sim.tasks import PHRASINGS
-from vla_edge.sim.world import SimConfig
+from vla_edge.sim.world import COMMAND_INTERFACES, SimConfig
 
 # A frame is stamped with the last step's time while the next step is at most this many control
 # periods late; past that (the robot's thread stalled) with its render time.
 STEP_OVERDUE_PERIODS = 1.5
+# After a reset, commands are ignored for this many control periods: they were computed before
+# the controller could see the new state (a state message and a command each take up to a
+# period to cross, and the controller acts on its next tick).
+RESET_DEAF_PERIODS = 3
 
 
 class SimSession:
@@ -75,18 +79,21 @@ class SimSession:
             if listener in self.listeners:
                 self.listeners.remove(listener)
 
-    def set_control_rate(self, rate_hz: float) -> None:
+    def configure(self, rate_hz: float, command_interface: str = 'velocity') -> None:
         """One robot step must advance the world by one control period, or the sim runs off the
-        clock (2x fast when stepped at 100 Hz with 50 Hz dynamics). The robot node owns the rate;
-        it is set before the first episode."""
+        clock (2x fast when stepped at 100 Hz with 50 Hz dynamics); and the world must read
+        commands as the robot takes them. The robot node owns both; they are set before the
+        first episode."""
         with self.lock:
             config = self.env.config
-            if rate_hz == config.control_rate_hz:
+            if (rate_hz, command_interface) == (config.control_rate_hz,
+                                                config.command_interface):
                 return
             if self.env.world is not None:
-                raise RuntimeError('the control rate of a running sim cannot change; set it '
-                                   'before the first episode')
-            self.env = TeaTableEnv(dataclasses.replace(config, control_rate_hz=rate_hz))
+                raise RuntimeError('the control rate and command interface of a running sim '
+                                   'cannot change; set them before the first episode')
+            self.env = TeaTableEnv(dataclasses.replace(config, control_rate_hz=rate_hz,
+                                                       command_interface=command_interface))
 
     def render(self) -> np.ndarray | None:
         with self.lock:
@@ -110,8 +117,13 @@ class SimSession:
 ROBOT_PARAMETERS = (
     Spec('control_rate_hz', 50.0, 'Dynamics step rate: each step advances the world by '
          '1/rate seconds.', range=(1.0, 1000.0)),
+    Spec('command_interface', 'velocity', 'What `command` carries: velocity ([vx, vy, grip], '
+         'normalized: 1 = top speed) or position ([x, y, grip] targets in table units, reached '
+         'at up to top speed, as a position controller with a speed limit).',
+         choices=COMMAND_INTERFACES),
     Spec('command_timeout_s', 0.1, 'Without a fresh command for this long, the robot stops '
-         '(zero velocity, gripper unchanged).', range=(0.001, 10.0)),
+         '(zero velocity, or its position as the target; gripper unchanged).',
+         range=(0.001, 10.0)),
     Spec('first_seed', 1_000_000, 'Seed of the first episode (held out from training).',
          range=(0, 2**62)),
     Spec('phrasing', 'canonical', 'Instruction wording of the episodes.', choices=PHRASINGS),
@@ -127,9 +139,10 @@ class SimRobot(Node):
         super().__init__('sim_robot', **kwargs)
         self.p = declare_all(self, ROBOT_PARAMETERS)
         self.session = session
-        session.set_control_rate(self.p['control_rate_hz'])
+        session.configure(self.p['control_rate_hz'], self.p['command_interface'])
         self._command = np.zeros(3)
         self._command_s = -1e9
+        self._deaf_until_s = -1e9
         self._lock = threading.Lock()
         self.episodes: list[dict] = []
         self.commands_received = 0
@@ -154,12 +167,22 @@ class SimRobot(Node):
                                     throttle_duration_sec=1.0)
             return
         with self._lock:
+            if self.now_s() < self._deaf_until_s:
+                return   # sent before the reset could be seen (start_episode)
             self._command, self._command_s = data, self.now_s()
             self.commands_received += 1
 
     def start_episode(self, seed: int | None = None) -> str:
+        """Reset the world to `seed`'s start (the robot teleports there). With position targets,
+        commands sent before the controller can have seen the new state are void: the stored one
+        is forgotten, and those arriving within RESET_DEAF_PERIODS control periods are ignored (a
+        target computed from the old episode's position would pull the robot back toward it)."""
         seed = self._next_seed if seed is None else seed
         self._next_seed = seed + 1
+        if self.p['command_interface'] == 'position':
+            with self._lock:
+                self._command_s = -1e9
+                self._deaf_until_s = self.now_s() + RESET_DEAF_PERIODS / self.p['control_rate_hz']
         return self.session.reset(seed, self.p['phrasing'])
 
     def destroy_node(self) -> None:
@@ -204,9 +227,10 @@ class SimRobot(Node):
         with self._lock:
             fresh = self.now_s() - self._command_s <= self.p['command_timeout_s']
             command = self._command.copy()
-        if not fresh:
-            command[:2] = 0.0
         with self.session.lock:
+            if not fresh:   # stop: no velocity, or where it is as the target
+                command[:2] = env.world.gripper_pos if self.p['command_interface'] == 'position' \
+                    else 0.0
             env.step(command)
             stamp = self._stamp_state()
             state = env.world.state()

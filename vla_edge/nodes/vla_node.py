@@ -44,6 +44,7 @@ from vla_edge.core.key_frame import KeyFrameGate
 from vla_edge.core.latency import LatencyTracker
 from vla_edge.core.model_dir import default_model_dir
 from vla_edge.core.onnx_session import SessionOptions
+from vla_edge.core.position_targets import velocity_chunk_to_positions
 from vla_edge.core.ros_image import ImageConverter
 from vla_edge.core.runtime import PolicyRuntime, VisualEmbedding
 from vla_edge.core.state_history import StateHistory
@@ -58,7 +59,11 @@ from vla_edge.nodes.params import declare_all
 from vla_edge.nodes.spin import spin_nodes
 from vla_edge.nodes.trajectory_cdr import chunk_to_trajectory_cdr
 from vla_edge.nodes.trajectory_view import TrajectoryView, read_trajectory
-from vla_edge.nodes.vla_node_params import PARAMETERS, check_state_joints
+from vla_edge.nodes.vla_node_params import (
+    PARAMETERS,
+    check_position_targets,
+    check_state_joints,
+)
 
 ERROR_LOG_PERIOD_S = 2.0   # an input problem of one kind is logged at most this often
 
@@ -98,10 +103,14 @@ class VlaNode(Node):
             raise ValueError(f'state_position_joints + state_velocity_joints name {n_state} values '
                              f'but the model expects state_dim = {m.state_dim} '
                              f'({m.raw.get("state_names")})')
+        check_position_targets(p, m.action_dim, m.state_dim)
         self.rate_hz = m.control_rate_hz
         # Chunks name their columns so the executor takes them by name; a model without
         # action_names publishes none, and the executor takes the columns in order.
         self.action_names = [str(n) for n in m.raw.get('action_names') or ()]
+        self.positions = p['command_interface'] == 'position'
+        self.chunk_names = list(p['position.joint_names']) if self.positions \
+            else self.action_names
         self.converter = ImageConverter()
         self._frame_lock = threading.Condition()
         self._frame: tuple[object, float, int, bool] | None = None   # msg, stamp, index, clock ok
@@ -401,10 +410,16 @@ class VlaNode(Node):
         if self.params['emulated_latency_s'] > 0.0 and \
                 self._wait_until(started_s + self.params['emulated_latency_s']):
             return   # shutting down
+        actions = chunk.actions
+        if self.positions:   # from where the robot was when the frame was taken
+            p = self.params
+            actions = velocity_chunk_to_positions(
+                actions, state[list(p['position.state_dims'])], p['position.step_at_full_speed'],
+                p['position.action_dims'])
         # Serialized here (numpy, ~0.02 ms) rather than as 50 rosidl point objects (~0.5 ms with
         # rclpy's conversion): the same JointTrajectory on the wire. The request id is echoed.
         self.chunk_pub.publish(chunk_to_trajectory_cdr(
-            chunk.actions, chunk.observation_stamp_s, self.rate_hz, self.action_names,
+            actions, chunk.observation_stamp_s, self.rate_hz, self.chunk_names,
             request.frame_id))
         raw_s = visual.encode_s + chunk.stage_latency_s['backbone'] + \
             chunk.stage_latency_s['action_expert']
@@ -430,6 +445,11 @@ class VlaNode(Node):
         """The request's committed prefix at the model's rate (the executor may tick at another),
         columns by name, placed on the chunk (`core/committed_prefix.py`)."""
         if request.n_points == 0:
+            return None
+        if self.positions:
+            self._error('prefix', 'chunk_request prefix not used: committed prefixes are the '
+                                  "model's velocity actions; with command_interface position "
+                                  'use the blend or offset_fade merge')
             return None
         try:
             prefix = request.actions()

@@ -54,6 +54,20 @@ PARAMETERS = (
     Spec('emulated_latency_s', 0.0, 'EMULATION: make every chunk take at least this long from '
          'when its planning starts (on the node clock: sim time with use_sim_time), to emulate '
          'a slower board. Reported in diagnostics.', range=(0.0, 10.0)),
+    Spec('command_interface', 'velocity', 'What the published chunks carry. velocity: the '
+         "model's actions as they are. position: for a position-controlled robot, the model's "
+         'velocity columns (position.action_dims) integrated into position targets, one control '
+         'step each, from the robot state the chunk was planned from (position.state_dims), named '
+         'position.joint_names (core/position_targets.py).', choices=('velocity', 'position')),
+    Spec('position.joint_names', ['x', 'y', 'grip'], 'command_interface position: the names of '
+         "the chunk's columns (one per model action; the executor's joint_names)."),
+    Spec('position.action_dims', [0, 1], 'command_interface position: the model action columns '
+         'that are velocities (normalized: 1 = top speed), integrated into positions.'),
+    Spec('position.state_dims', [0, 1], 'command_interface position: the state vector entries '
+         '(state_position_joints first) they start from, one per action dim.'),
+    Spec('position.step_at_full_speed', 0.012, 'command_interface position: how far the robot '
+         'moves in one control step at velocity 1 (the sim: 0.6 table units/s at 50 Hz).',
+         range=(1e-9, 1e3)),
     Spec('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', range=(0.05, 60.0)),
 )
 
@@ -66,3 +80,21 @@ def check_state_joints(p: dict) -> None:
         if not distinct_names(names):
             raise ParameterError(f'parameter {key!r} = {names} must be distinct, non-empty '
                                  'joint names (a name twice would feed one joint twice)')
+
+
+def check_position_targets(p: dict, action_dim: int, state_dim: int) -> None:
+    """command_interface position names every chunk column and integrates some of them from the
+    state: indices outside the model's actions or state would fail on the first chunk."""
+    if p['command_interface'] != 'position':
+        return
+    names, dims = list(p['position.joint_names']), list(p['position.action_dims'])
+    start = list(p['position.state_dims'])
+    if len(names) != action_dim or not distinct_names(names):
+        raise ParameterError(f"parameter 'position.joint_names' = {names} must be {action_dim} "
+                             'distinct names, one per model action')
+    if not dims or len(set(dims)) != len(dims) or not all(0 <= d < action_dim for d in dims):
+        raise ParameterError(f"parameter 'position.action_dims' = {dims} must be distinct "
+                             f'indices in [0, {action_dim - 1}]')
+    if len(start) != len(dims) or not all(0 <= d < state_dim for d in start):
+        raise ParameterError(f"parameter 'position.state_dims' = {start} must be "
+                             f'{len(dims)} indices (one per action dim) in [0, {state_dim - 1}]')

@@ -61,17 +61,17 @@ class RunResult:
 
 def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: list[int],
                       merge_strategy: str | None = None, record_first: bool = True,
-                      progress: bool = True) -> RunResult:
+                      progress: bool = True, command_interface: str = 'velocity') -> RunResult:
     import rclpy
 
-    from vla_edge.nodes.bringup import build_pipeline
+    from vla_edge.nodes.bringup import build_pipeline, param_files_for
     from vla_edge.nodes.sim_domain import sim_context
 
     ctx = sim_context(next(_domains) % 230 for _ in range(20))
     executor_params: dict[str, object] = {'mode': mode}
     if merge_strategy:
         executor_params['merge.strategy'] = merge_strategy
-    pipe = build_pipeline(context=ctx, overrides={
+    pipe = build_pipeline(param_files_for(command_interface), context=ctx, overrides={
         'chunk_executor': executor_params,
         'vla_node': {'emulated_latency_s': emulated_latency_s},
         'sim_robot': {'auto_reset': False}})
@@ -95,6 +95,9 @@ def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: l
             # reset below, up to one (emulated) inference longer in async than in sync.
             wait_until(lambda: not vla.serving, 2.0 * emulated_latency_s + 1.0, poll_s=0.001)
             ex.reset_queue()
+            # Commands already on their way carry the dropped queue's actions (with position
+            # targets, where its chunks ran while the robot was paused): let them land first.
+            time.sleep(3.0 / ex.rate_hz)
             if watchdog is not None and watchdog.wd.latch.latched:
                 # A veto in the last episode stays latched until reset (as on a robot); the
                 # demo counts it and resets, so one veto does not hold every later episode.
@@ -114,7 +117,8 @@ def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: l
                 result.episodes.append({'seed': seed, 'success': False, 'time_s': limit})
             if ex.record_trace:
                 result.trace = {'t0': t_start, 'executed': list(ex.executed),
-                                'events': list(ex.events), 'rate_hz': ex.rate_hz}
+                                'events': list(ex.events), 'rate_hz': ex.rate_hz,
+                                'names': list(ex.joint_names)}
                 ex.record_trace = False
         periods = np.array(ex.periods_s)
         if len(periods):
@@ -141,17 +145,19 @@ def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: l
 
 
 def run_demo(episodes: int = 10, first_seed: int = 1_000_000, latency_fraction: float = 0.3,
-             chunk_duration_s: float = 1.0, progress: bool = True) -> tuple[dict, dict]:
+             chunk_duration_s: float = 1.0, progress: bool = True,
+             command_interface: str = 'velocity') -> tuple[dict, dict]:
     """Returns (report, traces). Emulated latency = latency_fraction x chunk duration."""
     seeds = list(range(first_seed, first_seed + episodes))
     emulated = latency_fraction * chunk_duration_s
+    kw = dict(progress=progress, command_interface=command_interface)
     runs = {
-        'async': run_configuration('async', 'async', 0.0, seeds, progress=progress),
-        'sync': run_configuration('sync', 'sync', 0.0, seeds, progress=progress),
+        'async': run_configuration('async', 'async', 0.0, seeds, **kw),
+        'sync': run_configuration('sync', 'sync', 0.0, seeds, **kw),
         'emulated_async': run_configuration(f'async, EMULATED {emulated:.2f} s latency', 'async',
-                                            emulated, seeds, progress=progress),
+                                            emulated, seeds, **kw),
         'emulated_sync': run_configuration(f'sync, EMULATED {emulated:.2f} s latency', 'sync',
-                                           emulated, seeds, progress=progress),
+                                           emulated, seeds, **kw),
     }
     summaries = {k: r.summary() for k, r in runs.items()}
     report = {
@@ -167,6 +173,7 @@ def run_demo(episodes: int = 10, first_seed: int = 1_000_000, latency_fraction: 
                           'async_vs_sync': compare_modes(summaries['emulated_async'],
                                                          summaries['emulated_sync'])},
         'seeds': seeds,
+        'command_interface': command_interface,
     }
     traces = {k: r.trace for k, r in runs.items()}
     return report, traces

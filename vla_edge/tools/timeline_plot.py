@@ -39,7 +39,7 @@ def plot_timelines(traces: dict[str, dict], path: Path, titles: dict[str, str] |
         ax.set_yticks([])
         ax.set_ylabel('inference')
         ax = axes[2][col]
-        for d, label in enumerate(('vx', 'vy', 'grip')):
+        for d, label in enumerate(tr.get('names') or ('vx', 'vy', 'grip')):
             ax.plot(times, acts[:, d], lw=1.2, label=label)
         for a in arrivals:
             ax.axvline(a, color='k', lw=0.6, alpha=0.4)

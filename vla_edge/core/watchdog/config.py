@@ -249,7 +249,8 @@ class CommandGateConfig:
         50.0, 'Command rate; differences are taken at this rate (tick jitter would otherwise '
         'inflate them).', range=(1.0, 1000.0))
     velocity_dims: tuple[int, ...] = param(
-        (0, 1), 'Indices of velocity dimensions (zeroed on hold).', item_range=(0, 63))
+        (0, 1), 'Indices of velocity dimensions (zeroed on hold). [-1]: none (a position '
+        'interface; ROS 2 parameters cannot carry an empty list).', item_range=(-1, 63))
     value_min: tuple[float, ...] = param(
         (-1.0, -1.0, -1.5), f'{_PER_DIM}: lower bound of the command value (the sim gripper '
         'command acts at +-0.5 and the reference policy overshoots +-1 by up to 0.1).',
@@ -290,6 +291,8 @@ class CommandGateConfig:
 
     def __post_init__(self) -> None:
         validate_fields(self)
+        if tuple(self.velocity_dims) == (-1,):
+            object.__setattr__(self, 'velocity_dims', ())
         n = self.command_dim
         for name in ('value_min', 'value_max', 'max_velocity', 'max_acceleration', 'max_jerk',
                      'max_state_step', 'max_switch_jump'):
@@ -301,7 +304,7 @@ class CommandGateConfig:
                 raise ValueError(f'command.value_min[{i}] = {lo} must not exceed '
                                  f'command.value_max[{i}] = {hi}')
         if len(set(self.velocity_dims)) != len(self.velocity_dims) \
-                or any(d >= n for d in self.velocity_dims):
+                or any(not 0 <= d < n for d in self.velocity_dims):
             raise ValueError(f'command.velocity_dims = {list(self.velocity_dims)} must be '
                              f'distinct indices in [0, {n - 1}]')
 
