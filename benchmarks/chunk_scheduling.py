@@ -65,13 +65,18 @@ def row_cells(report: EvalReport) -> str:
             f'{report.switch_p95_ratio:.2f} | {inside_tail:.2f}')
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+def parse_arguments(doc: str) -> argparse.Namespace:
+    """The options every virtual-clock table benchmark takes (this one, command_interface.py)."""
+    ap = argparse.ArgumentParser(description=doc.split('\n')[0])
     ap.add_argument('--episodes', type=int, default=100)
     ap.add_argument('--seed-offset', type=int, default=1_000_000)
     ap.add_argument('--emulated-ms', type=float, default=300.0)
     ap.add_argument('--model', default=None, help='model folder (default: the shipped one)')
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> int:
+    args = parse_arguments(__doc__)
     policy = RuntimePolicy(PolicyRuntime(args.model or default_model_dir()))
     expert_env = TeaTableEnv()
     latencies = (('measured', None), (f'EMULATED {args.emulated_ms:g} ms',

@@ -15,10 +15,9 @@ switch p95/p95 | inside max/median.
 
 The last line compares the two defaults (velocity + blend 5, position + offset_fade 40).
 """
-import argparse
 import sys
 
-from chunk_scheduling import row_cells
+from chunk_scheduling import parse_arguments, row_cells
 from tqdm import tqdm
 
 from vla_edge.core.chunk_merge import MergeConfig
@@ -44,12 +43,7 @@ ROWS = (   # interface, label, mode, merge
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--episodes', type=int, default=100)
-    ap.add_argument('--seed-offset', type=int, default=1_000_000)
-    ap.add_argument('--emulated-ms', type=float, default=300.0)
-    ap.add_argument('--model', default=None, help='model folder (default: the shipped one)')
-    args = ap.parse_args()
+    args = parse_arguments(__doc__)
     runtime = PolicyRuntime(args.model or default_model_dir())
     latencies = (('measured', None), (f'EMULATED {args.emulated_ms:g} ms',
                                       args.emulated_ms / 1e3))
