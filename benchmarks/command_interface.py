@@ -55,7 +55,8 @@ def main() -> int:
         cfg = EvalConfig(mode=mode, episodes=args.episodes, seed_offset=args.seed_offset,
                          latency_s=lat_s, merge=merge, command_interface=interface)
         policy = ExpertPolicy(env) if label == EXPERT else RuntimePolicy(
-            runtime, config.max_step_distance if interface == 'position' else None)
+            runtime, config.max_step_distance, config.workspace) if interface == 'position' \
+            else RuntimePolicy(runtime)
         reports[interface, label, lat_label] = evaluate(policy, cfg, env, progress=False)
     print(f'\n{args.episodes} episodes per cell, seeds from {args.seed_offset}; cells: success | '
           'time | chunks/episode | switch max/median | switch p95/p95 | inside max/median')

@@ -88,8 +88,10 @@ def _sim_policy(runtime, command_interface: str):
     from vla_edge.sim.closed_loop import RuntimePolicy
     from vla_edge.sim.world import SimConfig
 
-    step = SimConfig(command_interface=command_interface).max_step_distance
-    return RuntimePolicy(runtime, position_step=step if command_interface == 'position' else None)
+    if command_interface != 'position':
+        return RuntimePolicy(runtime)
+    config = SimConfig(command_interface=command_interface)
+    return RuntimePolicy(runtime, config.max_step_distance, config.workspace)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

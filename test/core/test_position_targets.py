@@ -28,3 +28,12 @@ def test_speed_is_capped_at_the_robots_top_speed():
 def test_bad_arguments_are_refused(chunk, start, step, match):
     with pytest.raises(ValueError, match=match):
         velocity_chunk_to_positions(chunk, start, step)
+
+
+def test_targets_stop_at_the_limits_and_come_back_from_there():
+    chunk = np.array([[1.0, 0.0, 0.0]] * 3 + [[-1.0, 0.0, 0.0]])
+    out = velocity_chunk_to_positions(chunk, [0.95, 0.5], 0.01, lower=[0.0, 0.0],
+                                      upper=[0.97, 1.0])
+    assert np.allclose(out[:, 0], [0.96, 0.97, 0.97, 0.96])   # not 0.98, 0.95 after the wall
+    with pytest.raises(ValueError, match='lower/upper'):
+        velocity_chunk_to_positions(chunk, [0.5, 0.5], 0.01, lower=[1.0, 0.0], upper=[0.0, 1.0])

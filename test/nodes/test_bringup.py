@@ -111,23 +111,28 @@ def test_on_position_targets_episodes_run_and_every_target_is_near_the_robot(
         ros_context, reference_runtime):
     """config/position_targets.yaml: vla_node integrates its chunks into [x, y, grip] targets,
     the executor holds where the robot is, the sim robot follows positions. Across auto-reset
-    episodes (the robot teleports to each new start) every target the robot takes is within a
-    few top-speed steps (0.012) of where it is, and the watchdog never vetoes."""
+    episodes (the robot teleports to each new start; from seed 1000006 the instruction stays the
+    same, so only the robot's position tells the executor its queue is stale) every target the
+    robot takes is within a few top-speed steps (0.012) of where it is, and the watchdog never
+    vetoes."""
     pipe = build_pipeline(param_files_for('position'), context=ros_context,
-                          runtime=reference_runtime, overrides={'sim_robot': {'auto_reset': True}})
+                          runtime=reference_runtime,
+                          overrides={'sim_robot': {'auto_reset': True, 'first_seed': 1_000_006}})
     robot, watchdog = pipe.nodes['sim_robot'], pipe.nodes['watchdog']
     assert pipe.nodes['chunk_executor'].joint_names == ['x', 'y', 'grip']
     gaps = []
     take = robot.on_command
 
-    def on_command(msg):   # the robot's own subscription: how far is a target it takes?
-        before, at = robot.commands_received, robot.session.env.world.gripper_pos.copy()
+    def on_command(msg):   # in the robot's own subscription: how far is a target it takes?
+        with robot.session.lock:
+            at = robot.session.env.world.gripper_pos.copy()
+        before = robot.commands_received
         take(msg)
         if robot.commands_received > before and robot.running:
             gaps.append(float(np.linalg.norm(np.asarray(msg.data[:2]) - at)))
 
-    robot.on_command = on_command
-    robot.create_subscription(Float64MultiArray, 'command', on_command, 10)
+    (sub,) = [s for s in robot.subscriptions if s.topic_name.endswith('/command')]
+    sub.callback = on_command
     robot.running = False       # as the demo does: start once the watchdog is armed, with an
     robot.start_episode()       # empty queue (a paused robot did not follow the one it had)
     pipe.start()
@@ -145,6 +150,7 @@ def test_on_position_targets_episodes_run_and_every_target_is_near_the_robot(
     assert sum(e['success'] for e in robot.episodes) >= 2, robot.episodes
     assert watchdog.wd.latch.trips == 0, watchdog.wd.latch.reasons
     assert len(gaps) > 100 and max(gaps) < 0.05, max(gaps)
+    assert pipe.nodes['chunk_executor'].lost_track >= 1   # at the same-instruction reset
 
 
 def test_position_targets_need_every_node_to_take_them(ros_context, reference_runtime):
@@ -159,6 +165,15 @@ def test_position_targets_need_every_node_to_take_them(ros_context, reference_ru
         build_pipeline(param_files_for('position'), context=ros_context,
                        runtime=reference_runtime,
                        overrides={'vla_node': {'position.joint_names': ['px', 'py', 'grip']}})
+    with pytest.raises(ParameterError, match='must be the columns vla_node integrates'):
+        build_pipeline(param_files_for('position'), context=ros_context,
+                       runtime=reference_runtime, overrides={
+                           'vla_node': {'position.action_dims': [0], 'position.state_dims': [0],
+                                        'position.lower': [0.0], 'position.upper': [1.0]}})
+    with pytest.raises(ParameterError, match="'position'"):
+        build_pipeline(param_files_for('position'), context=ros_context,
+                       runtime=reference_runtime, overrides={
+                           'watchdog': {'state.fields': ['velocity', 'velocity', 'position']}})
 
 
 def test_without_the_watchdog_the_robot_listens_to_command_raw(ros_context, reference_runtime):

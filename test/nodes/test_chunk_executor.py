@@ -17,6 +17,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
+from vla_edge.core.chunk_merge import MergeConfig
 from vla_edge.core.polling import wait_until
 from vla_edge.nodes.chunk_executor import ChunkExecutor
 from vla_edge.nodes.messages import (
@@ -198,17 +199,14 @@ def test_sync_mode_stalls_and_holds_safely(ros_context):
 
 
 @pytest.mark.parametrize('strategy,limit', [('replace', 1.0), ('blend', 0.11),
-                                            ('temporal_ensemble', 1 / (1 + np.exp(-0.5))),
-                                            ('offset_fade', 0.1)])
+                                            ('temporal_ensemble', 1 / (1 + np.exp(-0.5)))])
 def test_merge_strategies_soften_the_jump_that_replace_makes(ros_context, strategy, limit):
     """Each new chunk disagrees with the old one by +1.0: replace jumps by 1.0 at each switch,
-    blend spreads it over 9 ticks, the two-chunk ensemble leaves 1/(1+e^-m) at the overlap end,
-    offset_fade takes the offset up over its 9 fade ticks + 1.
+    blend spreads it over 9 ticks, the two-chunk ensemble leaves 1/(1+e^-m) at the overlap end.
     Requests on the deadline only (no age bound), so an overlap is never cut by the next switch."""
     node, drv = drive(ros_context, 250, 8, driver_kwargs={'offset_per_chunk': 1.0},
                       mode='async', max_action_age_s=0.0,
-                      **{'merge.strategy': strategy, 'merge.blend_steps': 9,
-                         'merge.fade_steps': 9})
+                      **{'merge.strategy': strategy, 'merge.blend_steps': 9})
     steps = np.abs(np.diff([c[0] for c in drv.commands[60:]]))
     assert node.scheduler.stats.stalled_ticks == 0
     assert steps.max() - 1.0 == pytest.approx(limit, abs=0.02)   # 1.0 = the ramp's own slope
@@ -654,7 +652,8 @@ def test_a_rate_that_cannot_be_resolved_is_refused(rate, model_dir, expected):
 POSITION_PARAMS = [Parameter('joint_names', value=['x', 'y', 'grip']),
                    Parameter('velocity_dims', value=[-1]),
                    Parameter('position_dims', value=[0, 1]),
-                   Parameter('hold_mode', value='state')]
+                   Parameter('hold_mode', value='state'),
+                   Parameter('merge.strategy', value='offset_fade')]
 
 
 def position_executor(ctx, **params):
@@ -673,11 +672,37 @@ def test_a_position_executor_holds_where_the_robot_is_measured(ros_context):
         node._last_command = np.array([0.4, 0.5, 1.0])
         node.on_state(JointState(name=['gripper', 'x', 'y'], position=[0.4, 0.21, 0.37]))
         np.testing.assert_array_equal(node._hold(), [0.21, 0.37, 1.0])
+        node.on_state(JointState(name=['x', 'y'], position=[0.215, 0.36]))   # sag, noise
+        np.testing.assert_array_equal(node._hold(), [0.21, 0.37, 1.0])   # latched: no creep
         node.reset_queue()
         node.on_state(JointState(name=['x', 'y'], position=[0.8, 0.1]))   # a teleported robot
-        np.testing.assert_array_equal(node._hold(), [0.8, 0.1, 0.0])
+        np.testing.assert_array_equal(node._hold(), [0.8, 0.1, 1.0])     # the gripper as it was
         assert node.scheduler.cfg.motion_dims == 2
+        assert node.scheduler.cfg.merge == MergeConfig('offset_fade', fade_steps=40)
         assert node.action_range is None   # targets are the robot's values, not the model's
+    finally:
+        node.destroy_node()
+
+
+def test_a_position_executor_drops_its_queue_when_the_robot_is_not_where_the_targets_are(
+        ros_context):
+    """A sim reset with the same instruction, a paused or blocked robot: the queued targets
+    belong to where the plan thought the robot was. Past hold_state.max_lag the executor drops
+    them (and later replies) and holds where fresh joint_states put the robot."""
+    node = position_executor(ros_context)
+    try:
+        now = node.now_s()
+        node._last_command = np.array([0.40, 0.50, 1.0])
+        node.on_state(JointState(name=['x', 'y'], position=[0.45, 0.52]))   # 0.05 behind: fine
+        assert not node._robot_lost(now)
+        node.on_state(JointState(name=['x', 'y'], position=[0.80, 0.10]))   # elsewhere
+        assert node._robot_lost(node.now_s())
+        assert not node._robot_lost(node.now_s() + 1.0)   # a stale state says nothing
+        epoch, chunks = node._epoch, node.scheduler.stats
+        node._lose_track()
+        assert node.lost_track == 1 and node._epoch == epoch + 1
+        assert node.scheduler.stats is chunks             # the run's counters go on
+        np.testing.assert_array_equal(node._hold(), [0.80, 0.10, 1.0])
     finally:
         node.destroy_node()
 
@@ -691,3 +716,12 @@ def test_position_parameters_that_do_not_fit_are_refused(ros_context):
     for hold in ('last', 'zero_velocity'):
         with pytest.raises(ParameterError, match=f"'hold_mode' = '{hold}': with position_dims"):
             position_executor(ros_context, hold_mode=hold)
+    with pytest.raises(ParameterError, match='a joint for every position dim'):
+        position_executor(ros_context, **{'hold_state.joints': ['x', '', '']})
+    with pytest.raises(ParameterError, match="'twist_stamped' carries velocities"):
+        position_executor(ros_context, command_type='twist_stamped')
+    with pytest.raises(ParameterError, match="'prefix_inpaint' commits"):
+        position_executor(ros_context, **{'merge.strategy': 'prefix_inpaint'})
+    with pytest.raises(ParameterError, match="'offset_fade' fades a position offset"):
+        ChunkExecutor(context=ros_context,
+                      parameter_overrides=[Parameter('merge.strategy', value='offset_fade')])

@@ -296,3 +296,23 @@ def test_whole_numbers_in_a_float_list_are_taken_as_floats(ros_context):
         assert node.get_parameter('state.scale').type_ == Parameter.Type.DOUBLE_ARRAY
     finally:
         node.destroy_node()
+
+
+@pytest.mark.parametrize('change, expected', [
+    ({}, None),
+    ({'position.joint_names': ['x', 'y']}, "'position.joint_names'"),
+    ({'position.action_dims': [0, 3]}, "'position.action_dims'"),
+    ({'position.state_dims': [3, 4]}, "of the state's positions"),    # x, y velocities
+    ({'position.lower': [0.5, 0.0], 'position.upper': [0.4, 1.0]}, 'lower <= upper'),
+    ({'position.lower': [0.0]}, "'position.lower'"),
+])
+def test_vla_node_checks_its_position_target_parameters(change, expected):
+    from vla_edge.nodes.vla_node_params import PARAMETERS, check_position_targets
+
+    p = {spec.name: spec.default for spec in PARAMETERS} | {'command_interface': 'position'}
+    p.update(change)
+    if expected is None:
+        check_position_targets(p, action_dim=3, state_dim=5)
+    else:
+        with pytest.raises(ParameterError, match=expected):
+            check_position_targets(p, action_dim=3, state_dim=5)

@@ -26,7 +26,8 @@ def test_reference_policy_driving_position_targets(reference_runtime):
     from vla_edge.core.chunk_merge import MergeConfig
     from vla_edge.sim.world import SimConfig
 
-    policy = RuntimePolicy(reference_runtime, position_step=SimConfig().max_step_distance)
+    sim = SimConfig(command_interface='position')
+    policy = RuntimePolicy(reference_runtime, sim.max_step_distance, sim.workspace)
     cfg = EvalConfig(mode='async', episodes=50, latency_s=0.02, command_interface='position',
                      merge=MergeConfig('offset_fade'))
     report = evaluate(policy, cfg, progress=False)

@@ -129,7 +129,7 @@ def test_position_targets_make_the_experts_switches_as_smooth_as_its_steps():
     for interface in ('velocity', 'position'):
         env = TeaTableEnv(SimConfig(command_interface=interface))
         cfg = EvalConfig(mode='async', episodes=20, latency_s=0.1, command_interface=interface,
-                         merge=MergeConfig('offset_fade'))
+                         merge=MergeConfig('offset_fade' if interface == 'position' else 'blend'))
         report = evaluate(ExpertPolicy(env), cfg, env, progress=False)
         assert report.success_rate == 1.0 and report.stalled_ticks == 0
         assert report.command_interface == interface
@@ -153,6 +153,8 @@ def test_command_interface_mismatches_are_refused():
         EvalConfig(command_interface='torque')
     with pytest.raises(ValueError, match='prefix_inpaint'):
         EvalConfig(command_interface='position', merge=MergeConfig('prefix_inpaint'))
+    with pytest.raises(ValueError, match='offset_fade fades a position offset'):
+        EvalConfig(merge=MergeConfig('offset_fade'))
     env = TeaTableEnv()   # velocity commands
     with pytest.raises(ValueError, match='velocity commands'):
         evaluate(ExpertPolicy(env), EvalConfig(episodes=1, command_interface='position'), env,

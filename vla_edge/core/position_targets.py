@@ -19,12 +19,17 @@ import numpy as np
 
 def velocity_chunk_to_positions(chunk: np.ndarray, start: Sequence[float] | np.ndarray,
                                 distance_per_step: float,
-                                motion_dims: Sequence[int] = (0, 1)) -> np.ndarray:
+                                motion_dims: Sequence[int] = (0, 1),
+                                lower: Sequence[float] | None = None,
+                                upper: Sequence[float] | None = None) -> np.ndarray:
     """Chunk (H, A) of normalized velocities -> the same chunk with `motion_dims` replaced by the
     positions they reach, one control step each, from `start` (one value per motion dim).
 
     Each velocity is clipped to [-1, 1] per dim and then to norm 1 (the robot's top speed
-    `distance_per_step` per step); the other dims (a gripper) are kept as they are."""
+    `distance_per_step` per step); the other dims (a gripper) are kept as they are. With
+    `lower`/`upper` (one per motion dim) every step stops at the limits, as the robot does at a
+    wall: a chunk that keeps pushing does not leave its targets running on past it, and the
+    step back starts at the wall."""
     actions = np.asarray(chunk, dtype=np.float64)
     dims = list(motion_dims)
     origin = np.asarray(start, dtype=np.float64).reshape(-1)
@@ -38,5 +43,16 @@ def velocity_chunk_to_positions(chunk: np.ndarray, start: Sequence[float] | np.n
     velocity = np.clip(actions[:, dims], -1.0, 1.0)
     velocity /= np.maximum(np.linalg.norm(velocity, axis=1, keepdims=True), 1.0)
     out = actions.copy()
-    out[:, dims] = origin + np.cumsum(velocity * distance_per_step, axis=0)
+    if lower is None and upper is None:
+        out[:, dims] = origin + np.cumsum(velocity * distance_per_step, axis=0)
+        return out
+    lo = np.full(len(dims), -np.inf) if lower is None else np.asarray(lower, np.float64)
+    hi = np.full(len(dims), np.inf) if upper is None else np.asarray(upper, np.float64)
+    if lo.shape != (len(dims),) or hi.shape != (len(dims),) or np.any(lo > hi):
+        raise ValueError(f'lower/upper must be {len(dims)} values each, lower <= upper; got '
+                         f'{lower!r}, {upper!r}')
+    position = np.clip(origin, lo, hi)
+    for k, step in enumerate(velocity * distance_per_step):   # H steps: cheap
+        position = np.clip(position + step, lo, hi)
+        out[k, dims] = position
     return out

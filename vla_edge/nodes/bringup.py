@@ -96,6 +96,23 @@ def check_command_interface(values: dict[str, dict[str, object]], with_watchdog:
         raise ParameterError(f"chunk_executor.joint_names = {list(executor['joint_names'])} must "
                              f"be vla_node's position.joint_names {names}: chunks are matched "
                              'by name')
+    integrated = sorted(int(i) for i in values['vla_node']['position.action_dims'])
+    if integrated != index_list(executor, 'position_dims'):
+        raise ParameterError(f'chunk_executor.position_dims = {list(executor["position_dims"])} '
+                             f"must be the columns vla_node integrates (position.action_dims "
+                             f'{integrated}): the executor fades and holds exactly those')
+    if with_watchdog:
+        watchdog = values['watchdog']
+        if watchdog['command_type'] == 'twist_stamped':
+            raise ParameterError("watchdog.command_type = 'twist_stamped' carries velocities; "
+                                 'position targets need float64_multi_array or '
+                                 'joint_trajectory')
+        fields = list(watchdog['state.fields'])
+        moved = [i for i in integrated if i < len(fields) and fields[i] != 'position']
+        if moved:
+            raise ParameterError(f'watchdog.state.fields = {fields}: the position dims {moved} '
+                                 "must read the joint 'position' (its state-step check compares "
+                                 'targets with where the robot is)')
     if with_watchdog and values['watchdog']['latch.hold_mode'] == 'zero_velocity':
         raise ParameterError("watchdog.latch.hold_mode = 'zero_velocity': with position targets "
                              "a hold must keep a position ('last'), not zero it")

@@ -102,7 +102,12 @@ PARAMETERS = (
          '[-1]: none. Motion dims (velocity_dims, then position_dims) lead the command.'),
     Spec('hold_state.joints', ['x', 'y', ''], 'hold_mode state: per command dim, the '
          'joint_states name whose position it holds; "" keeps the last command\'s value (a '
-         'gripper).'),
+         'gripper). Every position dim needs one.'),
+    Spec('hold_state.max_lag', 0.1, 'Position dims: when the robot is farther than this from '
+         'the last target sent (it did not follow: paused, blocked, moved by hand, or teleported '
+         'by a sim reset), drop the queue and the replies to earlier requests, and hold where it '
+         'is (lost_track in diagnostics). Judged only on joint_states at most 3 control periods '
+         'old. 0: off.', range=(0.0, 1e6)),
     Spec('command_type', 'float64_multi_array', 'Message type of command_raw. With the watchdog '
          'in the chain keep float64_multi_array (what it gates) and set the robot\'s type as the '
          'watchdog\'s command_type.', choices=tuple(COMMAND_TYPES)),
@@ -143,10 +148,23 @@ def check_command_layout(p: dict) -> None:
                              'command is zeroed at a reset, and before the first chunk there is '
                              'none, so a held position target would be the origin')
     joints = list(p['hold_state.joints'])
-    if p['hold_mode'] == 'state' and (len(joints) != len(names) or not any(joints)):
+    if p['hold_mode'] == 'state' and (len(joints) != len(names) or not any(joints)
+                                      or not all(joints[i] for i in positions)):
         raise ParameterError(f"parameter 'hold_state.joints' = {joints} must name a joint (or "
-                             f'"") for each of the {len(names)} command dimensions, at least '
-                             'one joint, for hold_mode state')
+                             f'"") for each of the {len(names)} command dimensions, a joint for '
+                             f'every position dim {positions}, for hold_mode state')
+    if positions and p.get('command_type') == 'twist_stamped':
+        raise ParameterError("parameter 'command_type' = 'twist_stamped' carries velocities; "
+                             'position_dims are targets (use float64_multi_array or '
+                             'joint_trajectory)')
+    strategy = p.get('merge.strategy')
+    if positions and strategy == 'prefix_inpaint':
+        raise ParameterError("parameter 'merge.strategy' = 'prefix_inpaint' commits the model's "
+                             'velocity actions; with position_dims use offset_fade or blend')
+    if not positions and strategy == 'offset_fade':
+        raise ParameterError("parameter 'merge.strategy' = 'offset_fade' fades a position offset; "
+                             'on velocity commands it would keep the old velocity for '
+                             'merge.fade_steps ticks (use blend), or set position_dims')
 
 
 def index_list(p: dict, key: str) -> list[int]:
@@ -237,7 +255,11 @@ class ChunkExecutor(Node):
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.create_subscription(String, 'instruction', self.on_instruction, latched)
         self._measured: dict[str, float] = {}   # joint -> newest position (hold_mode state)
+        self._measured_s: float | None = None    # when the newest joint_states arrived
+        self._hold_at: np.ndarray | None = None  # the held command, latched when a hold starts
+        self._position_dims = index_list(p, 'position_dims')
         self.holds_without_state = 0
+        self.lost_track = 0   # position dims: the robot was not where the targets were
         if p['hold_mode'] == 'state':
             self.create_subscription(JointState, 'joint_states', self.on_state, 10,
                                      callback_group=MutuallyExclusiveCallbackGroup())
@@ -338,12 +360,16 @@ class ChunkExecutor(Node):
             self._last_tick_s = now
             tick = max(self.tick_of(now), self._last_tick + 1)   # never repeat a tick
             self._last_tick = tick
+            if self._position_dims and self._robot_lost(now):
+                self._lose_track()
             timeouts = self.scheduler.stats.timeouts
             if self.scheduler.wants_chunk(tick):
                 self._skip_next_sample = self.scheduler.stats.timeouts > timeouts
                 self._send_request(tick)
             action = self.scheduler.next_action(tick)
             self.last_command_was_hold = action is None
+            if action is not None:
+                self._hold_at = None   # a hold after this one starts where the robot is then
             command = self._hold() if action is None else action
             if command is None:   # hold_mode state, no robot state yet: send nothing
                 return
@@ -375,15 +401,22 @@ class ChunkExecutor(Node):
         chunks can look older than the reset)."""
         with self._lock:
             old = self._drop_queue()
-            self._last_command[:] = 0.0
+            # Velocity dims stop; a held position is read from joint_states again; the other
+            # dims (a gripper) stay as commanded with position targets, where 0 is a position.
+            keep = self._position_dims and self.params['hold_mode'] == 'state'
+            self._last_command[:len(self._position_dims) if keep else None] = 0.0
+            self._hold_at = None
             return old
 
-    def _drop_queue(self) -> SchedulerStats:
-        """New queue and counters; replies to earlier requests discarded (a new epoch); the
-        latency estimate kept. Returns the old counters. Call with the lock held."""
+    def _drop_queue(self, keep_stats: bool = False) -> SchedulerStats:
+        """New queue (and counters, unless `keep_stats`); replies to earlier requests discarded
+        (a new epoch); the latency estimate kept. Returns the old counters. Call with the lock
+        held."""
         self._epoch += 1
         old = self.scheduler.stats
         self.scheduler = ChunkScheduler(self.scheduler.cfg, latency=self.scheduler.latency)
+        if keep_stats:
+            self.scheduler.stats = old
         self._request_s = None
         self._skip_next_sample = False
         return old
@@ -411,6 +444,7 @@ class ChunkExecutor(Node):
                   if n in wanted and np.isfinite(v)}
         with self._lock:
             self._measured.update(newest)
+            self._measured_s = self.now_s()
 
     def on_instruction(self, msg: String) -> None:
         """Without this, up to a chunk of the old task's actions would still run in the new one.
@@ -438,7 +472,8 @@ class ChunkExecutor(Node):
         """The last command is the hold with zero velocity (in either hold_mode), not whatever
         action was playing: without the watchdog this node is what the robot listens to."""
         if getattr(self, '_last_tick_s', None) is not None:   # commands went out
-            final = self._hold(final=True)
+            with self._lock:
+                final = self._hold(final=True)
             if final is not None:
                 send_last_command(self, lambda: self._publish_command(final, self.now_s()),
                                   1.0 / self.rate_hz)
@@ -475,6 +510,29 @@ class ChunkExecutor(Node):
         with self.locked_queue() as (scheduler, tick):
             return scheduler.queue.remaining(tick)
 
+    def _robot_lost(self, now: float) -> bool:
+        """Position dims: is the robot (by fresh joint_states) farther than hold_state.max_lag
+        from the last target sent? Call with the lock held."""
+        limit = self.params['hold_state.max_lag']
+        if limit <= 0.0 or self._measured_s is None or now - self._measured_s > 3.0 / self.rate_hz:
+            return False
+        joints = self.params['hold_state.joints']
+        gaps = [abs(self._last_command[i] - self._measured[joints[i]])
+                for i in self._position_dims if joints[i] in self._measured]
+        return bool(gaps) and max(gaps) > limit
+
+    def _lose_track(self) -> None:
+        """The targets and the robot parted: their queue (and chunks already requested) would
+        pull it toward where the plan thought it was. Drop them and hold where it is; the next
+        chunk is planned from there. Call with the lock held."""
+        self.lost_track += 1
+        self.get_logger().warning(
+            f'the robot is more than hold_state.max_lag = {self.params["hold_state.max_lag"]:g} '
+            'from its last target (paused, blocked, moved, or reset): queue dropped, holding '
+            'where it is (lost_track in /diagnostics)', throttle_duration_sec=2.0)
+        self._drop_queue(keep_stats=True)
+        self._hold_at = None
+
     def _hold(self, final: bool = False) -> np.ndarray | None:
         """Never stale, never undefined: the last command, zero velocity, or where the robot
         is. The `final` one (the node stops; nothing follows) zeroes the velocity dimensions in
@@ -484,6 +542,8 @@ class ChunkExecutor(Node):
         if final or self.params['hold_mode'] in ('zero_velocity', 'state'):
             held[index_list(self.params, 'velocity_dims')] = 0.0
         if self.params['hold_mode'] == 'state':
+            if self._hold_at is not None:   # latched: a target that followed the measured
+                return self._hold_at.copy()  # position would let an arm creep (sag, noise)
             joints = self.params['hold_state.joints']
             if not all(j in self._measured for j in joints if j):
                 self.holds_without_state += 1
@@ -494,6 +554,8 @@ class ChunkExecutor(Node):
             for i, joint in enumerate(joints):
                 if joint:
                     held[i] = self._measured[joint]
+            if not final:
+                self._hold_at = held.copy()
         return held
 
     def _publish_command(self, command: np.ndarray, now: float) -> None:
@@ -518,6 +580,8 @@ class ChunkExecutor(Node):
                 'discarded_after_reset': self.discarded_after_reset,
                 'clock_jumps_back': self.clock_jumps_back,
                 'chunks_refused': self.chunks_refused,
+                'holds_without_state': self.holds_without_state,
+                'lost_track': self.lost_track,
                 'chunks_resampled': self.chunks_resampled,
                 f'latency_p{self.params["latency.percentile"]:g}_ms':
                     self.scheduler.latency.estimate_s() * 1e3,

@@ -414,8 +414,9 @@ class VlaNode(Node):
         if self.positions:   # from where the robot was when the frame was taken
             p = self.params
             actions = velocity_chunk_to_positions(
-                actions, state[list(p['position.state_dims'])], p['position.step_at_full_speed'],
-                p['position.action_dims'])
+                actions, state[list(p['position.state_dims'])],
+                p['position.top_speed'] / self.rate_hz, p['position.action_dims'],
+                p['position.lower'], p['position.upper'])
         # Serialized here (numpy, ~0.02 ms) rather than as 50 rosidl point objects (~0.5 ms with
         # rclpy's conversion): the same JointTrajectory on the wire. The request id is echoed.
         self.chunk_pub.publish(chunk_to_trajectory_cdr(

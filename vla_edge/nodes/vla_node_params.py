@@ -65,9 +65,13 @@ PARAMETERS = (
          'that are velocities (normalized: 1 = top speed), integrated into positions.'),
     Spec('position.state_dims', [0, 1], 'command_interface position: the state vector entries '
          '(state_position_joints first) they start from, one per action dim.'),
-    Spec('position.step_at_full_speed', 0.012, 'command_interface position: how far the robot '
-         'moves in one control step at velocity 1 (the sim: 0.6 table units/s at 50 Hz).',
-         range=(1e-9, 1e3)),
+    Spec('position.top_speed', 0.6, 'command_interface position: the speed of velocity 1, in '
+         'position units per second (the sim: 0.6 table units/s); one step of the chunk is '
+         '1/control_rate_hz of the model.', range=(1e-9, 1e6)),
+    Spec('position.lower', [0.03, 0.03], 'command_interface position: per action dim, the lowest '
+         'target (the sim: its workspace); targets stop there as the robot does.'),
+    Spec('position.upper', [0.97, 0.97], 'command_interface position: per action dim, the '
+         'highest target.'),
     Spec('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', range=(0.05, 60.0)),
 )
 
@@ -95,6 +99,15 @@ def check_position_targets(p: dict, action_dim: int, state_dim: int) -> None:
     if not dims or len(set(dims)) != len(dims) or not all(0 <= d < action_dim for d in dims):
         raise ParameterError(f"parameter 'position.action_dims' = {dims} must be distinct "
                              f'indices in [0, {action_dim - 1}]')
-    if len(start) != len(dims) or not all(0 <= d < state_dim for d in start):
+    positions = len(p['state_position_joints'])   # the state vector starts with the positions
+    if len(start) != len(dims) or not all(0 <= d < min(positions, state_dim) for d in start):
         raise ParameterError(f"parameter 'position.state_dims' = {start} must be "
-                             f'{len(dims)} indices (one per action dim) in [0, {state_dim - 1}]')
+                             f'{len(dims)} indices (one per action dim) of the state\'s '
+                             f'positions, in [0, {min(positions, state_dim) - 1}] '
+                             '(state_position_joints come first)')
+    lower, upper = list(p['position.lower']), list(p['position.upper'])
+    if len(lower) != len(dims) or len(upper) != len(dims) or \
+            any(not lo <= hi for lo, hi in zip(lower, upper)):
+        raise ParameterError(f"parameters 'position.lower' = {lower} and 'position.upper' = "
+                             f'{upper} must have {len(dims)} values each (one per action dim), '
+                             'lower <= upper')

@@ -47,11 +47,14 @@ class RuntimePolicy:
     """The ONNX runtime as a ChunkPolicy; latency = measured wall time of the stages it ran.
 
     With `position_step` (table units per step at full speed) its velocity chunks become position
-    targets from the observed position, for a world whose command interface is `position`."""
+    targets from the observed position, for a world whose command interface is `position`,
+    stopping at `position_bounds` (lower, upper per motion dim) as vla_node's targets do."""
 
-    def __init__(self, runtime: PolicyRuntime, position_step: float | None = None):
+    def __init__(self, runtime: PolicyRuntime, position_step: float | None = None,
+                 position_bounds: tuple[list[float], list[float]] | None = None):
         self.runtime = runtime
         self.position_step = position_step
+        self.position_bounds = position_bounds or (None, None)
 
     def plan(self, obs: Observation, seed: int, prefix: np.ndarray | None = None
              ) -> tuple[np.ndarray, dict[str, float]]:
@@ -61,7 +64,8 @@ class RuntimePolicy:
         chunk = self.runtime.plan_chunk(visual, obs.instruction, obs.state, seed=seed,
                                         prefix=prefix)
         actions = chunk.actions if self.position_step is None else \
-            velocity_chunk_to_positions(chunk.actions, obs.state[:2], self.position_step)
+            velocity_chunk_to_positions(chunk.actions, obs.state[:2], self.position_step,
+                                        (0, 1), *self.position_bounds)
         return actions, {k: v for k, v in chunk.stage_latency_s.items()
                          if k != 'instruction_encoder'}
 
@@ -135,6 +139,9 @@ class EvalConfig:
         if self.command_interface == 'position' and self.merge.strategy == 'prefix_inpaint':
             raise ValueError('prefix_inpaint commits velocity actions to the model; with position '
                              'targets use blend or offset_fade')
+        if self.command_interface == 'velocity' and self.merge.strategy == 'offset_fade':
+            raise ValueError('offset_fade fades a position offset; on velocity commands it would '
+                             'keep the old velocity for fade_steps ticks: use blend')
         if self.key_frame_min_change > 0 and self.image_lag_ticks:
             raise ValueError('key-frame gating and image_lag_ticks are separate experiments: '
                              'set one of them')

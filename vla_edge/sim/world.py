@@ -72,6 +72,12 @@ class SimConfig:
         return int(round(self.time_limit_s * self.control_rate_hz))
 
     @property
+    def workspace(self) -> tuple[list[float], list[float]]:
+        """(lower, upper) of the gripper's x and y: where the robot stops."""
+        lo, hi = self.workspace_margin, 1.0 - self.workspace_margin
+        return [lo, lo], [hi, hi]
+
+    @property
     def max_step_distance(self) -> float:
         """Table units the gripper moves in one control step at |velocity command| = 1."""
         return self.max_speed * self.dt_s
