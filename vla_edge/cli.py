@@ -188,9 +188,8 @@ def _ros_demo(args: argparse.Namespace, rt) -> dict:
     print(f'ROS 2 closed loop over DDS, real time: {args.episodes} held-out episodes per '
           f'configuration (seeds from {args.seed_offset}); emulated edge board = '
           f'{args.latency_fraction:g} x chunk duration ({args.latency_fraction * chunk_s:.2f} s)')
-    print(f'commands: {args.command_interface}'
-          + (' targets (config/position_targets.yaml)' if args.command_interface == 'position'
-             else 's'))
+    print('commands: ' + ('position targets (config/position_targets.yaml)'
+                          if args.command_interface == 'position' else 'velocities'))
     report, traces = run_demo(args.episodes, args.seed_offset, args.latency_fraction, chunk_s,
                               command_interface=args.command_interface)
     print()
