@@ -404,7 +404,9 @@ class ChunkExecutor(Node):
             # Velocity dims stop; a held position is read from joint_states again; the other
             # dims (a gripper) stay as commanded with position targets, where 0 is a position.
             keep = self._position_dims and self.params['hold_mode'] == 'state'
-            self._last_command[:len(self._position_dims) if keep else None] = 0.0
+            command = self._last_command.copy()   # a new array: the trace and the dropped queue
+            command[:len(self._position_dims) if keep else None] = 0.0   # may hold the old one
+            self._last_command = command
             self._hold_at = None
             return old
 
