@@ -45,6 +45,19 @@ def test_eval_reports_a_missing_model_clearly(tmp_path, capsys):
     assert 'does not exist' in err and 'Traceback' not in err
 
 
+def test_demo_on_position_targets_uses_their_merge_and_sim(tmp_path, capsys):
+    out = tmp_path / 'demo.json'
+    assert main(['demo', '--skip-ros', '--eval-episodes', '2', '--latency-ms', '20',
+                 '--command-interface', 'position', '--json', str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data['command_interface'] == 'position'
+    runs = data['virtual_clock']
+    assert runs['async']['merge_strategy'] == 'offset_fade'
+    assert runs['emulated_edge']['async']['merge_strategy'] == 'offset_fade'
+    assert runs['async']['success_rate'] > 0
+    assert 'position commands, merge offset_fade' in capsys.readouterr().out
+
+
 def test_demo_virtual_clock_part_writes_all_evaluations(tmp_path, capsys):
     out = tmp_path / 'demo.json'
     assert main(['demo', '--skip-ros', '--eval-episodes', '2', '--latency-ms', '20',

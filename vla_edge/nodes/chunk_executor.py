@@ -196,7 +196,8 @@ class ChunkExecutor(Node):
         manifest = tied_manifest(p['control_rate_hz'], p['model_dir'])
         # Position targets are integrated from the model's actions by vla_node
         # (command_interface position): the robot's names and values, not the model's.
-        targets = bool(index_list(p, 'position_dims'))
+        self._position_dims = index_list(p, 'position_dims')
+        targets = bool(self._position_dims)
         if not targets:
             check_joint_names_against_model(list(p['joint_names']), manifest)
         p['control_rate_hz'] = resolve_control_rate(p['control_rate_hz'], p['model_dir'],
@@ -212,7 +213,7 @@ class ChunkExecutor(Node):
             trigger_margin_ticks=p['trigger_margin_ticks'],
             latency_window=p['latency.window'], latency_percentile=p['latency.percentile'],
             request_timeout_s=p['request_timeout_s'], max_action_age_s=p['max_action_age_s'],
-            motion_dims=len(index_list(p, 'velocity_dims') + index_list(p, 'position_dims')),
+            motion_dims=len(index_list(p, 'velocity_dims') + self._position_dims),
             smoothness_window_s=p['smoothness_window_s']))
         self.rate_hz = p['control_rate_hz']
         self.joint_names = list(p['joint_names'])
@@ -257,7 +258,6 @@ class ChunkExecutor(Node):
         self._measured: dict[str, float] = {}   # joint -> newest position (hold_mode state)
         self._measured_s: float | None = None    # when the newest joint_states arrived
         self._hold_at: np.ndarray | None = None  # the held command, latched when a hold starts
-        self._position_dims = index_list(p, 'position_dims')
         self.holds_without_state = 0
         self.lost_track = 0   # position dims: the robot was not where the targets were
         if p['hold_mode'] == 'state':
