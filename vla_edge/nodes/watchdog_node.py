@@ -363,22 +363,28 @@ class WatchdogNode(Node):
         return tripped
 
     def _send_safe(self, hold_mode: str | None = None) -> None:
-        """The safe command in `hold_mode` (default: latch.hold_mode), if one is known."""
+        """The safe command in `hold_mode` (default: latch.hold_mode, as the supervisor holds),
+        if one is known."""
         cfg = self.config
-        fallback = self._measured
-        if fallback is None:
-            fallback = np.full(cfg.command.command_dim, np.nan)
-        held = safe_command(self.wd.last_safe, hold_mode or cfg.latch.hold_mode,
-                            cfg.command.velocity_dims, fallback)
+        if hold_mode is None:
+            held = self.wd.hold_command()
+        else:
+            fallback = self._measured
+            if fallback is None:
+                fallback = np.full(cfg.command.command_dim, np.nan)
+            held = safe_command(self.wd.last_safe, hold_mode, cfg.command.velocity_dims,
+                                fallback)
         if held is not None:
             self.wd.gate.record_sent(held, self.now_s())
             self._send(held)
 
     def _send_final_safe(self) -> None:
         """The safe command with the velocity dimensions zero whatever latch.hold_mode says:
-        nothing follows it, so a held velocity would be held for good."""
+        nothing follows it, so a held velocity would be held for good (in 'state' mode the
+        measured position too)."""
         with self._lock:
-            self._send_safe('zero_velocity')
+            self._send_safe('state' if self.config.latch.hold_mode == 'state'
+                            else 'zero_velocity')
 
     def _send(self, command: np.ndarray) -> None:
         """Publish (under the lock: commands leave in decision order) and re-arm the timer."""

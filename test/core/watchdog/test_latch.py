@@ -89,3 +89,11 @@ def test_safe_command_before_any_safe_command():
     assert safe_command(None, 'zero_velocity', [0, 1], np.array([0.0, 0.0, np.nan])) is None
     with pytest.raises(ValueError, match='hold_mode'):
         safe_command(np.zeros(3), 'brake', [0])
+
+
+def test_safe_command_state_holds_the_measured_position_where_it_is_known():
+    last = np.array([0.52, 0.40, 1.0])      # the last target sent, ahead of the robot
+    measured = np.array([0.50, 0.41, np.nan])
+    np.testing.assert_array_equal(safe_command(last, 'state', [], measured), [0.50, 0.41, 1.0])
+    # velocity dims are zeroed as in zero_velocity
+    np.testing.assert_array_equal(safe_command(last, 'state', [0], measured), [0.0, 0.41, 1.0])

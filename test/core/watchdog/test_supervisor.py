@@ -144,3 +144,22 @@ def test_results_cover_every_check_for_diagnostics(clean_frames):
     wd.on_command([np.nan, 0.0, 0.0], DT)
     latch = {r.name: r for r in wd.results(DT)}['watchdog.latch']
     assert latch.level == Level.ERROR and 'command.finite' in latch.reason
+
+
+def test_a_state_hold_keeps_where_the_robot_was_when_it_started(clean_frames):
+    """Position targets, latch.hold_mode state: a veto holds the measured position read when the
+    hold starts, not the last target (ahead of the robot), and not a measurement that keeps
+    moving (an arm that sags would creep)."""
+    wd = armed(clean_frames, **{'latch.hold_mode': 'state', 'command.velocity_dims': [-1],
+                                'command.value_min': [0.0, 0.0, -1.5],
+                                'command.value_max': [1.0, 1.0, 1.5],
+                                'command.max_acceleration': [0.0, 0.0, 0.0],
+                                'command.max_jerk': [0.0, 0.0, 0.0],
+                                'command.max_switch_jump': [0.0, 0.0, 0.0]})
+    wd.on_command([0.52, 0.40, 1.0], DT, measured_state=np.array([0.50, 0.41, np.nan]))
+    d = wd.on_command([np.nan, 0.40, 1.0], 2 * DT,
+                      measured_state=np.array([0.505, 0.41, np.nan]))
+    assert d.latched
+    np.testing.assert_array_equal(d.command, [0.505, 0.41, 1.0])
+    d = wd.on_command([0.6, 0.4, 1.0], 3 * DT, measured_state=np.array([0.49, 0.40, np.nan]))
+    np.testing.assert_array_equal(d.command, [0.505, 0.41, 1.0])   # latched, no creep

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 FRAME_CHECKS = ('stale', 'format', 'frozen', 'dark', 'saturated', 'blur', 'blocked')
 CAMERA_MOUNTS = ('fixed', 'wrist', 'off')
 GATE_MODES = ('clamp', 'veto', 'off')
-HOLD_MODES = ('last', 'zero_velocity')   # the chunk executor's hold modes
+HOLD_MODES = ('last', 'zero_velocity', 'state')   # as the chunk executor holds
 COLOUR_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8')
 
 
@@ -341,8 +341,10 @@ class LatchConfig:
         'inferences, sessions warming up) needs no reset. 0: arm on the first of each input.',
         range=(0.0, 60.0))
     hold_mode: str = param(
-        'zero_velocity', 'Safe command while latched: repeat the last safe command, or that '
-        'command with its velocity dims zeroed (as the chunk executor holds).',
+        'zero_velocity', 'Safe command while latched: repeat the last safe command; that '
+        'command with its velocity dims zeroed (as the chunk executor holds); or state: the '
+        'measured state (state.*) for the dims it maps, read when the hold starts, velocity dims '
+        'zeroed (position targets: stay where the robot is).',
         choices=HOLD_MODES)
 
     def __post_init__(self) -> None:

@@ -98,7 +98,9 @@ class VetoLatch:
 def safe_command(last_safe: np.ndarray | None, hold_mode: str, velocity_dims: Sequence[int],
                  fallback: np.ndarray | None = None) -> np.ndarray | None:
     """The command to send while holding, as the chunk executor holds: the last safe command
-    (positions stay where they were), with the velocity dims zeroed in 'zero_velocity' mode.
+    (positions stay where they were), with the velocity dims zeroed in 'zero_velocity' mode; in
+    'state' mode the measured state (`fallback`) where it is known, velocity dims zeroed (for
+    position targets: where the robot is, not where it was last sent).
 
     Before any command was safe, `fallback` (e.g. the measured state in command space; NaN where
     unknown) with its velocity dims zeroed stands in. None means no safe command is known (a
@@ -111,6 +113,10 @@ def safe_command(last_safe: np.ndarray | None, hold_mode: str, velocity_dims: Se
     if base is None:
         return None
     held = np.array(base, dtype=np.float64).reshape(-1)
-    if hold_mode == 'zero_velocity' or last_safe is None:
+    if hold_mode == 'state' and fallback is not None:
+        measured = np.asarray(fallback, dtype=np.float64).reshape(-1)
+        known = np.isfinite(measured) if measured.shape == held.shape else np.zeros(0, bool)
+        held[known] = measured[known]
+    if hold_mode != 'last' or last_safe is None:
         held[[i for i in velocity_dims if 0 <= i < len(held)]] = 0.0
     return held if np.all(np.isfinite(held)) else None

@@ -60,6 +60,7 @@ class Watchdog:
         self.armed = False
         self._healthy_since: float | None = None   # before arming: fault-free since
         self.last_safe: np.ndarray | None = None
+        self._held: np.ndarray | None = None   # hold_mode state: read when the hold started
         self.last_gate: GateDecision | None = None
         self._measured: np.ndarray | None = None
         self._motion_result = not_applicable(MOTION_NAME, 'no frames yet')
@@ -92,13 +93,14 @@ class Watchdog:
         self.last_gate = gate
         faults = self._evaluate(now_s, gate.reasons if gate.veto else ())
         if faults or self.latch.latched or not self.armed:
-            out = self._safe()
+            out = self.hold_command()
             reasons = self.latch.reasons if self.latch.latched else (
                 faults or self._not_armed_reasons(now_s))
             decision = WatchdogDecision(out, True, self.latch.latched, tuple(reasons), gate)
         else:
             out = gate.command
             self.last_safe = out
+            self._held = None
             decision = WatchdogDecision(out, False, False, gate.reasons, gate)
         if out is not None:
             self._note_sent(out, now_s)
@@ -111,7 +113,7 @@ class Watchdog:
         holding = self.latch.latched or not self.armed
         out = None
         if holding and self.command_beat.check(now_s).fault:
-            out = self._safe()
+            out = self.hold_command()
             if out is not None:
                 self._note_sent(out, now_s)
         reasons = self.latch.reasons if self.latch.latched else (
@@ -192,13 +194,20 @@ class Watchdog:
             return tuple(f'waiting for {w}' for w in waiting)
         return faults or (f'arming after {self.config.latch.arm_after_s:g} s without faults',)
 
-    def _safe(self) -> np.ndarray | None:
+    def hold_command(self) -> np.ndarray | None:
+        """The hold command. In 'state' mode the measured state is read once, when the hold
+        starts, and repeated: a target that followed the measurement would let an arm creep."""
         cfg = self.config
+        if cfg.latch.hold_mode == 'state' and self._held is not None:
+            return self._held.copy()
         fallback = self._measured
         if fallback is None:
             fallback = np.full(cfg.command.command_dim, np.nan)
-        return safe_command(self.last_safe, cfg.latch.hold_mode, cfg.command.velocity_dims,
+        held = safe_command(self.last_safe, cfg.latch.hold_mode, cfg.command.velocity_dims,
                             fallback)
+        if cfg.latch.hold_mode == 'state' and held is not None:
+            self._held = held.copy()
+        return held
 
     def _note_sent(self, command: np.ndarray, now_s: float) -> None:
         previous = self.gate.last_sent
