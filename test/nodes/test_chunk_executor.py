@@ -699,10 +699,13 @@ def test_a_position_executor_drops_its_queue_when_the_robot_is_not_where_the_tar
         assert node._robot_lost(node.now_s())
         assert not node._robot_lost(node.now_s() + 1.0)   # a stale state says nothing
         epoch, chunks = node._epoch, node.scheduler.stats
-        node._lose_track()
+        node._lose_track(now)
         assert node.lost_track == 1 and node._epoch == epoch + 1
         assert node.scheduler.stats is chunks             # the run's counters go on
         np.testing.assert_array_equal(node._hold(), [0.80, 0.10, 1.0])
+        assert node._retry_at_s == now + 0.2              # no chunk asked for before then
+        node.reset_queue()
+        assert node._retry_at_s == float('-inf')          # a reset asks at once
     finally:
         node.destroy_node()
 

@@ -108,6 +108,10 @@ PARAMETERS = (
          'by a sim reset), drop the queue and the replies to earlier requests, and hold where it '
          'is (lost_track in diagnostics). Judged only on joint_states at most 3 control periods '
          'old. 0: off.', range=(0.0, 1e6)),
+    Spec('hold_state.retry_after_s', 0.2, 'After losing track, hold this long before asking for '
+         'the next chunk: a robot held by something else (a latched watchdog) would otherwise '
+         'lose track again a few ticks into every chunk, and each one costs an inference.',
+         range=(0.0, 60.0)),
     Spec('command_type', 'float64_multi_array', 'Message type of command_raw. With the watchdog '
          'in the chain keep float64_multi_array (what it gates) and set the robot\'s type as the '
          'watchdog\'s command_type.', choices=tuple(COMMAND_TYPES)),
@@ -260,6 +264,7 @@ class ChunkExecutor(Node):
         self._hold_at: np.ndarray | None = None  # the held command, latched when a hold starts
         self.holds_without_state = 0
         self.lost_track = 0   # position dims: the robot was not where the targets were
+        self._retry_at_s = float('-inf')   # no chunk is asked for before this (after lost track)
         if p['hold_mode'] == 'state':
             self.create_subscription(JointState, 'joint_states', self.on_state, 10,
                                      callback_group=MutuallyExclusiveCallbackGroup())
@@ -361,9 +366,9 @@ class ChunkExecutor(Node):
             tick = max(self.tick_of(now), self._last_tick + 1)   # never repeat a tick
             self._last_tick = tick
             if self._position_dims and self._robot_lost(now):
-                self._lose_track()
+                self._lose_track(now)
             timeouts = self.scheduler.stats.timeouts
-            if self.scheduler.wants_chunk(tick):
+            if now >= self._retry_at_s and self.scheduler.wants_chunk(tick):
                 self._skip_next_sample = self.scheduler.stats.timeouts > timeouts
                 self._send_request(tick)
             action = self.scheduler.next_action(tick)
@@ -408,6 +413,7 @@ class ChunkExecutor(Node):
             command[:len(self._position_dims) if keep else None] = 0.0   # may hold the old one
             self._last_command = command
             self._hold_at = None
+            self._retry_at_s = float('-inf')
             return old
 
     def _drop_queue(self, keep_stats: bool = False) -> SchedulerStats:
@@ -523,11 +529,13 @@ class ChunkExecutor(Node):
                 for i in self._position_dims if joints[i] in self._measured]
         return bool(gaps) and max(gaps) > limit
 
-    def _lose_track(self) -> None:
+    def _lose_track(self, now: float) -> None:
         """The targets and the robot parted: their queue (and chunks already requested) would
         pull it toward where the plan thought it was. Drop them and hold where it is; the next
-        chunk is planned from there. Call with the lock held."""
+        chunk, asked for hold_state.retry_after_s later, is planned from there. Call with the
+        lock held."""
         self.lost_track += 1
+        self._retry_at_s = now + self.params['hold_state.retry_after_s']
         self.get_logger().warning(
             f'the robot is more than hold_state.max_lag = {self.params["hold_state.max_lag"]:g} '
             'from its last target (paused, blocked, moved, or reset): queue dropped, holding '
