@@ -706,6 +706,10 @@ def test_a_position_executor_drops_its_queue_when_the_robot_is_not_where_the_tar
         assert node._retry_at_s == now + 0.2              # no chunk asked for before then
         node.reset_queue()
         assert node._retry_at_s == float('-inf')          # a reset asks at once
+        node._lose_track(now)
+        node._last_tick_s = now
+        node._restart_timeline(now - 10.0)   # a looped bag's /clock: the wait was on the old one
+        assert node._retry_at_s == float('-inf') and node._measured_s is None
     finally:
         node.destroy_node()
 

@@ -444,6 +444,8 @@ class ChunkExecutor(Node):
         self._t0_s = None
         self._last_tick_s = None
         self._last_tick = -1
+        self._retry_at_s = float('-inf')   # a time on the old timeline: it would hold for good
+        self._measured_s = None            # likewise: judge lost track again on fresh states
 
     def on_state(self, msg: JointState) -> None:
         """hold_mode state: keep the newest measured position of each joint the hold uses."""
