@@ -704,8 +704,13 @@ def test_a_position_executor_drops_its_queue_when_the_robot_is_not_where_the_tar
         assert node.scheduler.stats is chunks             # the run's counters go on
         np.testing.assert_array_equal(node._hold(), [0.80, 0.10, 1.0])
         assert node._retry_at_s == now + 0.2              # no chunk asked for before then
+        node._lose_track(now + 0.1)                       # still waiting: not pushed on
+        assert node._retry_at_s == now + 0.2
         node.reset_queue()
         assert node._retry_at_s == float('-inf')          # a reset asks at once
+        # ... and does not itself read as a lost robot: the target is where the robot is
+        np.testing.assert_array_equal(node._last_command[:2], [0.80, 0.10])
+        assert not node._robot_lost(node.now_s())
         node._lose_track(now)
         node._last_tick_s = now
         node._restart_timeline(now - 10.0)   # a looped bag's /clock: the wait was on the old one

@@ -408,9 +408,14 @@ class ChunkExecutor(Node):
             old = self._drop_queue()
             # Velocity dims stop; a held position is read from joint_states again; the other
             # dims (a gripper) stay as commanded with position targets, where 0 is a position.
-            keep = self._position_dims and self.params['hold_mode'] == 'state'
             command = self._last_command.copy()   # a new array: the trace and the dropped queue
-            command[:len(self._position_dims) if keep else None] = 0.0   # may hold the old one
+            if self._position_dims:                # may hold the old one
+                # Where the robot is, not 0: a zero target would also read as a lost robot.
+                joints = self.params['hold_state.joints']
+                for i in self._position_dims:
+                    command[i] = self._measured.get(joints[i], command[i])
+            else:
+                command[:] = 0.0
             self._last_command = command
             self._hold_at = None
             self._retry_at_s = float('-inf')
@@ -537,7 +542,8 @@ class ChunkExecutor(Node):
         chunk, asked for hold_state.retry_after_s later, is planned from there. Call with the
         lock held."""
         self.lost_track += 1
-        self._retry_at_s = now + self.params['hold_state.retry_after_s']
+        if now >= self._retry_at_s:   # a wait already running is not pushed further on
+            self._retry_at_s = now + self.params['hold_state.retry_after_s']
         self.get_logger().warning(
             f'the robot is more than hold_state.max_lag = {self.params["hold_state.max_lag"]:g} '
             'from its last target (paused, blocked, moved, or reset): queue dropped, holding '

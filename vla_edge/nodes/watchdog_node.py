@@ -220,6 +220,8 @@ class WatchdogNode(Node):
             if i is not None and i < len(values):
                 measured[dim] = values[i] * scale
         self._measured = measured   # one reference swap: read under the lock
+        with self._lock:
+            self.wd.note_state(measured, self.now_s())
 
     def on_frame(self, msg: Image | CompressedImage) -> None:
         self.stale_timer.reset()
@@ -367,7 +369,7 @@ class WatchdogNode(Node):
         if one is known."""
         cfg = self.config
         if hold_mode is None:
-            held = self.wd.hold_command()
+            held = self.wd.hold_command(self.now_s())
         else:
             fallback = self._measured
             if fallback is None:

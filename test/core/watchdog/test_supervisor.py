@@ -163,3 +163,22 @@ def test_a_state_hold_keeps_where_the_robot_was_when_it_started(clean_frames):
     np.testing.assert_array_equal(d.command, [0.505, 0.41, 1.0])
     d = wd.on_command([0.6, 0.4, 1.0], 3 * DT, measured_state=np.array([0.49, 0.40, np.nan]))
     np.testing.assert_array_equal(d.command, [0.505, 0.41, 1.0])   # latched, no creep
+
+
+def test_a_state_hold_reads_the_newest_state_and_starts_afresh_after_a_reset(clean_frames):
+    """The state seen between commands counts (command_raw may fall silent); a stale one does
+    not; an accepted reset forgets the old hold (a sim reset may have moved the robot)."""
+    wd = armed(clean_frames, **{'latch.hold_mode': 'state', 'command.velocity_dims': [-1],
+                                'command.value_min': [0.0, 0.0, -1.5],
+                                'command.value_max': [1.0, 1.0, 1.5],
+                                'command.max_acceleration': [0.0, 0.0, 0.0],
+                                'command.max_jerk': [0.0, 0.0, 0.0],
+                                'command.max_switch_jump': [0.0, 0.0, 0.0]})
+    wd.on_command([0.56, 0.40, 1.0], DT, measured_state=np.array([0.50, 0.40, np.nan]))
+    wd.note_state([0.55, 0.40, np.nan], 3 * DT)          # it kept moving after the command
+    np.testing.assert_array_equal(wd.hold_command(4 * DT), [0.55, 0.40, 1.0])
+    wd._held = None
+    np.testing.assert_array_equal(wd.hold_command(1.0), [0.56, 0.40, 1.0])   # state too old
+    wd._held = np.array([0.55, 0.40, 1.0])
+    assert wd.reset(4 * DT).accepted                   # no fault now: accepted
+    assert wd._held is None

@@ -22,6 +22,9 @@ from vla_edge.core.watchdog.motion_check import NAME as MOTION_NAME
 from vla_edge.core.watchdog.motion_check import MotionCheck
 from vla_edge.core.watchdog.results import CheckResult, Level, not_applicable, ok
 
+# A measured state older than this many control periods is not held to (hold_mode state).
+STATE_MAX_AGE_PERIODS = 5
+
 
 @dataclass(frozen=True)
 class WatchdogDecision:
@@ -61,6 +64,7 @@ class Watchdog:
         self._healthy_since: float | None = None   # before arming: fault-free since
         self.last_safe: np.ndarray | None = None
         self._held: np.ndarray | None = None   # hold_mode state: read when the hold started
+        self._measured_s: float | None = None  # when _measured was taken
         self.last_gate: GateDecision | None = None
         self._measured: np.ndarray | None = None
         self._motion_result = not_applicable(MOTION_NAME, 'no frames yet')
@@ -88,12 +92,12 @@ class Watchdog:
         space (NaN where not measured)."""
         self.command_beat.beat(now_s)
         if measured_state is not None:
-            self._measured = np.asarray(measured_state, dtype=np.float64).reshape(-1)
+            self.note_state(measured_state, now_s)
         gate = self.gate.check(command, now_s, measured_state, chunk_switch, record=False)
         self.last_gate = gate
         faults = self._evaluate(now_s, gate.reasons if gate.veto else ())
         if faults or self.latch.latched or not self.armed:
-            out = self.hold_command()
+            out = self.hold_command(now_s)
             reasons = self.latch.reasons if self.latch.latched else (
                 faults or self._not_armed_reasons(now_s))
             decision = WatchdogDecision(out, True, self.latch.latched, tuple(reasons), gate)
@@ -113,7 +117,7 @@ class Watchdog:
         holding = self.latch.latched or not self.armed
         out = None
         if holding and self.command_beat.check(now_s).fault:
-            out = self.hold_command()
+            out = self.hold_command(now_s)
             if out is not None:
                 self._note_sent(out, now_s)
         reasons = self.latch.reasons if self.latch.latched else (
@@ -125,7 +129,10 @@ class Watchdog:
         faults = list(self._faults(now_s))
         if self.last_gate is not None and self.last_gate.veto:
             faults += [f'last command vetoed: {r}' for r in self.last_gate.reasons]
-        return self.latch.reset(now_s, faults)
+        result = self.latch.reset(now_s, faults)
+        if result.accepted:
+            self._held = None   # the next hold starts where the robot is then (a sim reset
+        return result           # may have teleported it while latched)
 
     # -- state ---------------------------------------------------------------------------------
     def results(self, now_s: float) -> tuple[CheckResult, ...]:
@@ -194,14 +201,23 @@ class Watchdog:
             return tuple(f'waiting for {w}' for w in waiting)
         return faults or (f'arming after {self.config.latch.arm_after_s:g} s without faults',)
 
-    def hold_command(self) -> np.ndarray | None:
+    def note_state(self, measured_state, now_s: float) -> None:
+        """The robot's newest state in command space (NaN where not measured), also between
+        commands: a hold that starts when command_raw falls silent reads it."""
+        self._measured = np.asarray(measured_state, dtype=np.float64).reshape(-1)
+        self._measured_s = now_s
+
+    def hold_command(self, now_s: float | None = None) -> np.ndarray | None:
         """The hold command. In 'state' mode the measured state is read once, when the hold
-        starts, and repeated: a target that followed the measurement would let an arm creep."""
+        starts, and repeated: a target that followed the measurement would let an arm creep. A
+        state older than STATE_MAX_AGE_PERIODS control periods (at `now_s`) is not used."""
         cfg = self.config
         if cfg.latch.hold_mode == 'state' and self._held is not None:
             return self._held.copy()
         fallback = self._measured
-        if fallback is None:
+        stale = now_s is not None and self._measured_s is not None and \
+            now_s - self._measured_s > STATE_MAX_AGE_PERIODS / cfg.command.control_rate_hz
+        if fallback is None or stale:
             fallback = np.full(cfg.command.command_dim, np.nan)
         held = safe_command(self.last_safe, cfg.latch.hold_mode, cfg.command.velocity_dims,
                             fallback)
