@@ -51,7 +51,6 @@ from vla_edge.core.watchdog import (
     WatchdogDecision,
     draw_overlay,
     parameter_table,
-    safe_command,
 )
 from vla_edge.nodes.camera_input import subscribe_camera
 from vla_edge.nodes.messages import (
@@ -367,15 +366,8 @@ class WatchdogNode(Node):
     def _send_safe(self, hold_mode: str | None = None) -> None:
         """The safe command in `hold_mode` (default: latch.hold_mode, as the supervisor holds),
         if one is known."""
-        cfg = self.config
-        if hold_mode is None:
-            held = self.wd.hold_command(self.now_s())
-        else:
-            fallback = self._measured
-            if fallback is None:
-                fallback = np.full(cfg.command.command_dim, np.nan)
-            held = safe_command(self.wd.last_safe, hold_mode, cfg.command.velocity_dims,
-                                fallback)
+        # The explicit mode (the final command) takes the newest state whatever its age.
+        held = self.wd.hold_command(self.now_s() if hold_mode is None else None, hold_mode)
         if held is not None:
             self.wd.gate.record_sent(held, self.now_s())
             self._send(held)

@@ -146,16 +146,19 @@ def test_results_cover_every_check_for_diagnostics(clean_frames):
     assert latch.level == Level.ERROR and 'command.finite' in latch.reason
 
 
+# Position targets as config/position_targets.yaml gates them, held where the robot is.
+POSITION_STATE_HOLD = {'latch.hold_mode': 'state', 'command.velocity_dims': [-1],
+                       'command.value_min': [0.0, 0.0, -1.5], 'command.value_max': [1.0, 1.0, 1.5],
+                       'command.max_acceleration': [0.0, 0.0, 0.0],
+                       'command.max_jerk': [0.0, 0.0, 0.0],
+                       'command.max_switch_jump': [0.0, 0.0, 0.0]}
+
+
 def test_a_state_hold_keeps_where_the_robot_was_when_it_started(clean_frames):
     """Position targets, latch.hold_mode state: a veto holds the measured position read when the
     hold starts, not the last target (ahead of the robot), and not a measurement that keeps
     moving (an arm that sags would creep)."""
-    wd = armed(clean_frames, **{'latch.hold_mode': 'state', 'command.velocity_dims': [-1],
-                                'command.value_min': [0.0, 0.0, -1.5],
-                                'command.value_max': [1.0, 1.0, 1.5],
-                                'command.max_acceleration': [0.0, 0.0, 0.0],
-                                'command.max_jerk': [0.0, 0.0, 0.0],
-                                'command.max_switch_jump': [0.0, 0.0, 0.0]})
+    wd = armed(clean_frames, **POSITION_STATE_HOLD)
     wd.on_command([0.52, 0.40, 1.0], DT, measured_state=np.array([0.50, 0.41, np.nan]))
     d = wd.on_command([np.nan, 0.40, 1.0], 2 * DT,
                       measured_state=np.array([0.505, 0.41, np.nan]))
@@ -168,12 +171,7 @@ def test_a_state_hold_keeps_where_the_robot_was_when_it_started(clean_frames):
 def test_a_state_hold_reads_the_newest_state_and_starts_afresh_after_a_reset(clean_frames):
     """The state seen between commands counts (command_raw may fall silent); a stale one does
     not; an accepted reset forgets the old hold (a sim reset may have moved the robot)."""
-    wd = armed(clean_frames, **{'latch.hold_mode': 'state', 'command.velocity_dims': [-1],
-                                'command.value_min': [0.0, 0.0, -1.5],
-                                'command.value_max': [1.0, 1.0, 1.5],
-                                'command.max_acceleration': [0.0, 0.0, 0.0],
-                                'command.max_jerk': [0.0, 0.0, 0.0],
-                                'command.max_switch_jump': [0.0, 0.0, 0.0]})
+    wd = armed(clean_frames, **POSITION_STATE_HOLD)
     wd.on_command([0.56, 0.40, 1.0], DT, measured_state=np.array([0.50, 0.40, np.nan]))
     wd.note_state([0.55, 0.40, np.nan], 3 * DT)          # it kept moving after the command
     np.testing.assert_array_equal(wd.hold_command(4 * DT), [0.55, 0.40, 1.0])

@@ -207,21 +207,25 @@ class Watchdog:
         self._measured = np.asarray(measured_state, dtype=np.float64).reshape(-1)
         self._measured_s = now_s
 
-    def hold_command(self, now_s: float | None = None) -> np.ndarray | None:
-        """The hold command. In 'state' mode the measured state is read once, when the hold
-        starts, and repeated: a target that followed the measurement would let an arm creep. A
-        state older than STATE_MAX_AGE_PERIODS control periods (at `now_s`) is not used."""
+    def hold_command(self, now_s: float | None = None,
+                     hold_mode: str | None = None) -> np.ndarray | None:
+        """The hold command in `hold_mode` (default: latch.hold_mode). In the latch's 'state'
+        mode the measured state is read once, when the hold starts, and repeated: a target that
+        followed the measurement would let an arm creep. A state older than
+        STATE_MAX_AGE_PERIODS control periods (at `now_s`) is not used. An explicit `hold_mode`
+        (the node's final command) is computed afresh and latches nothing."""
         cfg = self.config
-        if cfg.latch.hold_mode == 'state' and self._held is not None:
+        latching = hold_mode is None and cfg.latch.hold_mode == 'state'
+        if latching and self._held is not None:
             return self._held.copy()
         fallback = self._measured
         stale = now_s is not None and self._measured_s is not None and \
             now_s - self._measured_s > STATE_MAX_AGE_PERIODS / cfg.command.control_rate_hz
         if fallback is None or stale:
             fallback = np.full(cfg.command.command_dim, np.nan)
-        held = safe_command(self.last_safe, cfg.latch.hold_mode, cfg.command.velocity_dims,
-                            fallback)
-        if cfg.latch.hold_mode == 'state' and held is not None:
+        held = safe_command(self.last_safe, hold_mode or cfg.latch.hold_mode,
+                            cfg.command.velocity_dims, fallback)
+        if latching and held is not None:
             self._held = held.copy()
         return held
 
