@@ -26,7 +26,7 @@ from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from vla_edge.core.ros_image import rgb_to_image_msg_fields
-from vla_edge.nodes.isolated_executors import IsolatedExecutors, default_executor_kind
+from vla_edge.nodes.isolated_executors import IsolatedExecutors
 from vla_edge.nodes.messages import stamp_to_s
 from vla_edge.nodes.vla_node import VlaNode
 from vla_edge.sim.env import TeaTableEnv
@@ -100,8 +100,8 @@ def main() -> int:
     vla = VlaNode(context=ctx, parameter_overrides=[Parameter('plan_on_frame', value=True),
                                                     Parameter('key_frame_min_change', value=0.0)])
     bench = Recorder(ctx, frames=args.transport_floor)
-    kind = default_executor_kind()       # as the in-process bringup spins the pipeline
-    ex = IsolatedExecutors([vla, bench], context=ctx, kind=kind).start()
+    ex = IsolatedExecutors([vla, bench], context=ctx, kind=None).start()   # as bringup does
+    kind = f'vla_node on {ex.kinds[0]}, recorder on {ex.kinds[1]}'
     camera = subprocess.Popen([sys.executable, __file__, '--camera-only',
                                '--camera-hz', str(args.camera_hz)])
     try:
@@ -120,7 +120,7 @@ def main() -> int:
         return 1
     published, received, raw = (np.array(c) * 1e3 for c in zip(*rows))
     print(f'chunks measured: {len(rows)} (camera {args.camera_hz:g} Hz, {args.seconds:g} s, '
-          f'{kind} executor)')
+          f'{kind})')
     for name, v in (('published by vla_node', published), ('received by a subscriber', received)):
         v = v[np.isfinite(v)]
         print(f'image stamp -> chunk {name}: mean {v.mean():.2f} ms, p50 {np.median(v):.2f} ms, '

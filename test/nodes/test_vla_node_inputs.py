@@ -263,3 +263,30 @@ def test_a_node_destroyed_during_a_plan_ends_it_quietly(ros_context, reference_r
     action = next(t for t in node._threads if t.name == 'action')
     action.join(5.0)
     assert not action.is_alive() and 'plan_failure' not in node._errors, node._errors
+
+
+def test_plan_on_frame_publishes_one_chunk_per_frame_without_requests(ros_context,
+                                                                       reference_runtime):
+    """The benchmarks' mode: every encoded frame is planned at once, stamped with its time, with
+    no request id (nobody asked) and no committed prefix."""
+    from rclpy.serialization import deserialize_message
+
+    node = VlaNode(context=ros_context, runtime=reference_runtime,
+                   parameter_overrides=[Parameter('plan_on_frame', value=True),
+                                        Parameter('key_frame_min_change', value=0.0)])
+    sent = []
+    node.chunk_pub.publish = sent.append
+    try:
+        stamps = []
+        for k in range(1, 4):   # one at a time: it keeps the newest only
+            node.on_state(_state())   # unstamped: placed at its arrival, beside the frame
+            stamps.append(node.now_s())
+            node.on_frame(_frame(stamps[-1]))
+            assert wait_until(lambda k=k: len(sent) == k, 5.0), f'no chunk for frame {k}'
+        chunks = [deserialize_message(data, JointTrajectory) for data in sent]
+        assert [c.header.stamp for c in chunks] == [s_to_stamp(s) for s in stamps]
+        assert all(c.header.frame_id == '' and len(c.points) == 50 for c in chunks)
+        assert list(chunks[0].joint_names) == NAMES
+        assert node._errors == {}
+    finally:
+        node.destroy_node()

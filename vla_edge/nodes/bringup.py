@@ -2,8 +2,9 @@
 
 This is the tested path where `ros2 launch` is not installed: the same node classes, the same
 `config/*.yaml` (passed to each node as `--params-file`), one executor per node on its own
-thread: a SingleThreadedExecutor, or rclpy's experimental EventsExecutor with
-VLA_EDGE_EXECUTOR=events (see `isolated_executors`, also for why not the MultiThreadedExecutor).
+thread: rclpy's EventsExecutor for vla_node (where rclpy has it), a SingleThreadedExecutor for
+the others (see `isolated_executors.executor_kind_for`, also for why not the
+MultiThreadedExecutor).
 
 The chain to the robot: chunk_executor -> command_raw -> watchdog -> command -> robot. Without the
 watchdog (`with_watchdog=False`) the robot listens to `command_raw` directly.
@@ -19,7 +20,7 @@ from rclpy.node import Node
 from vla_edge.core.package_share import package_path
 from vla_edge.nodes import chunk_executor, sim_nodes, vla_node, watchdog_node
 from vla_edge.nodes.chunk_executor import ChunkExecutor, index_list
-from vla_edge.nodes.isolated_executors import IsolatedExecutors, default_executor_kind
+from vla_edge.nodes.isolated_executors import IsolatedExecutors, forced_executor_kind
 from vla_edge.nodes.model_rate import resolve_control_rate
 from vla_edge.nodes.param_files import check_parameters, merged_parameters
 from vla_edge.nodes.params import ParameterError
@@ -217,7 +218,7 @@ def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
     files = param_files or default_param_files()
     o = overrides or {}
     check_param_files(files, o, with_watchdog, with_sim, namespace)
-    executor_kind = default_executor_kind()   # a bad $VLA_EDGE_EXECUTOR fails before any node
+    forced_executor_kind()   # a bad $VLA_EDGE_EXECUTOR fails before any node
 
     def kw(name: str, remap: dict[str, str] | None = None) -> dict:
         return node_args(files, o.get(name), remap, namespace, context)
@@ -234,7 +235,7 @@ def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
             remap = None if with_watchdog else {'command': 'command_raw'}
             nodes['sim_robot'] = SimRobot(session, **kw('sim_robot', remap))
             nodes['sim_camera'] = SimCamera(session, **kw('sim_camera'))
-        executors = IsolatedExecutors(nodes.values(), context, executor_kind)
+        executors = IsolatedExecutors(nodes.values(), context, kind=None)   # per node
     except Exception:
         for node in nodes.values():
             node.destroy_node()

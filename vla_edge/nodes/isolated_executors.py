@@ -1,4 +1,5 @@
-"""Composition with one SingleThreadedExecutor per node, each spinning in its own thread.
+"""Composition with one executor per node, each spinning in its own thread (the kind per node:
+`executor_kind_for`).
 
 This is what rclcpp's `component_container_isolated` does, and it is how this package composes
 nodes in one process. rclpy's MultiThreadedExecutor (the Kilted wheels installed here) re-yields a
@@ -30,27 +31,61 @@ from rclpy.utilities import get_default_context
 EXECUTOR_KINDS = ('events', 'single')
 
 
-def default_executor_kind() -> str:
-    """The pipeline's executor: $VLA_EDGE_EXECUTOR ('events' or 'single'), else 'single'.
+def forced_executor_kind() -> str | None:
+    """$VLA_EDGE_EXECUTOR ('events' or 'single'): one kind for every node; None when unset.
 
-    'events' (rclpy's experimental EventsExecutor, Jazzy+) is opt-in. It cuts ~0.5 ms of
-    dispatch from each camera frame's path (docs/measurements.md, "ROS 2 pipeline benchmarks"),
-    but with Kilted's wheels it fails on subscriptions whose callback takes the message info
-    ("SystemError: null argument to internal routine" in spin_once; raw ones alone work, as the
-    pipeline's chunk and request subscriptions are; the recorder and the replay tests' collector
-    take the info, so tools that record stay on 'single'), and the fault-injection test missed
-    the hang fault once in 11 runs on it (0 in 9 on 'single'). The whole test suite otherwise
-    passes with VLA_EDGE_EXECUTOR=events."""
-    kind = os.environ.get('VLA_EDGE_EXECUTOR', '').strip().lower() or 'single'
+    For comparisons and as a way out: 'single' puts vla_node back on the SingleThreadedExecutor,
+    'events' puts every node on the EventsExecutor, which costs the chunk executor its control
+    jitter (`executor_kind_for`) and fails on subscriptions whose callback takes the message info
+    (Kilted's wheels: "SystemError: null argument to internal routine" in spin_once; the recorder
+    and the replay tests' collector take it, so they always use 'single')."""
+    kind = os.environ.get('VLA_EDGE_EXECUTOR', '').strip().lower()
+    if not kind:
+        return None
     if kind not in EXECUTOR_KINDS:
         raise ValueError(f'VLA_EDGE_EXECUTOR must be one of {EXECUTOR_KINDS}, got {kind!r}')
-    if kind == 'events':
-        try:
-            from rclpy.experimental import EventsExecutor  # noqa: F401
-        except ImportError as exc:
-            raise ValueError('VLA_EDGE_EXECUTOR=events needs rclpy.experimental.EventsExecutor '
-                             '(ROS 2 Jazzy or newer)') from exc
+    if kind == 'events' and not events_executor_available():
+        raise ValueError('VLA_EDGE_EXECUTOR=events needs rclpy.experimental.EventsExecutor '
+                         '(ROS 2 Jazzy or newer)')
     return kind
+
+
+def events_executor_available() -> bool:
+    try:
+        from rclpy.experimental import EventsExecutor  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def executor_kind_for(node: Node) -> str:
+    """The executor a node spins on: $VLA_EDGE_EXECUTOR when set, else the node's own
+    `preferred_executor` ('single' for a node without one), 'single' where rclpy has no
+    EventsExecutor (Humble).
+
+    Why per node (docs/measurements.md, "ROS 2 pipeline benchmarks"): vla_node prefers 'events',
+    whose dispatch runs in C++ and so takes ~0.3 ms less of each camera frame's path and of the
+    GIL its vision and action threads need (pipeline overhead 1.13 -> 1.10). A node that keeps
+    time with a timer stays on 'single': the EventsExecutor fires timers from a thread of its own
+    at normal priority, so the chunk executor's SCHED_FIFO spin thread waits on it (control
+    jitter p99 2.1 and 3.1 ms at 100 Hz against 0.20 and 0.12 ms on 'single')."""
+    forced = forced_executor_kind()
+    if forced is not None:
+        return forced
+    preferred = getattr(node, 'preferred_executor', 'single')
+    if preferred not in EXECUTOR_KINDS:
+        raise ValueError(f'{type(node).__name__}.preferred_executor must be one of '
+                         f'{EXECUTOR_KINDS}, got {preferred!r}')
+    if preferred == 'events' and not events_executor_available():
+        return 'single'
+    return preferred
+
+
+def shared_executor_kind(nodes: Iterable[Node]) -> str:
+    """One executor for several nodes (a node executable's process): the kind they all prefer,
+    'single' when they differ."""
+    kinds = {executor_kind_for(node) for node in nodes}
+    return kinds.pop() if len(kinds) == 1 else 'single'
 
 
 @contextlib.contextmanager
@@ -84,11 +119,13 @@ def make_executor(kind: str, context=None) -> Executor:
 class IsolatedExecutors:
     """Spin each node on its own executor and thread; `shutdown()` stops them all."""
 
-    def __init__(self, nodes: Iterable[Node], context=None, kind: str = 'single'):
+    def __init__(self, nodes: Iterable[Node], context=None, kind: str | None = 'single'):
+        """`kind` None: each node on the executor `executor_kind_for` gives it (the pipeline);
+        else every node on that kind (tools, whose recorders must stay on 'single')."""
         self.nodes = list(nodes)
         self.context = context or get_default_context()
-        self.kind = kind
-        self.executors = [make_executor(self.kind, context) for _ in self.nodes]
+        self.kinds = [kind or executor_kind_for(node) for node in self.nodes]
+        self.executors = [make_executor(k, context) for k in self.kinds]
         for executor, node in zip(self.executors, self.nodes):
             executor.add_node(node)
         self.threads: list[threading.Thread] = []

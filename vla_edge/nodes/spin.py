@@ -8,19 +8,21 @@ from collections.abc import Callable
 import rclpy
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.exceptions import NameValidationException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from vla_edge.core.errors import VlaEdgeError, one_line
+from vla_edge.nodes.isolated_executors import make_executor, shared_executor_kind
 from vla_edge.nodes.python_logging import forward_python_logging
 
 
 def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
     """rclpy.init, spin the nodes in the main thread until Ctrl-C, clean up.
 
-    A SingleThreadedExecutor: our callbacks are short (heavy work runs in the nodes' own
-    threads), and rclpy's MultiThreadedExecutor starves under load (see isolated_executors).
+    One executor of the kind the nodes prefer (`isolated_executors.executor_kind_for`: the
+    EventsExecutor for vla_node, the SingleThreadedExecutor for the others); never rclpy's
+    MultiThreadedExecutor, which starves under load (see isolated_executors).
     """
     try:
         # parses --ros-args: a params file that does not parse fails here. Without rclpy's
@@ -44,7 +46,7 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
             _fatal(exc)
             failed = True
             return
-        executor = SingleThreadedExecutor()
+        executor = make_executor(shared_executor_kind(nodes))
         for node in nodes:
             executor.add_node(node)
         while rclpy.ok() and not stop.requested:   # back here at least every 0.1 s

@@ -15,6 +15,7 @@ that header (float64 to 8). Checked byte for byte against rclpy's own serializat
 """
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -83,24 +84,30 @@ def chunk_to_trajectory_cdr(actions: np.ndarray, stamp_s: float, rate_hz: float,
     if height == 0:
         return _ENCAPSULATION_CDR_LE + bytes(w.buf)
     # Every point has the same size (a multiple of 8 once its positions are 8-aligned), so only
-    # the first point can need padding before its positions; the rest repeat the same layout.
-    start = len(w.buf)
-    first_pad = -(start + 4) % 8
-    rest = np.zeros(height, dtype=point_dtype(width, 0))
-    rest['n_positions'] = width
-    rest['positions'] = actions
+    # the first point can need padding before its positions (right after its count); the rest
+    # repeat the same layout.
+    points = _point_template(height, width, float(rate_hz)).copy()
+    points['positions'] = actions
+    body = points.tobytes()
+    first_pad = -(len(w.buf) + 4) % 8
+    if first_pad:
+        body = body[:4] + bytes(first_pad) + body[4:]
+    return _ENCAPSULATION_CDR_LE + bytes(w.buf) + body
+
+
+@functools.lru_cache(maxsize=16)
+def _point_template(height: int, width: int, rate_hz: float) -> np.ndarray:
+    """The points of a chunk without their positions (counts, time_from_start): the same for
+    every chunk of a node, so built once (this runs right after the ONNX stages, on the path
+    from frame to published chunk). Read-only: callers copy it."""
+    points = np.zeros(height, dtype=point_dtype(width, 0))
+    points['n_positions'] = width
     t = np.arange(height) / rate_hz
     whole = np.floor(t)
-    rest['sec'] = whole.astype(np.int32)
-    rest['nanosec'] = np.round((t - whole) * 1e9).astype(np.uint32)
-    if first_pad:
-        first = np.zeros(1, dtype=point_dtype(width, first_pad))
-        for name in rest.dtype.names:
-            first[name] = rest[name][:1]
-        body = first.tobytes() + rest[1:].tobytes()
-    else:
-        body = rest.tobytes()
-    return _ENCAPSULATION_CDR_LE + bytes(w.buf) + body
+    points['sec'] = whole.astype(np.int32)
+    points['nanosec'] = np.round((t - whole) * 1e9).astype(np.uint32)
+    points.flags.writeable = False
+    return points
 
 
 # A point in any layout: four sequence counts and time_from_start, even with no values at all.

@@ -50,6 +50,7 @@ from vla_edge.core.runtime import PolicyRuntime, VisualEmbedding
 from vla_edge.core.state_history import StateHistory
 from vla_edge.nodes.camera_input import subscribe_camera
 from vla_edge.nodes.messages import (
+    NO_POINTS,
     parse_request_id,
     stamp_to_s,
     status,
@@ -65,6 +66,7 @@ from vla_edge.nodes.vla_node_params import (
     check_state_joints,
 )
 
+NO_TIMES = np.empty(0)
 ERROR_LOG_PERIOD_S = 2.0   # an input problem of one kind is logged at most this often
 
 # A stamp farther than this from the node's clock is taken to come from another clock (device
@@ -87,6 +89,10 @@ def deterministic_seed(noise_seed: int, observation_stamp_s: float) -> int:
 
 class VlaNode(Node):
     """Policy node: vision and action threads over the ONNX runtime."""
+
+    # rclpy's EventsExecutor dispatches in C++: each frame reaches the vision thread sooner and
+    # the executor holds the GIL less while the threads need it (`executor_kind_for`).
+    preferred_executor = 'events'
 
     @destroyed_if_refused
     def __init__(self, runtime: PolicyRuntime | None = None, **kwargs):
@@ -252,6 +258,10 @@ class VlaNode(Node):
         except ValueError as exc:
             self._error('request', f'chunk_request ignored: {exc}')
             return
+        self._take_request(request)
+
+    def _take_request(self, request: TrajectoryView) -> None:
+        """The newest request replaces any still waiting; the action thread plans for it."""
         answered = parse_request_id(request.frame_id)
         with self._request:
             if answered is not None and answered[0] != self._request_epoch:
@@ -302,10 +312,8 @@ class VlaNode(Node):
                 self._anchor_frame = (index, stamp, comparable)
                 self.stage_latency['vision_encoder'].add(visual.encode_s)
                 self.frames_encoded += 1
-            if self.params['plan_on_frame']:
-                request = JointTrajectory()
-                request.header.stamp = msg.header.stamp
-                self.on_request(request)
+            if self.params['plan_on_frame']:   # a request of its own: no id, no prefix
+                self._take_request(TrajectoryView(stamp, '', (), NO_TIMES, None, NO_POINTS))
 
     def _anchor_predates_reset(self) -> bool:
         """True when the key-frame anchor is not a fresh frame by `_needs_fresher_frame`'s rule:
