@@ -13,7 +13,8 @@ switch p95/p95 | inside max/median.
     .venv/bin/python benchmarks/command_interface.py [--episodes 100] [--seed-offset 1000000]
         [--emulated-ms 300] [--model models/reference]
 
-The last line compares the two defaults (velocity + blend 5, position + offset_fade 40).
+The last line compares the two defaults (velocity + blend 5, position + offset_fade 40 taking up
+offsets no faster than the robot's top speed).
 """
 import sys
 
@@ -28,7 +29,9 @@ from vla_edge.sim.env import TeaTableEnv
 from vla_edge.sim.world import SimConfig
 
 EXPERT = 'scripted expert in chunks (ceiling)'
-DEFAULTS = {'velocity': 'async, blend 5 (default)', 'position': 'async, offset_fade 40 (default)'}
+DEFAULTS = {'velocity': 'async, blend 5 (default)',
+            'position': 'async, offset_fade 40, top-speed limit (default)'}
+TOP = SimConfig(command_interface='position').max_step_distance   # the sim robot's, per tick
 ROWS = (   # interface, label, mode, merge
     ('velocity', EXPERT, 'async', MergeConfig()),
     ('velocity', 'sync', 'sync', MergeConfig()),
@@ -36,9 +39,12 @@ ROWS = (   # interface, label, mode, merge
     ('position', EXPERT, 'async', MergeConfig('offset_fade')),
     ('position', 'sync', 'sync', MergeConfig('offset_fade')),
     ('position', 'async, blend 5', 'async', MergeConfig('blend', 5)),
-    ('position', 'async, offset_fade 20', 'async', MergeConfig('offset_fade', fade_steps=20)),
-    ('position', DEFAULTS['position'], 'async', MergeConfig('offset_fade', fade_steps=40)),
-    ('position', 'async, offset_fade 80', 'async', MergeConfig('offset_fade', fade_steps=80)),
+    ('position', 'async, offset_fade 40, no limit', 'async', MergeConfig('offset_fade')),
+    ('position', 'async, offset_fade 20, top-speed limit', 'async',
+     MergeConfig('offset_fade', fade_steps=20, max_step=TOP)),
+    ('position', DEFAULTS['position'], 'async', MergeConfig('offset_fade', max_step=TOP)),
+    ('position', 'async, offset_fade 80, top-speed limit', 'async',
+     MergeConfig('offset_fade', fade_steps=80, max_step=TOP)),
 )
 
 

@@ -64,13 +64,27 @@ def default_merge(command_interface: str) -> str:
     return 'offset_fade' if command_interface == 'position' else MergeConfig.strategy
 
 
+def merge_config(command_interface: str, strategy: str | None = None,
+                 blend_steps: int = MergeConfig.blend_steps,
+                 fade_steps: int = MergeConfig.fade_steps) -> MergeConfig:
+    """The merge of a sim run: `strategy` or the interface's default; offset_fade takes up
+    position offsets no faster than the sim robot's top speed (as `merge.max_speed` in
+    config/position_targets.yaml)."""
+    from vla_edge.sim.world import SimConfig
+
+    strategy = strategy or default_merge(command_interface)
+    top = SimConfig(command_interface='position').max_step_distance \
+        if strategy == 'offset_fade' else 0.0
+    return MergeConfig(strategy, blend_steps, fade_steps=fade_steps, max_step=top)
+
+
 def _eval_config(args: argparse.Namespace, mode: str, **overrides):
     from vla_edge.sim.closed_loop import EvalConfig
 
     interface = getattr(args, 'command_interface', 'velocity')
     kw = dict(mode=mode, episodes=args.episodes, seed_offset=args.seed_offset,
               latency_s=None if args.latency_ms is None else args.latency_ms / 1e3,
-              command_interface=interface, merge=MergeConfig(default_merge(interface)))
+              command_interface=interface, merge=merge_config(interface))
     kw.update(overrides)
     return EvalConfig(**kw)
 
@@ -112,8 +126,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     rt = _runtime(args)
     _check_held_out(rt, args.seed_offset, args.episodes)
     cfg = _eval_config(args, args.mode, phrasing=args.phrasing, swap_object=args.swap_object,
-                       merge=MergeConfig(args.merge or default_merge(args.command_interface),
-                                         args.blend_steps, fade_steps=args.fade_steps),
+                       merge=merge_config(args.command_interface, args.merge, args.blend_steps,
+                                          args.fade_steps),
                        max_action_age_s=args.max_action_age)
     report = evaluate(_sim_policy(rt, args.command_interface), cfg)
     print(describe(report))

@@ -86,3 +86,62 @@ def test_fade_steps_out_of_range_are_refused():
     for bad in (0, 1001):
         with pytest.raises(ValueError, match='fade_steps'):
             MergeConfig('offset_fade', fade_steps=bad)
+
+
+def _steps(previous, out):
+    return np.linalg.norm(np.diff(np.vstack([previous[None, :2], out[:, :2]]), axis=0), axis=1)
+
+
+def test_a_speed_limited_fade_never_steps_past_the_top_speed():
+    """Random chunks, each at most top speed per tick, with random offsets at the switch: every
+    merged step, the first from the action executed last included, stays within top speed."""
+    rng = np.random.default_rng(0)
+    top = 0.012
+    cfg = MergeConfig('offset_fade', fade_steps=40, max_step=top)
+    for _ in range(200):
+        def chunk(start, n):
+            v = rng.uniform(-1, 1, (n, 2))
+            v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1.0)
+            return np.column_stack([start + np.cumsum(v * top, axis=0), np.ones(n)])
+        old = chunk(rng.uniform(0, 1, 2), 21)
+        previous, queued = old[0], old[1:]
+        new = chunk(queued[0, :2] + rng.normal(0, 0.05, 2), 50)
+        out = merge_chunks(queued, new, cfg, motion_dims=2, previous=previous)
+        assert _steps(previous, out).max() <= top + 1e-12
+    # the plain fade does exceed it where the new chunk is ahead: the limit is doing the work
+    moving = np.column_stack([0.1 + top * np.arange(1, 51), np.zeros(50), np.ones(50)])
+    behind = np.column_stack([0.0 + top * np.arange(21), np.zeros(21), np.ones(21)])
+    plain = merge_chunks(behind[1:], moving, MergeConfig('offset_fade', fade_steps=40), 2)
+    assert _steps(behind[0], plain).max() > top * 1.05
+
+
+def test_a_speed_limited_fade_waits_for_slack_to_take_up_an_offset_along_the_motion():
+    """New chunk ahead of the old one, moving at top speed, then stopping: while it moves the
+    offset is held (a take-up would speed the robot up); once it stops it is taken up."""
+    top = 0.01
+    moving = 0.3 + top * np.arange(1, 21)
+    new = np.column_stack([np.r_[moving, np.full(40, moving[-1])], np.zeros(60)])
+    old = np.column_stack([0.2 + top * np.arange(21), np.zeros(21)])   # 0.1 behind
+    out = merge_chunks(old[1:], new, MergeConfig('offset_fade', fade_steps=9, max_step=top),
+                       motion_dims=2, previous=old[0])
+    offset = old[1, 0] - new[0, 0]
+    assert np.allclose(out[:20, 0] - new[:20, 0], offset)   # held while at top speed
+    assert np.allclose(out[-1, 0], new[-1, 0])              # taken up after the stop
+    assert _steps(old[0], out).max() <= top + 1e-12
+
+
+def test_a_speed_limited_fade_is_the_plain_fade_where_it_only_slows_the_robot():
+    """New chunk behind the old one: taking the offset up shortens every step, so it runs on
+    the plain schedule."""
+    old = np.column_stack([0.5 + 0.01 * np.arange(21), np.zeros(21)])
+    new = np.column_stack([0.4 + 0.01 * np.arange(1, 61), np.zeros(60)])
+    limited = merge_chunks(old[1:], new, MergeConfig('offset_fade', fade_steps=9, max_step=0.01),
+                           motion_dims=2, previous=old[0])
+    assert np.allclose(limited, merge_chunks(old[1:], new, MergeConfig('offset_fade',
+                                                                       fade_steps=9), 2))
+
+
+@pytest.mark.parametrize('bad', [-0.1, float('nan'), float('inf')])
+def test_a_bad_max_step_is_refused(bad):
+    with pytest.raises(ValueError, match='max_step'):
+        MergeConfig('offset_fade', max_step=bad)

@@ -15,10 +15,15 @@ for tick now + k (the incoming chunk's past actions are already dropped). Strate
   where the old chunk stands at the switch, the shift fading out over `fade_steps` ticks. The
   robot follows the fresher plan's motion at once and takes up its correction of the position
   gradually; the other dims (a gripper) are blended as by `blend`. On velocity commands it would
-  keep the old velocity's offset instead, so it is meant for position targets.
+  keep the old velocity's offset instead, so it is meant for position targets. With `max_step`
+  (the robot's top speed per tick) the fade never makes a tick's motion larger than that: where
+  taking up the offset would speed the robot past it, the offset is taken up more slowly (what
+  the position controller would do anyway, as a lag behind its target), so a switch is no rougher
+  than the fastest motion the robot makes.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +40,7 @@ class MergeConfig:
     blend_steps: int = 5
     ensemble_m: float = 0.5
     fade_steps: int = 40
+    max_step: float = 0.0   # offset_fade: top motion per tick the fade may cause (0: no limit)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -45,6 +51,8 @@ class MergeConfig:
             raise ValueError(f'ensemble_m must be in [0, 10], got {self.ensemble_m}')
         if not 1 <= self.fade_steps <= 1000:
             raise ValueError(f'fade_steps must be in [1, 1000], got {self.fade_steps}')
+        if not (math.isfinite(self.max_step) and self.max_step >= 0.0):
+            raise ValueError(f'max_step must be a finite number >= 0, got {self.max_step}')
 
     @property
     def overlap_ticks(self) -> int:
@@ -54,9 +62,11 @@ class MergeConfig:
 
 
 def merge_chunks(queued: np.ndarray, incoming: np.ndarray, cfg: MergeConfig,
-                 motion_dims: int | None = None) -> np.ndarray:
+                 motion_dims: int | None = None,
+                 previous: np.ndarray | None = None) -> np.ndarray:
     """The actions to queue from now on (length of `incoming`). `motion_dims`: how many leading
-    dims are motion (for `offset_fade`; None: all)."""
+    dims are motion (for `offset_fade`; None: all). `previous`: the action executed last, from
+    which `offset_fade`'s `max_step` judges the first tick's step (None: not judged)."""
     incoming = np.asarray(incoming, dtype=np.float64)
     queued = np.asarray(queued, dtype=np.float64).reshape(-1, incoming.shape[-1]) \
         if len(queued) else np.zeros((0, incoming.shape[-1]))
@@ -74,8 +84,44 @@ def merge_chunks(queued: np.ndarray, incoming: np.ndarray, cfg: MergeConfig,
     if cfg.strategy == 'offset_fade':
         m = incoming.shape[-1] if motion_dims is None else motion_dims
         weight = np.clip(1.0 - np.arange(1, len(incoming) + 1) / (cfg.fade_steps + 1), 0.0, 1.0)
-        out[:, :m] = incoming[:, :m] + weight[:, None] * (queued[0, :m] - incoming[0, :m])
+        offset = queued[0, :m] - incoming[0, :m]
+        if cfg.max_step > 0.0:
+            before = None if previous is None else np.asarray(previous, np.float64)[:m]
+            out[:, :m] = incoming[:, :m] + _speed_limited_offsets(
+                incoming[:, :m], offset, weight, cfg.max_step, before)
+        else:
+            out[:, :m] = incoming[:, :m] + weight[:, None] * offset
     return out
+
+
+def _speed_limited_offsets(motion: np.ndarray, offset: np.ndarray, weight: np.ndarray,
+                           max_step: float, previous: np.ndarray | None) -> np.ndarray:
+    """(H, m) offsets added to `motion`: each tick's moves toward `weight[k] * offset` (the plain
+    fade) as far as keeps that tick's step within max_step, or within the step the motion makes
+    with the offset held (a chunk faster than max_step is not slowed by it either). Taking the
+    offset up against the motion only ever shortens a step, so it is never held back."""
+    rest = offset.copy()   # the offset still added, tick by tick
+    out = np.empty_like(motion)
+    last = None if previous is None else previous
+    for k in range(len(motion)):
+        change = weight[k] * offset - rest            # toward the plain fade's schedule
+        if last is not None and np.any(change):
+            held = motion[k] + rest - last            # the step with the offset held
+            limit = max(max_step, float(np.linalg.norm(held)))
+            change *= _largest_fraction(held, change, limit)
+        rest = rest + change
+        out[k] = rest
+        last = motion[k] + rest
+    return out
+
+
+def _largest_fraction(step: np.ndarray, change: np.ndarray, limit: float) -> float:
+    """The largest s in [0, 1] with |step + s * change| <= limit, given |step| <= limit."""
+    a = float(change @ change)
+    b = float(step @ change)
+    c = float(step @ step) - limit * limit
+    root = (-b + math.sqrt(max(b * b - a * c, 0.0))) / a
+    return min(1.0, max(0.0, root))
 
 
 def discontinuity_ratio(switch_steps: Sequence[float] | np.ndarray,

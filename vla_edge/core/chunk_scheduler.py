@@ -185,7 +185,7 @@ class ChunkScheduler:
         self._switched = self.queue.remaining(tick) > 0 and len(incoming) > 0
         if len(incoming):
             merged = merge_chunks(self.queue.upcoming(tick, len(incoming)), incoming,
-                                  self.cfg.merge, self.cfg.motion_dims)
+                                  self.cfg.merge, self.cfg.motion_dims, self._previous)
             self.queue.install(merged, tick, tick)
             self._observed_tick = observation_tick
         self.stats.chunks_received += 1

@@ -76,6 +76,10 @@ PARAMETERS = (
          'the dims after the motion ones, e.g. the gripper).', range=(1, 200)),
     Spec('merge.fade_steps', 40, 'offset_fade (position targets): ticks over which the position '
          'offset between the old and the new chunk at a switch fades out.', range=(1, 1000)),
+    Spec('merge.max_speed', 0.0, 'offset_fade: the robot\'s top speed along the position dims, '
+         'in command units per second (the sim: 0.6 table units/s). Taking up the position '
+         'offset at a switch never makes a tick\'s motion faster than this, so a switch is no '
+         'rougher than the robot\'s fastest motion. 0: no limit.', range=(0.0, 1000.0)),
     Spec('merge.ensemble_m', 0.5, 'temporal_ensemble: the newer prediction weighs exp(-m).',
          range=(0.0, 10.0)),
     Spec('latency.percentile', 95.0, 'Percentile of recent request-to-chunk latencies used to '
@@ -169,6 +173,10 @@ def check_command_layout(p: dict) -> None:
         raise ParameterError("parameter 'merge.strategy' = 'offset_fade' fades a position offset; "
                              'on velocity commands it would keep the old velocity for '
                              'merge.fade_steps ticks (use blend), or set position_dims')
+    if p.get('merge.max_speed', 0.0) > 0.0 and strategy != 'offset_fade':
+        raise ParameterError(f"parameter 'merge.max_speed' = {p['merge.max_speed']} limits "
+                             f"offset_fade's take-up of a position offset; merge.strategy is "
+                             f'{strategy!r} (set it to 0)')
 
 
 def index_list(p: dict, key: str) -> list[int]:
@@ -213,7 +221,8 @@ class ChunkExecutor(Node):
         self.scheduler = ChunkScheduler(SchedulerConfig(
             control_rate_hz=p['control_rate_hz'], mode=p['mode'],
             merge=MergeConfig(p['merge.strategy'], p['merge.blend_steps'], p['merge.ensemble_m'],
-                              p['merge.fade_steps']),
+                              p['merge.fade_steps'],
+                              max_step=p['merge.max_speed'] / p['control_rate_hz']),
             trigger_margin_ticks=p['trigger_margin_ticks'],
             latency_window=p['latency.window'], latency_percentile=p['latency.percentile'],
             request_timeout_s=p['request_timeout_s'], max_action_age_s=p['max_action_age_s'],
