@@ -737,9 +737,6 @@ def test_position_parameters_that_do_not_fit_are_refused(ros_context):
     with pytest.raises(ParameterError, match="'offset_fade' fades a position offset"):
         ChunkExecutor(context=ros_context,
                       parameter_overrides=[Parameter('merge.strategy', value='offset_fade')])
-    with pytest.raises(ParameterError, match="'merge.max_speed' = 0.6 limits offset_fade"):
-        ChunkExecutor(context=ros_context,
-                      parameter_overrides=[Parameter('merge.max_speed', value=0.6)])
 
 
 def test_the_offset_fade_speed_limit_is_per_tick_at_the_executors_rate(ros_context):

@@ -79,7 +79,8 @@ PARAMETERS = (
     Spec('merge.max_speed', 0.0, 'offset_fade: the robot\'s top speed along the position dims, '
          'in command units per second (the sim: 0.6 table units/s). Taking up the position '
          'offset at a switch never makes a tick\'s motion faster than this, so a switch is no '
-         'rougher than the robot\'s fastest motion. 0: no limit.', range=(0.0, 1000.0)),
+         'rougher than the robot\'s fastest motion. 0: no limit. Other merges ignore it.',
+         range=(0.0, 1000.0)),
     Spec('merge.ensemble_m', 0.5, 'temporal_ensemble: the newer prediction weighs exp(-m).',
          range=(0.0, 10.0)),
     Spec('latency.percentile', 95.0, 'Percentile of recent request-to-chunk latencies used to '
@@ -173,10 +174,6 @@ def check_command_layout(p: dict) -> None:
         raise ParameterError("parameter 'merge.strategy' = 'offset_fade' fades a position offset; "
                              'on velocity commands it would keep the old velocity for '
                              'merge.fade_steps ticks (use blend), or set position_dims')
-    if p.get('merge.max_speed', 0.0) > 0.0 and strategy != 'offset_fade':
-        raise ParameterError(f"parameter 'merge.max_speed' = {p['merge.max_speed']} limits "
-                             f"offset_fade's take-up of a position offset; merge.strategy is "
-                             f'{strategy!r} (set it to 0)')
 
 
 def index_list(p: dict, key: str) -> list[int]:
