@@ -6,6 +6,7 @@ against the issue's targets come from `vla-edge faults` (README), not from this 
 import numpy as np
 
 from vla_edge.core.watchdog import CommandGateConfig
+from vla_edge.tools.fault_taps import first_held
 from vla_edge.tools.faults import FAULTS, format_report, run_faults, unsafe_commands
 
 
@@ -28,6 +29,55 @@ def test_injected_faults_are_caught_in_time_and_nothing_unsafe_gets_through(
     assert 'liveness.action_chunk' in rows['hang']['caught_by']
     assert report['clean']['false_vetoes'] == 0 and report['clean']['unsafe'] == 0, text
     assert report['clean']['commands'] > 100
+
+
+def test_on_position_targets_faults_are_caught_in_time_and_nothing_unsafe_gets_through(
+        ros_context, reference_runtime):
+    """The same drill on position targets (config/position_targets.yaml): a safe command is a
+    hold where the robot was measured, and no target may leave the gate's reach of it."""
+    names = ['frozen', 'nan_chunk', 'limit_chunk', 'jump', 'hang']
+    report = run_faults(names, clean_seconds=3.0, progress=False, runtime=reference_runtime,
+                        context=ros_context, command_interface='position')
+    text = format_report(report)
+    rows = {r['fault']: r for r in report['faults']}
+    assert report['setup']['command_interface'] == 'position'
+    for name, row in rows.items():
+        assert row['caught'], f'{name} not caught\n{text}'
+        assert row['detection_ms'] <= row['target_ms'] + 20.0, f'{name} too slow\n{text}'
+        assert row['unsafe'] == 0 and row['leaks'] == 0, f'{name} let commands through\n{text}'
+    assert 'command.finite' in rows['nan_chunk']['caught_by']
+    assert 'command.bounds' in rows['limit_chunk']['caught_by']
+    assert not rows['jump']['latched']                  # clamped toward the robot, not vetoed
+    assert {'command.state_step', 'command.switch_jump'} & set(rows['jump']['caught_by'])
+    assert 'liveness.action_chunk' in rows['hang']['caught_by']
+    assert report['clean']['false_vetoes'] == 0 and report['clean']['unsafe'] == 0, text
+
+
+def test_the_robot_side_check_flags_targets_beyond_the_gates_reach_of_the_robot():
+    cfg = CommandGateConfig(velocity_dims=(), value_min=(0.0, 0.0, -1.5),
+                            value_max=(1.0, 1.0, 1.5), max_velocity=(0.0, 0.0, 0.0),
+                            max_acceleration=(0.0, 0.0, 0.0), max_jerk=(0.0, 0.0, 0.0),
+                            max_state_step=(0.15, 0.15, 0.0))
+    states = [(0.00, np.array([0.30, 0.40, np.nan])), (0.02, np.array([0.31, 0.40, np.nan]))]
+    near = [(0.01, np.array([0.44, 0.40, 1.0])), (0.03, np.array([0.31, 0.54, 1.0]))]
+    assert unsafe_commands(near, cfg, states, (0, 1)) == []
+    far = [(0.03, np.array([0.50, 0.40, 1.0]))]             # 0.19 from the robot
+    assert 'beyond the gate' in unsafe_commands(far, cfg, states, (0, 1))[0][1]
+    assert unsafe_commands(far, cfg) == []                   # without states: not judged
+    assert unsafe_commands([(0.5, far[0][1])], cfg, states, (0, 1)) == []   # nothing recent
+
+
+def test_a_hold_on_position_targets_is_a_repeated_or_a_measured_target():
+    moving = [(0.00, np.array([0.30, 0.40, 1.0])), (0.02, np.array([0.31, 0.40, 1.0]))]
+    # the executor's hold: where the robot was measured, then repeated
+    held = moving + [(0.04, np.array([0.305, 0.40, 1.0])), (0.06, np.array([0.305, 0.40, 1.0]))]
+    assert first_held(held, (0, 1), 0.03) == 0.04
+    # a single hold at the measured position, then a reset's new one: still the first
+    reset = moving + [(0.04, np.array([0.305, 0.40, 1.0])), (0.06, np.array([0.7, 0.2, 1.0]))]
+    assert first_held(reset, (0, 1), 0.03) is None
+    measured = [(0.035, np.array([0.305, 0.40, np.nan]))]
+    assert first_held(reset, (0, 1), 0.03, measured) == 0.04
+    assert first_held(moving, (0, 1), 0.01) is None          # a moving target is no hold
 
 
 def test_the_robot_side_check_flags_what_the_gate_must_stop():

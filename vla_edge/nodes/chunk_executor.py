@@ -342,6 +342,11 @@ class ChunkExecutor(Node):
                 'arrival, nothing to execute (inference slower than a chunk, or camera stamps '
                 'not on this node\'s clock)', throttle_duration_sec=5.0)
 
+    @property
+    def position_dims(self) -> list[int]:
+        """The command dims that are position targets (none on velocity commands)."""
+        return list(self._position_dims)
+
     def on_tick(self) -> None:
         if self.realtime_priority_applied is None:
             self.realtime_priority_applied = self._apply_realtime_priority()

@@ -106,19 +106,35 @@ def jump_vx(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def jump_x(values: np.ndarray) -> np.ndarray:
+    """Position targets: 0.3 (25 top-speed steps, twice the gate's reach from the measured
+    position) toward the middle of the table, so the target stays on it."""
+    out = values.copy()
+    out[0] += -0.3 if out[0] > 0.5 else 0.3
+    return out
+
+
 class Monitor:
     """The robot's view: every `command` received, and the watchdog's events."""
 
-    def __init__(self, context, watchdog_name: str = 'watchdog'):
+    def __init__(self, context, watchdog_name: str = 'watchdog',
+                 state_joints: tuple[str, ...] = ()):
+        """`state_joints`: per command dim, the joint whose measured position that dim targets
+        ('' for none): with position targets, the robot side also records joint_states."""
         import rclpy
+        from sensor_msgs.msg import JointState
         from std_msgs.msg import Float64MultiArray, String
         from std_srvs.srv import Trigger
 
         self.node = rclpy.create_node('fault_monitor', context=context)
         self.lock = threading.Lock()
         self.commands: list[tuple[float, np.ndarray]] = []
+        self.states: list[tuple[float, np.ndarray]] = []   # per command dim; NaN: none
         self.events: list[dict] = []
+        self.state_joints = tuple(state_joints)
         self.node.create_subscription(Float64MultiArray, 'command', self._on_command, 100)
+        if any(self.state_joints):
+            self.node.create_subscription(JointState, 'joint_states', self._on_state, 100)
         self.node.create_subscription(String, f'{watchdog_name}/events', self._on_event, 1000)
         self.reset_client = self.node.create_client(Trigger, f'{watchdog_name}/reset')
         self._trigger = Trigger
@@ -130,6 +146,18 @@ class Monitor:
         item = (self.now_s(), np.array(msg.data, dtype=np.float64))
         with self.lock:
             self.commands.append(item)
+
+    def _on_state(self, msg) -> None:
+        by_name = dict(zip(msg.name, msg.position))
+        values = np.array([by_name.get(j, np.nan) if j else np.nan for j in self.state_joints],
+                          dtype=np.float64)
+        with self.lock:
+            self.states.append((self.now_s(), values))
+            del self.states[:-20000]
+
+    def state_window(self, t0: float, t1: float = np.inf):
+        with self.lock:
+            return [(t, s) for t, s in self.states if t0 <= t <= t1]
 
     def _on_event(self, msg) -> None:
         with self.lock:
@@ -162,10 +190,14 @@ class Monitor:
             return [e for e in self.events if e['stamp_s'] >= t0 and e['event'] in kinds]
 
 
-def unsafe_commands(commands, gate_cfg) -> list[tuple[float, str]]:
+def unsafe_commands(commands, gate_cfg, states=None,
+                    position_dims=()) -> list[tuple[float, str]]:
     """Robot-side check of consecutive commands against the gate's limits: non-finite, out of
     bounds, or a velocity step beyond max_acceleration / rate that is not a step toward rest
-    (a stop may be abrupt). Vectorised: a clean run has tens of thousands of commands."""
+    (a stop may be abrupt). With `states` ((time, measured value per command dim) as the robot
+    published them), a position target farther than the gate's max_state_step from every
+    position measured in the 0.1 s before it (the gate judged it against one of those).
+    Vectorised: a clean run has tens of thousands of commands."""
     lo, hi = np.asarray(gate_cfg.value_min), np.asarray(gate_cfg.value_max)
     limit = np.asarray(gate_cfg.max_acceleration) / gate_cfg.control_rate_hz
     bad = [(t, f'malformed {c.tolist()}') for t, c in commands if c.shape != lo.shape]
@@ -189,7 +221,44 @@ def unsafe_commands(commands, gate_cfg) -> list[tuple[float, str]]:
         jump = (np.abs(cur - prev) > limit[d] * (1 + 1e-6) + 1e-9) & ~toward_rest
         bad += [(times[i + 1], f'dim {d} stepped {prev[i]:.3f} -> {cur[i]:.3f}')
                 for i in np.flatnonzero(jump)]
+    reach = np.asarray(gate_cfg.max_state_step, dtype=np.float64)
+    dims = [d for d in position_dims if reach[d] > 0]
+    if states and dims:
+        bad += _beyond_reach(times, values, states, dims, reach)
     return sorted(bad, key=lambda item: item[0])
+
+
+def _beyond_reach(times, values, states, dims, reach, lookback_s: float = 0.1):
+    state_times = np.array([t for t, _ in states])
+    measured = np.vstack([s for _, s in states])[:, dims]
+    bad = []
+    for i, t in enumerate(times):
+        lo, hi = np.searchsorted(state_times, [t - lookback_s, t], side='right')
+        if lo >= hi:
+            continue   # nothing measured just before: not judged
+        gap = np.abs(values[i, dims][None, :] - measured[lo:hi])
+        if not np.any(np.all(gap <= reach[dims] * (1 + 1e-6) + 1e-9, axis=1)):
+            bad.append((t, f'target {values[i, dims].round(4).tolist()} beyond the gate\'s '
+                           f'reach of the robot at {measured[hi - 1].round(4).tolist()}'))
+    return bad
+
+
+def first_held(commands, dims, t0: float, states=()) -> float | None:
+    """When the first command at or after t0 came that holds the robot on `dims`: a position
+    target equal to a position the robot reported in the 0.1 s before it (the watchdog's and
+    the executor's holds are where the robot was measured), or one that repeats the command
+    before or after it exactly (a latched hold). `commands` (time, values) should start a
+    little before t0, for the one before; `states` as `Monitor.states`."""
+    dims = list(dims)
+    for i, (t, c) in enumerate(commands):
+        if t < t0:
+            continue
+        if any(0 <= j < len(commands) and np.array_equal(c[dims], commands[j][1][dims])
+               for j in (i - 1, i + 1)):
+            return t
+        if any(t - 0.1 <= ts <= t and np.array_equal(c[dims], s[dims]) for ts, s in states):
+            return t
+    return None
 
 
 def is_stop(c: np.ndarray, ref: np.ndarray, dims) -> bool:

@@ -18,7 +18,13 @@ not published, or the moment the last chunk ran out) to the first safe command t
 received, and counts unsafe commands (non-finite, out of bounds, or a velocity step beyond the
 gate's acceleration limit that is not a step toward rest). A clean run first counts false vetoes.
 
+With `--command-interface position` the pipeline runs on position targets
+(config/position_targets.yaml): a safe command is then a hold, a target repeated where the robot
+was measured; faults go into the position dims (the jump is 0.3 in x); and a target farther from
+the measured position than the gate's `max_state_step` counts as unsafe.
+
     vla-edge faults [--clean-seconds 300] [--faults black,nan_chunk,...] [--json out/faults.json]
+        [--command-interface velocity|position]
 
 One file (about 500 lines) because each fault's injection and its onset measurement belong
 together: they share the runner's taps and logs, and a fault added later needs both.
@@ -42,8 +48,10 @@ from vla_edge.tools.fault_taps import (
     CameraTap,
     ExecutorTap,
     Monitor,
+    first_held,
     is_stop,
     jump_vx,
+    jump_x,
     unsafe_commands,
     wait_until,
 )
@@ -57,6 +65,15 @@ class Fault:
     kind: str              # camera | command | policy
     checks: tuple[str, ...]   # watchdog checks expected to catch it ('' : the executor's hold)
     description: str
+    position_checks: tuple[str, ...] | None = None   # with position targets, if not `checks`
+    position_description: str | None = None
+
+    def checks_for(self, positions: bool) -> tuple[str, ...]:
+        return self.position_checks if positions and self.position_checks else self.checks
+
+    def description_for(self, positions: bool) -> str:
+        return self.position_description if positions and self.position_description \
+            else self.description
 
 
 FAULTS = {f.name: f for f in (
@@ -68,11 +85,15 @@ FAULTS = {f.name: f for f in (
     Fault('bad_encoding', 'camera', ('frame.format',), "frames in an unsupported 'yuv422'"),
     Fault('camera_stop', 'camera', ('frame.stale',), 'the camera stops publishing'),
     Fault('nan_chunk', 'command', ('command.finite',), 'a chunk with NaN velocities in the '
-          "executor's queue"),
+          "executor's queue", position_description="a chunk with NaN targets in the executor's "
+          'queue'),
     Fault('limit_chunk', 'command', ('command.bounds',), 'a chunk at 3x the velocity bounds on '
-          'action_chunk'),
+          'action_chunk', position_description="targets 3 half-ranges off the bounds' centre "
+          "in the executor's queue"),
     Fault('jump', 'command', ('command.acceleration', 'command.switch_jump'),
-          "a 0.9 step in the executor's vx right after a chunk switch"),
+          "a 0.9 step in the executor's vx right after a chunk switch",
+          ('command.switch_jump', 'command.state_step'),
+          "a 0.3 step in the executor's x target right after a chunk switch"),
     Fault('hang', 'policy', ('', 'liveness.action_chunk'), "vla_node's action thread stalls"),
     Fault('slow_model', 'policy', ('',), 'every chunk takes 1.5x the chunk duration'),
 )}
@@ -97,6 +118,8 @@ class FaultRunner:
         self.period_s = 1.0 / cfg.command.control_rate_hz
         self.frame_s = 1.0 / pipe.nodes['sim_camera'].get_parameter('rate_hz').value
         self.vel = tuple(cfg.command.velocity_dims)
+        self.pos = tuple(self.ex.position_dims)   # position targets (none on velocities)
+        self.motion = self.vel + self.pos
         self.unexpected: list[list[str]] = []   # latches outside any injected fault
         self.chunk_s = self.vla.runtime.manifest.chunk_duration_s
         from trajectory_msgs.msg import JointTrajectory
@@ -147,47 +170,73 @@ class FaultRunner:
             self.camera.mode = None
             return self.camera.onset_s, self.mon.now_s()
         if name == 'nan_chunk':
-            return self._inject_chunk(np.nan, hold_s)
+            return self._inject_chunk(np.nan, hold_s, lambda c: not np.all(np.isfinite(c)))
         if name == 'limit_chunk':
+            if self.pos:
+                # On action_chunk, offset_fade would take the wild targets up from where the old
+                # chunk stands, at the robot's top speed, and the executor drops its queue once
+                # the robot lags them: the executor is itself a line of defence there. The fault
+                # is put behind it, in its queue, to test the watchdog's.
+                lo, hi = self._bounds()
+                return self._inject_chunk(self._off_bounds()[list(self.pos)], hold_s,
+                                          lambda c: bool(np.any(c < lo) or np.any(c > hi)))
             return self._publish_limit_chunk(hold_s)
         if name == 'jump':
-            self.exec_tap.start_after_next_chunk(jump_vx)
+            self.exec_tap.start_after_next_chunk(jump_x if self.pos else jump_vx)
             wait_until(lambda: self.exec_tap.onset_s is not None, 3.0)
             time.sleep(hold_s)
             self.exec_tap.transform = None
             return self.exec_tap.onset_s, self.mon.now_s()
         return self._inject_policy(name, hold_s)
 
-    def _inject_chunk(self, value: float, hold_s: float):
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.gate_cfg.value_min), np.asarray(self.gate_cfg.value_max)
+
+    def _off_bounds(self) -> np.ndarray:
+        """Per dim, 3 half-ranges from the centre of the gate's bounds, alternately above and
+        below it (velocities: 3, -3, 3)."""
+        lo, hi = self._bounds()
+        sign = np.where(np.arange(len(lo)) % 2, -1.0, 1.0)
+        return (lo + hi) / 2 + 3 * sign * (hi - lo) / 2
+
+    def _inject_chunk(self, value, hold_s: float, faulty):
         ex = self.ex
         # Right after an episode change the executor holds until the new task's first chunk
         # (its queue is empty): there is nothing to corrupt until that chunk is queued. And the
-        # robot must be moving: a zero-velocity safe command is told apart from the commands
-        # before the fault only if those were not zero velocity too.
-        vel = list(self.vel)
+        # robot must be moving: a safe command (zero velocity, or a held target) is told apart
+        # from the commands before the fault only if those were not one too.
+        vel, pos = list(self.vel), list(self.pos)
 
         def moving_with_a_queue() -> bool:
             with ex.locked_queue() as (scheduler, tick):
-                if scheduler.queue.remaining(tick) < 10 or not self.exec_tap.log:
+                if scheduler.queue.remaining(tick) < 10 or len(self.exec_tap.log) < 2:
                     return False
-                upcoming = scheduler.queue.upcoming(tick, 3)[:, vel]
-            last = np.asarray(self.exec_tap.log[-1][1])[vel]
-            return bool(np.all(np.abs(upcoming).max(axis=1) > 0.05) and np.abs(last).max() > 0.05)
+                upcoming = scheduler.queue.upcoming(tick, 4)
+            last, before = (np.asarray(c) for _, c, _ in self.exec_tap.log[-1:-3:-1])
+            moving = np.abs(upcoming[:, vel]).max(axis=1, initial=0.0) > 0.05
+            if pos:   # targets that move each tick
+                moving = np.abs(np.diff(upcoming[:, pos], axis=0)).max(axis=1) > 1e-3
+                return bool(np.all(moving) and np.abs(last[pos] - before[pos]).max() > 1e-3)
+            return bool(np.all(moving) and np.abs(last[vel]).max() > 0.05)
         wait_until(moving_with_a_queue, 5.0)
         with ex.locked_queue() as (scheduler, tick):
             start = len(self.exec_tap.log)
             chunk = scheduler.queue.upcoming(tick, 50).copy()
-            chunk[:10, list(self.vel)] = value   # 10 ticks of it, then the old plan goes on
+            chunk[:10, list(self.motion)] = value   # 10 ticks of it, then the old plan goes on
             scheduler.queue.install(chunk, tick, tick)
-        return self._onset_from_log(lambda c: not np.all(np.isfinite(c)), hold_s, start)
+        return self._onset_from_log(faulty, hold_s, start)
 
     def _publish_limit_chunk(self, hold_s: float):
         pub = self.chunk_pub
+        # from a robot executing actions: a safe answer to a vetoed chunk (a hold) is told
+        # apart from the commands before it only if those were not a hold too
+        wait_until(lambda: bool(self.exec_tap.log) and self.exec_tap.log[-1][2] == 'action',
+                   3.0 * self.chunk_s, 0.01)
         grip = self.exec_tap.log[-1][1][2] if self.exec_tap.log else -1.0
-        actions = np.tile([3.0, -3.0, grip], (50, 1))
+        lo, hi = self._bounds()
+        actions = np.tile(np.r_[self._off_bounds()[:2], grip], (50, 1))
         pub.publish(chunk_to_trajectory(actions, self.mon.now_s(), self.vla.rate_hz,
-                                        ['vx', 'vy', 'grip']))
-        lo, hi = np.asarray(self.gate_cfg.value_min), np.asarray(self.gate_cfg.value_max)
+                                        list(self.ex.joint_names)))
         return self._onset_from_log(lambda c: bool(np.any(c < lo) or np.any(c > hi)), hold_s)
 
     def _onset_from_log(self, faulty, hold_s: float, start: int | None = None):
@@ -257,13 +306,18 @@ class FaultRunner:
 
     # -- measurement -------------------------------------------------------------------------
     def _first_hold_after(self, t0: float) -> float | None:
-        """First command with every velocity dim exactly zero at or after t0, sent after a
-        latch (the watchdog's safe command, not a coincidence)."""
+        """First command with every velocity dim exactly zero (with position targets: the
+        first of a repeated target) at or after t0, sent after a latch (the watchdog's safe
+        command, not a coincidence)."""
         latches = [e['stamp_s'] for e in self.mon.events_after(t0 - self.period_s, ('latch',))]
         if not latches:
             return None
-        for t, c in self.mon.window(t0):
-            if t >= latches[0] and not np.any(c[list(self.vel)]):
+        if self.pos:
+            return first_held(self.mon.window(t0 - 2 * self.period_s), self.pos,
+                              max(t0, latches[0]), self.mon.state_window(t0 - 0.2))
+        after = [(t, c) for t, c in self.mon.window(t0) if t >= latches[0]]
+        for t, c in after:
+            if not np.any(c[list(self.vel)]):
                 return t
         return None
 
@@ -275,6 +329,9 @@ class FaultRunner:
         ref = self._last_action_before(t0)
         if ref is None:
             return None
+        if self.pos:   # the executor's hold: a target repeated where the robot was measured
+            return first_held(self.mon.window(t0 - 2 * self.period_s), self.pos, t0,
+                              self.mon.state_window(t0 - 0.2))
         for t, c in self.mon.window(t0):
             if is_stop(c, ref, self.vel):
                 return t
@@ -285,15 +342,15 @@ class FaultRunner:
         executor's last output before the fault (a forward delayed past t0 on a loaded machine).
         """
         recent = [c for t, c, _ in self.exec_tap.log[-400:] if t < t0][-1:]
-        before = {tuple(c[list(self.vel)]) for c in recent}
+        before = {tuple(c[list(self.motion)]) for c in recent}
         for t, c in self.mon.window(t0):
-            if np.all(np.isfinite(c)) and tuple(c[list(self.vel)]) not in before:
+            if np.all(np.isfinite(c)) and tuple(c[list(self.motion)]) not in before:
                 return t
         return None
 
     def _measure(self, fault: Fault, onset: float | None, end: float, started: float,
                  n_log: int) -> dict:
-        result = {'fault': fault.name, 'description': fault.description,
+        result = {'fault': fault.name, 'description': fault.description_for(bool(self.pos)),
                   'target_ms': round(self.target_s(fault) * 1e3, 1)}
         if onset is None:
             return dict(result, caught=False, detection_ms=None, within_target=False,
@@ -304,19 +361,22 @@ class FaultRunner:
             detected = self._first_answer_after(onset)
         else:
             detected = self._first_stop_after(onset)
-        expected = [c for c in fault.checks if c]
+        checks_expected = fault.checks_for(bool(self.pos))
+        expected = [c for c in checks_expected if c]
         events = self.mon.events_after(onset - self.period_s)
         checks = {(r.split(':', 1)[0], e['event']) for e in events for r in e['reasons']}
         caught_by = sorted({c for c, kind in checks if kind != 'clamp' or c in expected})
         latched = [e for e in events if e['event'] == 'latch']
         by_watchdog = any(c in caught_by for c in expected)
-        caught = detected is not None and (by_watchdog or '' in fault.checks)
+        caught = detected is not None and (by_watchdog or '' in checks_expected)
         commands = self.mon.window(started - 1.0, end + 0.2)
-        unsafe = [(t, why) for t, why in unsafe_commands(commands, self.gate_cfg) if t >= onset]
+        unsafe = [(t, why) for t, why in self._unsafe(commands, started - 1.2) if t >= onset]
         leaks = 0
-        if detected is not None and latched:
-            leaks = sum(1 for t, c in self.mon.window(detected, end)
-                        if np.any(c[list(self.vel)]) and t > latched[0]['stamp_s'])
+        if detected is not None and latched:   # moving commands after the latch's safe one
+            held = self.mon.window(detected, end)
+            leaks = sum(1 for t, c in held if t > latched[0]['stamp_s'] and (
+                np.any(c[list(self.vel)]) or
+                not np.array_equal(c[list(self.pos)], held[0][1][list(self.pos)])))
         detection_ms = None if detected is None else round((detected - onset) * 1e3, 1)
         result.update(
             caught=caught, caught_by=caught_by if by_watchdog else
@@ -328,6 +388,10 @@ class FaultRunner:
             unsafe=len(unsafe), unsafe_examples=[w for _, w in unsafe[:3]], leaks=leaks,
             duration_s=round(end - onset, 3))
         return result
+
+    def _unsafe(self, commands, since_s: float) -> list[tuple[float, str]]:
+        states = self.mon.state_window(since_s) if self.pos else None
+        return unsafe_commands(commands, self.gate_cfg, states, self.pos)
 
     def _recover(self, fault: Fault) -> None:
         time.sleep(0.3)
@@ -356,7 +420,7 @@ class FaultRunner:
             self.mon.reset_watchdog()
         return {'seconds': round(t1 - t0, 1), 'false_vetoes': self.wd.wd.latch.trips - trips0,
                 'veto_reasons': [r for e in events for r in e['reasons']][:10],
-                'unsafe': len(unsafe_commands(commands, self.gate_cfg)),
+                'unsafe': len(self._unsafe(commands, t0 - 0.2)),
                 'commands': len(commands), 'clamped': counts['clamped'],
                 'fills': counts['fills'], 'max_command_gap_ms': round(float(gaps.max()) * 1e3, 1),
                 'episodes': len(episodes),
@@ -364,12 +428,13 @@ class FaultRunner:
 
 
 def run_faults(faults=None, clean_seconds: float = 300.0, progress: bool = True,
-               runtime=None, context=None, overrides: dict | None = None) -> dict:
+               runtime=None, context=None, overrides: dict | None = None,
+               command_interface: str = 'velocity') -> dict:
     """Bring the sim pipeline up, run a clean stretch, then inject each fault. Returns the
     report (also what `main` prints and writes as JSON)."""
     import rclpy
 
-    from vla_edge.nodes.bringup import build_pipeline
+    from vla_edge.nodes.bringup import build_pipeline, param_files_for
     from vla_edge.nodes.isolated_executors import IsolatedExecutors
 
     names = list(faults or DEFAULT_FAULTS)
@@ -384,8 +449,11 @@ def run_faults(faults=None, clean_seconds: float = 300.0, progress: bool = True,
     o = {'sim_robot': {'auto_reset': True}, 'watchdog': {'event_repeat_s': 0.0}}
     for node, params in (overrides or {}).items():
         o.setdefault(node, {}).update(params)
-    pipe = build_pipeline(context=context, runtime=runtime, overrides=o)
-    monitor = Monitor(context)
+    pipe = build_pipeline(param_files_for(command_interface), context=context, runtime=runtime,
+                          overrides=o)
+    joints = pipe.nodes['watchdog'].get_parameter('state.joints').value   # robot-side check
+    monitor = Monitor(context, state_joints=tuple(joints) if pipe.nodes[
+        'chunk_executor'].position_dims else ())
     spin = IsolatedExecutors([monitor.node], context)
     report: dict = {'faults': []}
     try:
@@ -397,7 +465,8 @@ def run_faults(faults=None, clean_seconds: float = 300.0, progress: bool = True,
             raise RuntimeError('the pipeline did not start moving the robot within 60 s')
         runner.unexpected.clear()   # start-up is not a fault
         gc.freeze()   # the harness's own garbage must not pause the pipeline's threads
-        report['setup'] = {'control_period_ms': runner.period_s * 1e3,
+        report['setup'] = {'command_interface': command_interface,
+                           'control_period_ms': runner.period_s * 1e3,
                            'camera_period_ms': round(runner.frame_s * 1e3, 1),
                            'chunk_s': runner.chunk_s,
                            'watchdog': {k: v for k, v in runner.wd.config.flat().items()}}
@@ -407,7 +476,8 @@ def run_faults(faults=None, clean_seconds: float = 300.0, progress: bool = True,
             if not runner.ready():
                 raise RuntimeError(f'before {name}: the pipeline did not recover')
             if progress:
-                print(f'fault {name}: {FAULTS[name].description}', flush=True)
+                print(f'fault {name}: {FAULTS[name].description_for(bool(runner.pos))}',
+                      flush=True)
             report['faults'].append(runner.run(FAULTS[name]))
         report['unexpected_latches'] = runner.unexpected
     finally:
@@ -476,12 +546,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--json', type=output_file, default='out/faults.json',
                    help='write the report as JSON here')
     p.add_argument('--no-progress', action='store_true', help='no progress output')
+    p.add_argument('--command-interface', choices=('velocity', 'position'), default='velocity',
+                   help='the pipeline on velocity commands, or on position targets '
+                        '(config/position_targets.yaml)')
 
 
 def cmd_faults(args: argparse.Namespace) -> int:
     """The `vla-edge faults` verb. Exit status 1 if a fault was missed, late or let an unsafe
     command through, or the clean run vetoed."""
-    report = run_faults(list(args.faults), args.clean_seconds, progress=not args.no_progress)
+    report = run_faults(list(args.faults), args.clean_seconds, progress=not args.no_progress,
+                        command_interface=args.command_interface)
     print(format_report(report))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
