@@ -244,21 +244,25 @@ def _beyond_reach(times, values, states, dims, reach, lookback_s: float = 0.1):
 
 
 def first_held(commands, dims, t0: float, states=()) -> float | None:
-    """When the first command at or after t0 came that holds the robot on `dims`: a position
-    target equal to a position the robot reported in the 0.1 s before it (the watchdog's and
-    the executor's holds are where the robot was measured), or one that repeats the command
-    before or after it exactly (a latched hold). `commands` (time, values) should start a
-    little before t0, for the one before; `states` as `Monitor.states`."""
-    dims = list(dims)
-    for i, (t, c) in enumerate(commands):
-        if t < t0:
-            continue
-        if any(0 <= j < len(commands) and np.array_equal(c[dims], commands[j][1][dims])
-               for j in (i - 1, i + 1)):
-            return t
-        if any(t - 0.1 <= ts <= t and np.array_equal(c[dims], s[dims]) for ts, s in states):
+    """When the first command at or after t0 came that holds the robot on `dims` (`holds`).
+    `commands` (time, values) should start a little before t0, for the one before."""
+    for i, (t, _) in enumerate(commands):
+        if t >= t0 and holds(commands, i, dims, states):
             return t
     return None
+
+
+def holds(commands, i: int, dims, states=()) -> bool:
+    """Whether command i holds the robot on `dims`: a position target equal to a position the
+    robot reported in the 0.1 s before it (the watchdog's and the executor's holds are where the
+    robot was measured), or one that repeats the command before or after it exactly (a latched
+    hold). `states` as `Monitor.states`."""
+    dims = list(dims)
+    t, c = commands[i]
+    if any(0 <= j < len(commands) and np.array_equal(c[dims], commands[j][1][dims])
+           for j in (i - 1, i + 1)):
+        return True
+    return any(t - 0.1 <= ts <= t and np.array_equal(c[dims], s[dims]) for ts, s in states)
 
 
 def is_stop(c: np.ndarray, ref: np.ndarray, dims) -> bool:

@@ -49,6 +49,7 @@ from vla_edge.tools.fault_taps import (
     ExecutorTap,
     Monitor,
     first_held,
+    holds,
     is_stop,
     jump_vx,
     jump_x,
@@ -373,10 +374,11 @@ class FaultRunner:
         unsafe = [(t, why) for t, why in self._unsafe(commands, started - 1.2) if t >= onset]
         leaks = 0
         if detected is not None and latched:   # moving commands after the latch's safe one
-            held = self.mon.window(detected, end)
-            leaks = sum(1 for t, c in held if t > latched[0]['stamp_s'] and (
+            after = self.mon.window(detected, end)
+            states = self.mon.state_window(detected - 0.2) if self.pos else ()
+            leaks = sum(1 for i, (t, c) in enumerate(after) if t > latched[0]['stamp_s'] and (
                 np.any(c[list(self.vel)]) or
-                not np.array_equal(c[list(self.pos)], held[0][1][list(self.pos)])))
+                (self.pos and not holds(after, i, self.pos, states))))
         detection_ms = None if detected is None else round((detected - onset) * 1e3, 1)
         result.update(
             caught=caught, caught_by=caught_by if by_watchdog else

@@ -124,6 +124,44 @@ def test_jump_at_chunk_switch_only_when_flagged():
     assert g.check([0.9, 0.0, 0.0], DT, chunk_switch=True).veto
 
 
+def _position_gate():
+    return gate(command_dim=2, velocity_dims=(), value_min=(0.0, 0.0), value_max=(1.0, 1.0),
+                max_velocity=(1.2, 1.2), max_acceleration=(0.0, 0.0), max_jerk=(0.0, 0.0),
+                max_state_step=(0.15, 0.15), max_switch_jump=(0.0, 0.0))
+
+
+def test_a_position_hold_where_the_robot_is_is_never_rate_limited_away_from_it():
+    """The robot was left behind its targets (paused, blocked): a hold where it is measured
+    passes as it is, and the next targets are limited from there, not from the old targets."""
+    g = _position_gate()
+    robot = np.array([0.40, 0.50])
+    for k in range(3):
+        g.check([0.50 + 0.01 * k, 0.50], k * DT, measured_state=robot)
+    d = g.check(robot, 3 * DT, measured_state=robot)   # 0.12 back: 6 u/s as a difference
+    np.testing.assert_array_equal(d.command, robot)
+    assert not d.clamped
+    d = g.check([0.43, 0.50], 4 * DT, measured_state=robot)   # 1.5 u/s from the hold
+    np.testing.assert_allclose(d.command, [0.40 + 1.2 * DT, 0.50])
+
+
+def test_a_robot_that_jumped_is_not_pulled_back_toward_its_old_targets():
+    """A sim reset teleports the robot (or a person moves it): once the sent history is beyond
+    max_state_step of it, the derivatives restart from where it is."""
+    g = _position_gate()
+    for k in range(3):
+        g.check([0.20 + 0.01 * k, 0.20], k * DT, measured_state=[0.20 + 0.01 * k, 0.20])
+    teleported = np.array([0.80, 0.70])
+    d = g.check([0.81, 0.70], 3 * DT, measured_state=teleported)   # 0.5 u/s from the robot
+    np.testing.assert_array_equal(d.command, [0.81, 0.70])            # not back toward 0.22
+    assert not d.clamped
+    # a target that strays a little from the history is still rate-limited from it
+    g = _position_gate()
+    for k in range(3):
+        g.check([0.20, 0.20], k * DT, measured_state=[0.20, 0.20])
+    d = g.check([0.30, 0.20], 3 * DT, measured_state=[0.21, 0.20])
+    np.testing.assert_allclose(d.command, [0.20 + 1.2 * DT, 0.20])
+
+
 def test_step_from_measured_state():
     g = gate(max_state_step=(0.3, 0.3, 0.0), acceleration_mode='off', jerk_mode='off')
     state = np.array([0.0, 0.0, np.nan])

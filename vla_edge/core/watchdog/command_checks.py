@@ -111,6 +111,7 @@ class CommandGate:
             return _veto(CheckResult('command.finite', Level.ERROR, f'non-finite values at dims '
                                      f'{bad.tolist()}: {u[bad].tolist()}'))
         self._rest_after_gap(now_s)
+        self._restart_at_robot(u, measured_state)
         limits = self._limits(u, measured_state, chunk_switch)
         results = [ok('command.finite'), ok('command.length')]
         veto = False
@@ -125,6 +126,25 @@ class CommandGate:
         if record:
             self.record_sent(out, now_s)
         return GateDecision(out, tuple(results), False, reasons)
+
+    def _restart_at_robot(self, u: np.ndarray, state: np.ndarray | None) -> None:
+        """Position dims: restart the sent history at the measured position when the command
+        targets exactly where the robot is (a hold: never rate-limited away from the robot), or
+        when the history is farther from the robot than a target may be (`max_state_step`: a
+        reset teleported it, or it was moved). Else a hold after a jump of the robot would be
+        clamped back toward where the robot was, and the robot pulled there."""
+        if state is None:
+            return
+        m = np.asarray(state, dtype=np.float64).reshape(-1)
+        if m.shape != u.shape:
+            return   # _limits says what is wrong
+        known = ~self._is_velocity & np.isfinite(m)
+        reach = np.asarray(self.config.max_state_step, dtype=np.float64)
+        with np.errstate(invalid='ignore'):
+            at_robot = np.abs(u - m) <= 1e-9 * (1.0 + np.abs(m))
+            strayed = (reach > 0) & (np.abs(self._history[0] - m) > reach)
+        dims = known & (at_robot | strayed)
+        self._history[:, dims] = m[dims]
 
     def _limits(self, u: np.ndarray, state: np.ndarray | None, switch: bool) -> list[_Limit]:
         cfg = self.config
