@@ -55,16 +55,21 @@ def test_on_position_targets_faults_are_caught_in_time_and_nothing_unsafe_gets_t
 
 def test_the_robot_side_check_flags_targets_beyond_the_gates_reach_of_the_robot():
     cfg = CommandGateConfig(velocity_dims=(), value_min=(0.0, 0.0, -1.5),
-                            value_max=(1.0, 1.0, 1.5), max_velocity=(0.0, 0.0, 0.0),
+                            value_max=(1.0, 1.0, 1.5), max_velocity=(1.2, 1.2, 0.0),
                             max_acceleration=(0.0, 0.0, 0.0), max_jerk=(0.0, 0.0, 0.0),
                             max_state_step=(0.15, 0.15, 0.0))
     states = [(0.00, np.array([0.30, 0.40, np.nan])), (0.02, np.array([0.31, 0.40, np.nan]))]
-    near = [(0.01, np.array([0.44, 0.40, 1.0])), (0.03, np.array([0.31, 0.54, 1.0]))]
+    near = [(0.01, np.array([0.44, 0.40, 1.0])), (0.03, np.array([0.45, 0.41, 1.0]))]
     assert unsafe_commands(near, cfg, states, (0, 1)) == []
     far = [(0.03, np.array([0.50, 0.40, 1.0]))]             # 0.19 from the robot
     assert 'beyond the gate' in unsafe_commands(far, cfg, states, (0, 1))[0][1]
     assert unsafe_commands(far, cfg) == []                   # without states: not judged
     assert unsafe_commands([(0.5, far[0][1])], cfg, states, (0, 1)) == []   # nothing recent
+    # faster than 1.2 u/s (0.024 per tick at 50 Hz), unless it holds the robot where it is
+    fast = [(0.01, np.array([0.30, 0.40, 1.0])), (0.03, np.array([0.34, 0.40, 1.0]))]
+    assert 'faster than the gate' in unsafe_commands(fast, cfg, states, (0, 1))[0][1]
+    back = [(0.03, np.array([0.36, 0.40, 1.0])), (0.035, np.array([0.31, 0.40, 1.0]))]
+    assert unsafe_commands(back, cfg, states, (0, 1)) == []   # a hold at the robot
 
 
 def test_a_hold_on_position_targets_is_a_repeated_or_a_measured_target():

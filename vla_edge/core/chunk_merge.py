@@ -99,7 +99,18 @@ def _speed_limited_offsets(motion: np.ndarray, offset: np.ndarray, weight: np.nd
     """(H, m) offsets added to `motion`: each tick's moves toward `weight[k] * offset` (the plain
     fade) as far as keeps that tick's step within max_step, or within the step the motion makes
     with the offset held (a chunk faster than max_step is not slowed by it either). Taking the
-    offset up against the motion only ever shortens a step, so it is never held back."""
+    offset up against the motion only ever shortens a step, so it is never held back. Runs on
+    the executor's control thread at every chunk: the plain fade is taken at once when none of
+    its steps is too fast (numpy, ~0.02 ms); only otherwise the ticks are walked (~0.6 ms)."""
+    plain = weight[:, None] * offset
+    if previous is not None:
+        path = np.vstack([previous[None, :], motion + plain])
+        # each tick's step with the offset held where the tick before left it
+        held = np.vstack([motion[:1] + offset, motion[1:] + plain[:-1]])
+        steps = np.linalg.norm(np.diff(path, axis=0), axis=1)
+        own = np.linalg.norm(held - path[:-1], axis=1)
+        if np.all(steps <= np.maximum(max_step, own) * (1 + 1e-12)):
+            return plain
     rest = offset.copy()   # the offset still added, tick by tick
     out = np.empty_like(motion)
     last = None if previous is None else previous
@@ -118,6 +129,8 @@ def _speed_limited_offsets(motion: np.ndarray, offset: np.ndarray, weight: np.nd
 def _largest_fraction(step: np.ndarray, change: np.ndarray, limit: float) -> float:
     """The largest s in [0, 1] with |step + s * change| <= limit, given |step| <= limit."""
     a = float(change @ change)
+    if not (a > 0.0 and math.isfinite(a)):   # a change too small to square: take it whole
+        return 1.0
     b = float(step @ change)
     c = float(step @ step) - limit * limit
     root = (-b + math.sqrt(max(b * b - a * c, 0.0))) / a

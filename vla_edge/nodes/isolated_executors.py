@@ -8,8 +8,8 @@ loops at 100% CPU holding the GIL while the pool starves (upstream rclpy issue #
 rclpy PR #1547). Measured with the full sim pipeline on this 2-core machine: the spin thread used
 9.6 s of CPU in 10 s, the 30 Hz camera ran at 2.8 Hz, the 50 Hz control timer at 5.7 Hz. Our
 nodes keep their callbacks short (heavy work runs in the vla_node's own threads), so one
-single-threaded executor per node loses nothing, and a slow callback in one node can never delay
-another node's timer.
+executor per node loses nothing, and a slow callback in one node can never delay another node's
+timer.
 """
 from __future__ import annotations
 
@@ -81,6 +81,14 @@ def executor_kind_for(node: Node) -> str:
     return preferred
 
 
+def say_executor(node: Node, kind: str) -> None:
+    """Log, for a node that prefers an executor, which one it spins on (the preference falls
+    back on rclpy without an EventsExecutor, or is overridden by $VLA_EDGE_EXECUTOR)."""
+    preferred = getattr(node, 'preferred_executor', None)
+    if preferred is not None:
+        node.get_logger().info(f'spinning on the {kind} executor (prefers {preferred})')
+
+
 def shared_executor_kind(nodes: Iterable[Node]) -> str:
     """One executor for several nodes (a node executable's process): the kind they all prefer,
     'single' when they differ."""
@@ -106,7 +114,8 @@ def _stderr_with_fileno():
 
 def make_executor(kind: str, context=None) -> Executor:
     """One executor of `kind`: 'single' is the SingleThreadedExecutor; 'events' is rclpy's
-    EventsExecutor (dispatch in C++; see `default_executor_kind` for what it gains and breaks)."""
+    EventsExecutor (dispatch in C++; see `executor_kind_for` and `forced_executor_kind` for what it
+    gains and breaks)."""
     if kind == 'events':
         from rclpy.experimental import EventsExecutor
         with _stderr_with_fileno():
@@ -126,6 +135,8 @@ class IsolatedExecutors:
         self.context = context or get_default_context()
         self.kinds = [kind or executor_kind_for(node) for node in self.nodes]
         self.executors = [make_executor(k, context) for k in self.kinds]
+        for node, k in zip(self.nodes, self.kinds):
+            say_executor(node, k)
         for executor, node in zip(self.executors, self.nodes):
             executor.add_node(node)
         self.threads: list[threading.Thread] = []

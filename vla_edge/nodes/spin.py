@@ -13,7 +13,7 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from vla_edge.core.errors import VlaEdgeError, one_line
-from vla_edge.nodes.isolated_executors import make_executor, shared_executor_kind
+from vla_edge.nodes.isolated_executors import make_executor, say_executor, shared_executor_kind
 from vla_edge.nodes.python_logging import forward_python_logging
 
 
@@ -46,7 +46,10 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
             _fatal(exc)
             failed = True
             return
-        executor = make_executor(shared_executor_kind(nodes))
+        kind = shared_executor_kind(nodes)
+        executor = make_executor(kind)
+        for node in nodes:
+            say_executor(node, kind)
         for node in nodes:
             executor.add_node(node)
         while rclpy.ok() and not stop.requested:   # back here at least every 0.1 s

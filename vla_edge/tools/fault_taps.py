@@ -153,7 +153,7 @@ class Monitor:
                           dtype=np.float64)
         with self.lock:
             self.states.append((self.now_s(), values))
-            del self.states[:-20000]
+            del self.states[:-100000]   # 33 min at 50 Hz: a whole clean run is judged
 
     def state_window(self, t0: float, t1: float = np.inf):
         with self.lock:
@@ -195,8 +195,10 @@ def unsafe_commands(commands, gate_cfg, states=None,
     """Robot-side check of consecutive commands against the gate's limits: non-finite, out of
     bounds, or a velocity step beyond max_acceleration / rate that is not a step toward rest
     (a stop may be abrupt). With `states` ((time, measured value per command dim) as the robot
-    published them), a position target farther than the gate's max_state_step from every
-    position measured in the 0.1 s before it (the gate judged it against one of those).
+    published them), on `position_dims`: a target farther than the gate's max_state_step from
+    every position measured in the 0.1 s before it, and a step between two targets beyond the gate's
+    max_velocity / rate that does not hold the robot where it was measured (a hold may jump
+    back to the robot).
     Vectorised: a clean run has tens of thousands of commands."""
     lo, hi = np.asarray(gate_cfg.value_min), np.asarray(gate_cfg.value_max)
     limit = np.asarray(gate_cfg.max_acceleration) / gate_cfg.control_rate_hz
@@ -221,14 +223,17 @@ def unsafe_commands(commands, gate_cfg, states=None,
         jump = (np.abs(cur - prev) > limit[d] * (1 + 1e-6) + 1e-9) & ~toward_rest
         bad += [(times[i + 1], f'dim {d} stepped {prev[i]:.3f} -> {cur[i]:.3f}')
                 for i in np.flatnonzero(jump)]
-    reach = np.asarray(gate_cfg.max_state_step, dtype=np.float64)
-    dims = [d for d in position_dims if reach[d] > 0]
-    if states and dims:
-        bad += _beyond_reach(times, values, states, dims, reach)
+    if states and position_dims:
+        bad += _position_faults(times, values, states, list(position_dims), gate_cfg)
     return sorted(bad, key=lambda item: item[0])
 
 
-def _beyond_reach(times, values, states, dims, reach, lookback_s: float = 0.1):
+def _position_faults(times, values, states, dims, gate_cfg, lookback_s: float = 0.1):
+    """Targets beyond the gate's reach of the robot, and steps faster than its speed limit that
+    do not hold the robot (see `unsafe_commands`). A command with no state in the lookback_s
+    before it is not judged."""
+    reach = np.asarray(gate_cfg.max_state_step, dtype=np.float64)[dims]
+    speed = np.asarray(gate_cfg.max_velocity, dtype=np.float64)[dims] / gate_cfg.control_rate_hz
     state_times = np.array([t for t, _ in states])
     measured = np.vstack([s for _, s in states])[:, dims]
     bad = []
@@ -236,10 +241,21 @@ def _beyond_reach(times, values, states, dims, reach, lookback_s: float = 0.1):
         lo, hi = np.searchsorted(state_times, [t - lookback_s, t], side='right')
         if lo >= hi:
             continue   # nothing measured just before: not judged
-        gap = np.abs(values[i, dims][None, :] - measured[lo:hi])
-        if not np.any(np.all(gap <= reach[dims] * (1 + 1e-6) + 1e-9, axis=1)):
-            bad.append((t, f'target {values[i, dims].round(4).tolist()} beyond the gate\'s '
-                           f'reach of the robot at {measured[hi - 1].round(4).tolist()}'))
+        # against any position of the lookback: the gate judged with the one it had then
+        target, robot = values[i, dims], measured[hi - 1]
+        gap = np.abs(target[None, :] - measured[lo:hi])
+        far = np.any((reach > 0) & (gap > reach * (1 + 1e-6) + 1e-9), axis=1)
+        if np.all(far):
+            bad.append((t, f'target {target.round(4).tolist()} beyond the gate\'s reach of the '
+                           f'robot at {robot.round(4).tolist()}'))
+        if i == 0:
+            continue
+        step = np.abs(target - values[i - 1, dims])
+        fast = (speed > 0) & (step > speed * (1 + 1e-6) + 1e-9)
+        hold = np.any(np.all(measured[lo:hi] == target[None, :], axis=1))
+        if np.any(fast) and not hold:
+            bad.append((t, f'target stepped {values[i - 1, dims].round(4).tolist()} -> '
+                           f'{target.round(4).tolist()}, faster than the gate\'s speed limit'))
     return bad
 
 

@@ -127,7 +127,8 @@ def test_jump_at_chunk_switch_only_when_flagged():
 def _position_gate():
     return gate(command_dim=2, velocity_dims=(), value_min=(0.0, 0.0), value_max=(1.0, 1.0),
                 max_velocity=(1.2, 1.2), max_acceleration=(0.0, 0.0), max_jerk=(0.0, 0.0),
-                max_state_step=(0.15, 0.15), max_switch_jump=(0.0, 0.0))
+                max_state_step=(0.15, 0.15), max_switch_jump=(0.0, 0.0),
+                state_step_mode='clamp')   # as config/position_targets.yaml
 
 
 def test_a_position_hold_where_the_robot_is_is_never_rate_limited_away_from_it():
@@ -145,21 +146,29 @@ def test_a_position_hold_where_the_robot_is_is_never_rate_limited_away_from_it()
 
 
 def test_a_robot_that_jumped_is_not_pulled_back_toward_its_old_targets():
-    """A sim reset teleports the robot (or a person moves it): once the sent history is beyond
-    max_state_step of it, the derivatives restart from where it is."""
+    """A sim reset teleports the robot (or a person moves it): the executor holds where it now
+    is, and the targets after that hold are limited from there, not from the old ones."""
     g = _position_gate()
     for k in range(3):
         g.check([0.20 + 0.01 * k, 0.20], k * DT, measured_state=[0.20 + 0.01 * k, 0.20])
     teleported = np.array([0.80, 0.70])
-    d = g.check([0.81, 0.70], 3 * DT, measured_state=teleported)   # 0.5 u/s from the robot
+    d = g.check(teleported, 3 * DT, measured_state=teleported)        # the executor's hold
+    np.testing.assert_array_equal(d.command, teleported)
+    d = g.check([0.81, 0.70], 4 * DT, measured_state=teleported)      # 0.5 u/s from the robot
     np.testing.assert_array_equal(d.command, [0.81, 0.70])            # not back toward 0.22
     assert not d.clamped
-    # a target that strays a little from the history is still rate-limited from it
+
+
+def test_one_wrong_state_sample_does_not_carry_the_speed_limit_with_it():
+    """A glitch in joint_states (one sample 0.48 off) while the targets move on: the target is
+    still limited from what was sent, not pulled toward the glitch."""
     g = _position_gate()
     for k in range(3):
-        g.check([0.20, 0.20], k * DT, measured_state=[0.20, 0.20])
-    d = g.check([0.30, 0.20], 3 * DT, measured_state=[0.21, 0.20])
-    np.testing.assert_allclose(d.command, [0.20 + 1.2 * DT, 0.20])
+        g.check([0.30 + 0.01 * k, 0.20], k * DT, measured_state=[0.30 + 0.01 * k, 0.20])
+    d = g.check([0.33, 0.20], 3 * DT, measured_state=[0.80, 0.20])
+    assert abs(d.command[0] - 0.32) <= 1.2 * DT + 1e-9                 # within the speed limit
+    d = g.check([0.34, 0.20], 4 * DT, measured_state=[0.33, 0.20])
+    assert abs(d.command[0] - 0.34) <= 1.2 * DT + 1e-9
 
 
 def test_step_from_measured_state():

@@ -129,21 +129,20 @@ class CommandGate:
 
     def _restart_at_robot(self, u: np.ndarray, state: np.ndarray | None) -> None:
         """Position dims: restart the sent history at the measured position when the command
-        targets exactly where the robot is (a hold: never rate-limited away from the robot), or
-        when the history is farther from the robot than a target may be (`max_state_step`: a
-        reset teleported it, or it was moved). Else a hold after a jump of the robot would be
-        clamped back toward where the robot was, and the robot pulled there."""
+        targets exactly where the robot is (a hold: it is never rate-limited away from the
+        robot, and the next targets are limited from there). Else, after a sim reset teleported
+        the robot (or someone moved it), the executor's hold where the robot now is would be
+        clamped back toward the old targets, and the robot pulled there. Nothing else moves the
+        history: a single wrong state sample must not carry the limits with it (a target is
+        then limited from what was sent, and `state_step` gives way to that)."""
         if state is None:
             return
         m = np.asarray(state, dtype=np.float64).reshape(-1)
         if m.shape != u.shape:
             return   # _limits says what is wrong
-        known = ~self._is_velocity & np.isfinite(m)
-        reach = np.asarray(self.config.max_state_step, dtype=np.float64)
         with np.errstate(invalid='ignore'):
             at_robot = np.abs(u - m) <= 1e-9 * (1.0 + np.abs(m))
-            strayed = (reach > 0) & (np.abs(self._history[0] - m) > reach)
-        dims = known & (at_robot | strayed)
+        dims = ~self._is_velocity & np.isfinite(m) & at_robot
         self._history[:, dims] = m[dims]
 
     def _limits(self, u: np.ndarray, state: np.ndarray | None, switch: bool) -> list[_Limit]:
