@@ -145,3 +145,16 @@ def test_a_speed_limited_fade_is_the_plain_fade_where_it_only_slows_the_robot():
 def test_a_bad_max_step_is_refused(bad):
     with pytest.raises(ValueError, match='max_step'):
         MergeConfig('offset_fade', max_step=bad)
+
+
+@pytest.mark.parametrize('strategy', ['blend', 'temporal_ensemble', 'offset_fade'])
+def test_a_non_finite_queued_action_is_not_merged_into_the_new_chunk(strategy):
+    """A NaN that got into the queue behind the executor's checks: the new chunk replaces it
+    (offset_fade took its offset from the first queued action, so the NaN ran on forever)."""
+    old = np.column_stack([0.3 + 0.01 * np.arange(20), np.full(20, 0.5), np.ones(20)])
+    old[:10, :2] = np.nan
+    new = np.column_stack([0.31 + 0.01 * np.arange(50), np.full(50, 0.5), np.ones(50)])
+    cfg = MergeConfig(strategy, fade_steps=40, max_step=0.012)
+    out = merge_chunks(old, new, cfg, motion_dims=2, previous=np.array([np.nan, 0.5, 1.0]))
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[:10], new[:10])

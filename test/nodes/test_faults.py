@@ -70,6 +70,8 @@ def test_the_robot_side_check_flags_targets_beyond_the_gates_reach_of_the_robot(
     assert 'faster than the gate' in unsafe_commands(fast, cfg, states, (0, 1))[0][1]
     back = [(0.03, np.array([0.36, 0.40, 1.0])), (0.035, np.array([0.31, 0.40, 1.0]))]
     assert unsafe_commands(back, cfg, states, (0, 1)) == []   # a hold at the robot
+    one_dim = [(0.03, np.array([0.36, 0.46, 1.0])), (0.035, np.array([0.35, 0.40, 1.0]))]
+    assert unsafe_commands(one_dim, cfg, states, (0, 1)) == []   # y held where it is
 
 
 def test_a_hold_on_position_targets_is_a_repeated_or_a_measured_target():

@@ -73,6 +73,14 @@ def merge_chunks(queued: np.ndarray, incoming: np.ndarray, cfg: MergeConfig,
     overlap = min(len(queued), len(incoming))
     if overlap == 0 or cfg.strategy in ('replace', 'prefix_inpaint'):
         return incoming.copy()
+    # A queued value that is not finite (a fault behind the executor's input checks) is not
+    # merged in: the new chunk's stands for it. Else offset_fade's offset, taken from the first
+    # queued action, would carry a NaN into every later chunk.
+    queued = queued[:overlap].copy()
+    bad = ~np.isfinite(queued)
+    queued[bad] = incoming[:overlap][bad]
+    if previous is not None and not np.all(np.isfinite(previous)):
+        previous = None
     out = incoming.copy()
     if cfg.strategy == 'temporal_ensemble':
         w_new = np.exp(-cfg.ensemble_m)

@@ -197,8 +197,8 @@ def unsafe_commands(commands, gate_cfg, states=None,
     (a stop may be abrupt). With `states` ((time, measured value per command dim) as the robot
     published them), on `position_dims`: a target farther than the gate's max_state_step from
     every position measured in the 0.1 s before it, and a step between two targets beyond the gate's
-    max_velocity / rate that does not hold the robot where it was measured (a hold may jump
-    back to the robot).
+    max_velocity / rate on a dim it does not hold where the robot was measured (a hold may jump
+    back to the robot, dim by dim, as the gate lets it).
     Vectorised: a clean run has tens of thousands of commands."""
     lo, hi = np.asarray(gate_cfg.value_min), np.asarray(gate_cfg.value_max)
     limit = np.asarray(gate_cfg.max_acceleration) / gate_cfg.control_rate_hz
@@ -252,8 +252,8 @@ def _position_faults(times, values, states, dims, gate_cfg, lookback_s: float = 
             continue
         step = np.abs(target - values[i - 1, dims])
         fast = (speed > 0) & (step > speed * (1 + 1e-6) + 1e-9)
-        hold = np.any(np.all(measured[lo:hi] == target[None, :], axis=1))
-        if np.any(fast) and not hold:
+        at_robot = np.any(measured[lo:hi] == target[None, :], axis=0)   # per dim, as the gate
+        if np.any(fast & ~at_robot):
             bad.append((t, f'target stepped {values[i - 1, dims].round(4).tolist()} -> '
                            f'{target.round(4).tolist()}, faster than the gate\'s speed limit'))
     return bad
