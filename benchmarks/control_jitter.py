@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/control_jitter.py [--seconds 20] [--rate-hz 100]
                                                   [--realtime-priority 50]
+                                                  [--command-interface velocity|position]
 
 Brings the pipeline up as separate processes (`vla-edge bringup --processes`: vla_node and the
 sim in theirs, the executor in its own, as deployed) with the executor at --rate-hz, so chunks are
@@ -29,11 +30,18 @@ def main() -> int:
     p.add_argument('--rate-hz', type=float, default=100.0)
     p.add_argument('--realtime-priority', type=int, default=50,
                    help='chunk_executor realtime_priority (0: normal scheduling)')
+    p.add_argument('--command-interface', choices=('velocity', 'position'), default='velocity',
+                   help='the pipeline on velocity commands or on position targets '
+                        '(config/position_targets.yaml: its merge walks the ticks of a chunk '
+                        'on the control thread where the new chunk is ahead)')
     args = p.parse_args()
+    from vla_edge.nodes.bringup import param_files_for
+    files = [str(f) for f in param_files_for(args.command_interface)]
     env = dict(os.environ, ROS_DOMAIN_ID='91', ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
     os.environ.update(ROS_DOMAIN_ID='91', ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
     cli = os.path.join(os.path.dirname(sys.executable), 'vla-edge')
-    proc = subprocess.Popen([cli, 'bringup', '--processes', '--duration', str(args.seconds + 10),
+    proc = subprocess.Popen([cli, 'bringup', *files, '--processes',
+                             '--duration', str(args.seconds + 10),
                              '-p', f'chunk_executor.control_rate_hz={args.rate_hz}',
                              # the gate judges command steps at the executor's rate
                              '-p', f'watchdog.command.control_rate_hz={args.rate_hz}',
