@@ -1,7 +1,9 @@
 """The onboard pipeline driving the simulated tea-table robot and camera.
 
-    ros2 launch vla_edge sim_demo.launch.py \
-        [overlay_config_file:=<share>/config/position_targets.yaml]
+    ros2 launch vla_edge sim_demo.launch.py [overlay_config_file:='']
+
+Position targets by default (config/position_targets.yaml as the overlay); an empty overlay runs
+the pipeline on velocity commands, the model's own actions.
 
 The sim robot and camera run composed in one process (they share one simulated world); the
 robot listens to `command`, which only the watchdog publishes.
@@ -35,10 +37,11 @@ def generate_launch_description():
             [share, 'config', 'sim.yaml']), description='Sim parameter file'),
         DeclareLaunchArgument('watchdog_config_file', default_value=PathJoinSubstitution(
             [share, 'config', 'watchdog.yaml']), description='Watchdog parameter file'),
-        DeclareLaunchArgument('overlay_config_file', default_value='',
+        DeclareLaunchArgument('overlay_config_file', default_value=PathJoinSubstitution(
+            [share, 'config', 'position_targets.yaml']),
                               description='Applied after the others to every node, the sim '
-                                          'robot too (config/position_targets.yaml: position '
-                                          'targets); empty: none'),
+                                          'robot too: position targets by default; empty: '
+                                          'none (velocity commands, the model\'s own actions)'),
     ]
     pipeline = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, 'launch',

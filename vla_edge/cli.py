@@ -28,7 +28,7 @@ from vla_edge.core.chunk_scheduler import SchedulerConfig
 from vla_edge.core.errors import VlaEdgeError, one_line
 from vla_edge.core.json_safe import finite_for_json
 from vla_edge.core.model_dir import default_model_dir
-from vla_edge.sim.world import COMMAND_INTERFACES
+from vla_edge.sim.world import COMMAND_INTERFACES, DEFAULT_COMMAND_INTERFACE
 
 
 def _session_args(p: argparse.ArgumentParser) -> None:
@@ -81,7 +81,7 @@ def merge_config(command_interface: str, strategy: str | None = None,
 def _eval_config(args: argparse.Namespace, mode: str, **overrides):
     from vla_edge.sim.closed_loop import EvalConfig
 
-    interface = getattr(args, 'command_interface', 'velocity')
+    interface = getattr(args, 'command_interface', DEFAULT_COMMAND_INTERFACE)
     kw = dict(mode=mode, episodes=args.episodes, seed_offset=args.seed_offset,
               latency_s=None if args.latency_ms is None else args.latency_ms / 1e3,
               command_interface=interface, merge=merge_config(interface))
@@ -283,10 +283,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bringup(args: argparse.Namespace) -> int:
-    from vla_edge.nodes.bringup import default_param_files
+    from vla_edge.nodes.bringup import default_param_files, param_files_for
     from vla_edge.tools.bringup_cli import parse_overrides, run_in_process, run_processes
 
-    files = args.config or default_param_files()
+    # The sim pipeline runs on its default interface (position targets); without the sim, a
+    # robot's own files are expected, and the base files carry the model's own actions.
+    files = args.config or (param_files_for('velocity') if args.no_sim else default_param_files())
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         raise VlaEdgeError(f'parameter file(s) not found: {", ".join(map(str, missing))}')
@@ -348,7 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--png', type=output_file, default='out/demo_timeline.png',
                    help='timeline plot of the first episode of each real-time run')
     p.add_argument('--skip-ros', action='store_true', help='only the virtual-clock evaluation')
-    p.add_argument('--command-interface', choices=COMMAND_INTERFACES, default='velocity',
+    p.add_argument('--command-interface', choices=COMMAND_INTERFACES,
+                   default=DEFAULT_COMMAND_INTERFACE,
                    help='what the sim robot takes: velocities, or position targets (the ROS '
                         'pipeline with config/position_targets.yaml; merge offset_fade)')
     p.set_defaults(func=cmd_demo, json='out/demo.json')   # a str: output_file checks it
@@ -367,7 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
                         'velocity commands, offset_fade for position targets')
     p.add_argument('--fade-steps', type=positive_int, default=MergeConfig.fade_steps,
                    help='offset_fade: ticks over which the position offset at a switch fades')
-    p.add_argument('--command-interface', choices=COMMAND_INTERFACES, default='velocity',
+    p.add_argument('--command-interface', choices=COMMAND_INTERFACES,
+                   default=DEFAULT_COMMAND_INTERFACE,
                    help='what the sim robot takes: velocities (the model\'s actions) or position '
                         'targets (the chunk integrated from the observed position)')
     p.add_argument('--expert', action='store_true',

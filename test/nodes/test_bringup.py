@@ -10,37 +10,45 @@ import numpy as np
 import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
-from vla_edge.nodes.bringup import build_pipeline, default_param_files, param_files_for
+from vla_edge.nodes.bringup import build_pipeline, param_files_for
 from vla_edge.nodes.params import ParameterError
 from vla_edge.tools.bringup_cli import parse_overrides
 
 CLI = str(Path(sys.executable).parent / 'vla-edge')
 
 
-@pytest.mark.parametrize('processes', [True, False])
+@pytest.mark.parametrize('processes,interface', [(True, 'position'), (False, 'position'),
+                                                 (False, 'velocity')])
 def test_bringup_runs_the_pipeline_and_stops_on_sigterm_leaving_the_robot_safe(
-        processes, reference_model_dir):
+        processes, interface, reference_model_dir):
     """SIGTERM to bringup alone (systemd, docker stop): every node stops, and the robot's last
-    command, sent by the watchdog in its own process or in bringup's, has zero velocity."""
-    domain = 150 + os.getpid() % 40 + (1 if processes else 0)
+    command, sent by the watchdog in its own process or in bringup's, stops it: zero velocity,
+    or on position targets the position the robot last reported."""
+    domain = 150 + os.getpid() % 40 + (1 if processes else 0) + 2 * (interface == 'velocity')
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
                VLA_EDGE_MODEL_DIR=str(reference_model_dir))
-    files = [str(f) for f in default_param_files()]
+    files = [str(f) for f in param_files_for(interface)]
     cmd = [CLI, 'bringup', *files, '--duration', '40', '-p', 'chunk_executor.mode=sync']
     proc = subprocess.Popen(cmd + (['--processes'] if processes else []), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
     node = rclpy.create_node('bringup_listener', context=ctx)
-    seen = {'chunks': 0, 'commands': 0, 'gated': 0, 'moving': 0, 'last': None}
+    seen = {'chunks': 0, 'commands': 0, 'gated': 0, 'moving': 0, 'last': None, 'robot': None}
 
     def on_gated(msg):
+        before, seen['last'] = seen['last'], list(msg.data)
         seen['gated'] += 1
-        seen['last'] = list(msg.data)
-        seen['moving'] += any(abs(v) > 0.0 for v in msg.data[:2])
+        seen['moving'] += (any(abs(v) > 0.0 for v in msg.data[:2]) if interface == 'velocity'
+                           else before is not None and before[:2] != seen['last'][:2])
+
+    def on_state(msg):
+        position = dict(zip(msg.name, msg.position))
+        seen['robot'] = [position['x'], position['y']]
 
     node.create_subscription(JointTrajectory, 'action_chunk',
                              lambda m: seen.__setitem__('chunks', seen['chunks'] + 1), 10)
@@ -48,6 +56,7 @@ def test_bringup_runs_the_pipeline_and_stops_on_sigterm_leaving_the_robot_safe(
                              lambda m: seen.__setitem__('commands', seen['commands'] + 1), 10)
     # `command` has a publisher only if the watchdog runs (the robot is no longer remapped)
     node.create_subscription(Float64MultiArray, 'command', on_gated, 100)
+    node.create_subscription(JointState, 'joint_states', on_state, 100)
     executor = SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
     out = ''
@@ -73,7 +82,10 @@ def test_bringup_runs_the_pipeline_and_stops_on_sigterm_leaving_the_robot_safe(
     assert seen['gated'] >= 50 and seen['moving'] >= 10, f'robot never moved\n{out[-2000:]}'
     assert proc.returncode == 0, out[-2000:]
     assert 'Traceback' not in out, out[-3000:]
-    assert seen['last'][:2] == [0.0, 0.0], seen['last']      # the watchdog's last word: stop
+    if interface == 'velocity':
+        assert seen['last'][:2] == [0.0, 0.0], seen['last']   # the watchdog's last word: stop
+    else:   # ... hold where the robot is (it may take one more step toward the last target)
+        assert seen['last'][:2] == pytest.approx(seen['robot'], abs=0.025), seen
 
 
 def test_parameter_overrides_are_parsed_as_yaml():
@@ -104,7 +116,9 @@ def test_pipeline_with_the_watchdog_runs_episodes(ros_context, reference_runtime
         pipe.stop()
     assert any(e['success'] for e in robot.episodes), robot.episodes
     assert watchdog.wd.armed and watchdog.wd.latch.trips == 0, watchdog.wd.latch.reasons
-    assert robot.commands_received >= watchdog.counts['commands_out'] - 5 > 100
+    # on position targets the sim ignores commands for 3 periods after each reset (its teleport)
+    deaf = 3 * len(robot.episodes) if robot.p['command_interface'] == 'position' else 0
+    assert robot.commands_received >= watchdog.counts['commands_out'] - 5 - deaf > 100
 
 
 def test_on_position_targets_episodes_run_and_every_target_is_near_the_robot(
@@ -155,7 +169,8 @@ def test_on_position_targets_episodes_run_and_every_target_is_near_the_robot(
 
 def test_position_targets_need_every_node_to_take_them(ros_context, reference_runtime):
     with pytest.raises(ParameterError, match='disagree on what a command is'):
-        build_pipeline(context=ros_context, runtime=reference_runtime,
+        build_pipeline(param_files_for('velocity'), context=ros_context,
+                       runtime=reference_runtime,
                        overrides={'sim_robot': {'command_interface': 'position'}})
     with pytest.raises(ParameterError, match="watchdog.latch.hold_mode = 'zero_velocity'"):
         build_pipeline(param_files_for('position'), context=ros_context,

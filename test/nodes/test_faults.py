@@ -10,11 +10,11 @@ from vla_edge.tools.fault_taps import first_held
 from vla_edge.tools.faults import FAULTS, format_report, run_faults, unsafe_commands
 
 
-def test_injected_faults_are_caught_in_time_and_nothing_unsafe_gets_through(
+def test_on_velocity_commands_faults_are_caught_in_time_and_nothing_unsafe_gets_through(
         ros_context, reference_runtime):
     names = ['frozen', 'black', 'nan_chunk', 'jump', 'hang']
     report = run_faults(names, clean_seconds=3.0, progress=False, runtime=reference_runtime,
-                        context=ros_context)
+                        context=ros_context, command_interface='velocity')
     text = format_report(report)
     rows = {r['fault']: r for r in report['faults']}
     assert list(rows) == names

@@ -38,10 +38,11 @@ def test_the_shipped_config_files_match_the_declarations():
     # every file in config/, not only the three defaults: raises on any stale or misspelt key
     # (the position-target overlay goes after the defaults, as bringup and the demo pass it)
     assert set(CONFIG_DIR.glob('*.yaml')) == set(param_files_for('position'))
-    check_param_files(default_param_files())
+    check_param_files(param_files_for('velocity'))
     check_param_files(param_files_for('position'))
+    assert default_param_files() == param_files_for('position')   # the sim's default
     sections = {}
-    for f in default_param_files():
+    for f in param_files_for('velocity'):
         sections.update(read_param_file(f))
     assert set(sections) == {f'/**/{node}' for node in NODE_PARAMETERS}
     assert sections['/**/chunk_executor']['merge.strategy'] == 'blend'   # nested keys flattened

@@ -20,7 +20,7 @@ def test_eval_writes_the_documented_json(tmp_path):
         assert isinstance(data[key], typ), key
     assert data['mode'] == 'async' and data['episodes'] == 3
     assert len(data['per_episode']) == 3
-    assert data['command_interface'] == 'velocity'
+    assert data['command_interface'] == 'position'   # the default
 
 
 def test_eval_drives_position_targets_when_asked(tmp_path):

@@ -27,10 +27,12 @@ from vla_edge.nodes.params import ParameterError
 from vla_edge.nodes.sim_nodes import SimCamera, SimRobot, SimSession
 from vla_edge.nodes.vla_node import VlaNode
 from vla_edge.nodes.watchdog_node import WatchdogNode
+from vla_edge.sim.world import DEFAULT_COMMAND_INTERFACE
 
 CONFIG_DIR = package_path('config')   # the checkout's, or share/vla_edge/config when installed
 DEFAULT_CONFIG_NAMES = ('pipeline.yaml', 'sim.yaml', 'watchdog.yaml')
 POSITION_OVERLAY = 'position_targets.yaml'   # the sim and the pipeline on position targets
+
 # Every node a parameter file of this package may address, with what it declares.
 NODE_PARAMETERS = {
     'vla_node': vla_node.PARAMETERS,
@@ -42,17 +44,18 @@ NODE_PARAMETERS = {
 
 
 def default_param_files() -> list[Path]:
-    """The parameter files the launch files use: pipeline, sim, watchdog."""
-    return [CONFIG_DIR / name for name in DEFAULT_CONFIG_NAMES]
+    """The parameter files the sim launch file uses by default: pipeline, sim, watchdog and the
+    overlay of the default command interface."""
+    return param_files_for(DEFAULT_COMMAND_INTERFACE)
 
 
 def param_files_for(command_interface: str) -> list[Path]:
-    """The default files, with the position-target overlay for `position`."""
+    """pipeline, sim and watchdog, with the position-target overlay for `position`."""
     if command_interface not in ('velocity', 'position'):
         raise ValueError(f"command_interface must be 'velocity' or 'position', "
                          f'got {command_interface!r}')
     extra = [CONFIG_DIR / POSITION_OVERLAY] if command_interface == 'position' else []
-    return default_param_files() + extra
+    return [CONFIG_DIR / name for name in DEFAULT_CONFIG_NAMES] + extra
 
 
 def check_param_files(param_files: list[Path],

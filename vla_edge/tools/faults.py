@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vla_edge.nodes.messages import chunk_to_trajectory
+from vla_edge.sim.world import DEFAULT_COMMAND_INTERFACE
 from vla_edge.tools.fault_taps import (
     CameraTap,
     ExecutorTap,
@@ -437,7 +438,7 @@ class FaultRunner:
 
 def run_faults(faults=None, clean_seconds: float = 300.0, progress: bool = True,
                runtime=None, context=None, overrides: dict | None = None,
-               command_interface: str = 'velocity') -> dict:
+               command_interface: str = DEFAULT_COMMAND_INTERFACE) -> dict:
     """Bring the sim pipeline up, run a clean stretch, then inject each fault. Returns the
     report (also what `main` prints and writes as JSON)."""
     import rclpy
@@ -554,7 +555,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--json', type=output_file, default='out/faults.json',
                    help='write the report as JSON here')
     p.add_argument('--no-progress', action='store_true', help='no progress output')
-    p.add_argument('--command-interface', choices=('velocity', 'position'), default='velocity',
+    p.add_argument('--command-interface', choices=('velocity', 'position'),
+                   default=DEFAULT_COMMAND_INTERFACE,
                    help='the pipeline on velocity commands, or on position targets '
                         '(config/position_targets.yaml)')
 

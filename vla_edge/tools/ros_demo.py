@@ -18,6 +18,7 @@ from tqdm import tqdm
 from vla_edge.core.chunk_merge import discontinuity_ratio, switch_p95_ratio
 from vla_edge.core.chunk_scheduler import SchedulerStats
 from vla_edge.core.polling import wait_until
+from vla_edge.sim.world import DEFAULT_COMMAND_INTERFACE
 from vla_edge.tools.eval_report import compare_modes
 
 _domains = itertools.count(20 + os.getpid() % 60)
@@ -61,7 +62,8 @@ class RunResult:
 
 def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: list[int],
                       merge_strategy: str | None = None, record_first: bool = True,
-                      progress: bool = True, command_interface: str = 'velocity') -> RunResult:
+                      progress: bool = True,
+                      command_interface: str = DEFAULT_COMMAND_INTERFACE) -> RunResult:
     import rclpy
 
     from vla_edge.nodes.bringup import build_pipeline, param_files_for
@@ -146,7 +148,7 @@ def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: l
 
 def run_demo(episodes: int = 10, first_seed: int = 1_000_000, latency_fraction: float = 0.3,
              chunk_duration_s: float = 1.0, progress: bool = True,
-             command_interface: str = 'velocity') -> tuple[dict, dict]:
+             command_interface: str = DEFAULT_COMMAND_INTERFACE) -> tuple[dict, dict]:
     """Returns (report, traces). Emulated latency = latency_fraction x chunk duration."""
     seeds = list(range(first_seed, first_seed + episodes))
     emulated = latency_fraction * chunk_duration_s
