@@ -22,6 +22,8 @@ import time
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 
+from vla_edge.sim.world import DEFAULT_COMMAND_INTERFACE
+
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__,
@@ -30,10 +32,11 @@ def main() -> int:
     p.add_argument('--rate-hz', type=float, default=100.0)
     p.add_argument('--realtime-priority', type=int, default=50,
                    help='chunk_executor realtime_priority (0: normal scheduling)')
-    p.add_argument('--command-interface', choices=('velocity', 'position'), default='velocity',
-                   help='the pipeline on velocity commands or on position targets '
-                        '(config/position_targets.yaml: its merge walks the ticks of a chunk '
-                        'on the control thread where the new chunk is ahead)')
+    p.add_argument('--command-interface', choices=('velocity', 'position'),
+                   default=DEFAULT_COMMAND_INTERFACE,
+                   help='the pipeline on velocity commands or on position targets (the default; '
+                        'config/position_targets.yaml: its merge walks the ticks of a chunk on '
+                        'the control thread where the new chunk is ahead)')
     args = p.parse_args()
     from vla_edge.nodes.bringup import param_files_for
     files = [str(f) for f in param_files_for(args.command_interface)]
