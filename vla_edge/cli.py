@@ -283,12 +283,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bringup(args: argparse.Namespace) -> int:
-    from vla_edge.nodes.bringup import default_param_files, param_files_for
+    from vla_edge.nodes.bringup import default_param_files
     from vla_edge.tools.bringup_cli import parse_overrides, run_in_process, run_processes
 
-    # The sim pipeline runs on its default interface (position targets); without the sim, a
-    # robot's own files are expected, and the base files carry the model's own actions.
-    files = args.config or (param_files_for('velocity') if args.no_sim else default_param_files())
+    files = args.config or default_param_files(with_sim=not args.no_sim)
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         raise VlaEdgeError(f'parameter file(s) not found: {", ".join(map(str, missing))}')
@@ -440,8 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help='run the pipeline (and the sim) with the launch files\' parameter '
                             'files, composed in one process or as separate processes')
     p.add_argument('config', type=Path, nargs='*',
-                   help='parameter files (default: config/pipeline.yaml config/sim.yaml '
-                        'config/watchdog.yaml)')
+                   help='parameter files; naming any replaces the defaults (with the sim: '
+                        'config/pipeline.yaml config/sim.yaml config/watchdog.yaml '
+                        'config/position_targets.yaml; with --no-sim the first three)')
     p.add_argument('--processes', action='store_true', help='one process per node executable')
     p.add_argument('--no-sim', action='store_true', help='robot and camera are real: no sim')
     p.add_argument('--no-watchdog', action='store_true',

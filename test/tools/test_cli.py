@@ -34,6 +34,16 @@ def test_eval_drives_position_targets_when_asked(tmp_path):
     assert data['success_rate'] > 0
 
 
+def test_eval_drives_velocity_commands_when_asked(tmp_path):
+    out = tmp_path / 'eval.json'
+    assert main(['eval', '--episodes', '3', '--mode', 'async', '--latency-ms', '20',
+                 '--command-interface', 'velocity', '--json', str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data['command_interface'] == 'velocity'
+    assert data['merge_strategy'] == 'blend'   # the velocity default
+    assert data['success_rate'] > 0
+
+
 def test_eval_refuses_training_seeds(capsys):
     assert main(['eval', '--episodes', '5', '--seed-offset', '10']) == 2
     assert 'overlap the training seeds' in capsys.readouterr().err
@@ -61,7 +71,7 @@ def test_demo_on_position_targets_uses_their_merge_and_sim(tmp_path, capsys):
 def test_demo_virtual_clock_part_writes_all_evaluations(tmp_path, capsys):
     out = tmp_path / 'demo.json'
     assert main(['demo', '--skip-ros', '--eval-episodes', '2', '--latency-ms', '20',
-                 '--json', str(out)]) == 0
+                 '--command-interface', 'velocity', '--json', str(out)]) == 0
     data = json.loads(out.read_text())['virtual_clock']
     assert set(data) == {'sync', 'async', 'heldout_phrasing', 'swapped_object', 'emulated_edge',
                          'expert_switch_discontinuity_ratio'}

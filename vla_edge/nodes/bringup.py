@@ -43,10 +43,11 @@ NODE_PARAMETERS = {
 }
 
 
-def default_param_files() -> list[Path]:
-    """The parameter files the sim launch file uses by default: pipeline, sim, watchdog and the
-    overlay of the default command interface."""
-    return param_files_for(DEFAULT_COMMAND_INTERFACE)
+def default_param_files(with_sim: bool = True) -> list[Path]:
+    """The parameter files used when none are named: with the sim, pipeline, sim, watchdog and the
+    overlay of the default command interface (as sim_demo.launch.py); without it (a real robot,
+    a bag replayed), the three base files, the model's own actions (as vla_edge.launch.py)."""
+    return param_files_for(DEFAULT_COMMAND_INTERFACE if with_sim else 'velocity')
 
 
 def param_files_for(command_interface: str) -> list[Path]:
@@ -218,7 +219,7 @@ def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
 
     Without a watchdog in the chain, the simulated robot listens to `command_raw` directly.
     """
-    files = param_files or default_param_files()
+    files = param_files or default_param_files(with_sim)
     o = overrides or {}
     check_param_files(files, o, with_watchdog, with_sim, namespace)
     forced_executor_kind()   # a bad $VLA_EDGE_EXECUTOR fails before any node

@@ -25,9 +25,10 @@ ACTION_NAMES = ('vx', 'vy', 'grip')
 # position target that its controller reaches at up to max_speed, as an arm's position
 # controller does. Either way the gripper command is the third number.
 COMMAND_INTERFACES = ('velocity', 'position')
-# What the sim pipeline, the demo, eval and the fault drill run on by default: position targets,
+# What the sim pipeline and the CLI (demo, eval, faults) run on by default: position targets,
 # measured smoother at chunk switches and steadier at an emulated 300 ms (README "Position
-# targets"). 'velocity' is the model's own actions.
+# targets"). 'velocity' is the model's own actions, and what SimConfig and EvalConfig default to
+# (the Python API is unchanged).
 DEFAULT_COMMAND_INTERFACE = 'position'
 COMMAND_NAMES = {'velocity': ACTION_NAMES, 'position': ('x', 'y', 'grip')}
 STATE_DIM = len(STATE_NAMES)

@@ -39,7 +39,8 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
 
 
 def announce_files(config_files: list[Path]) -> None:
-    """Say which files configure the nodes: naming any file replaces the three defaults."""
+    """Say which files configure the nodes: naming any file replaces the defaults (with the sim,
+    the position-target overlay too: name it to keep position targets)."""
     print(f'bringup: parameter files {" ".join(map(str, config_files))}', flush=True)
 
 

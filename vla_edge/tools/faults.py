@@ -18,8 +18,8 @@ not published, or the moment the last chunk ran out) to the first safe command t
 received, and counts unsafe commands (non-finite, out of bounds, or a velocity step beyond the
 gate's acceleration limit that is not a step toward rest). A clean run first counts false vetoes.
 
-With `--command-interface position` the pipeline runs on position targets
-(config/position_targets.yaml): a safe command is then a hold, a target repeated where the robot
+On position targets (config/position_targets.yaml; the default, `--command-interface velocity`
+for velocities) a safe command is a hold, a target repeated where the robot
 was measured; faults go into the position dims (the jump is 0.3 in x); and a target farther from
 the measured position than the gate's `max_state_step` counts as unsafe.
 
