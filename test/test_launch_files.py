@@ -133,3 +133,22 @@ def test_the_executor_and_the_watchdog_follow_the_same_model():
     nodes = _node_calls(ast.parse((REPO / 'launch' / 'vla_edge.launch.py').read_text()))
     for exe in ('vla_node', 'chunk_executor', 'watchdog_node'):
         assert 'model_dir' in _picked(nodes[exe]), exe
+
+
+def test_the_sim_launch_runs_position_targets_and_the_robot_launch_the_base_files():
+    """sim_demo.launch.py defaults its overlay to config/position_targets.yaml (the sim's
+    default interface, as `vla-edge bringup`), forwards it to the pipeline and gives it to the
+    sim node too; vla_edge.launch.py (a real robot) has no overlay unless given one."""
+    def overlay_default(tree):
+        call = next(c for c in _calls(tree, 'DeclareLaunchArgument')
+                    if _str_args(c)[0] == 'overlay_config_file')
+        return ast.unparse(next(k.value for k in call.keywords if k.arg == 'default_value'))
+
+    sim = ast.parse((REPO / 'launch' / 'sim_demo.launch.py').read_text())
+    assert "'position_targets.yaml'" in overlay_default(sim)
+    assert (REPO / 'config' / 'position_targets.yaml').is_file()
+    assert "'overlay_config_file'" in ast.unparse(_calls(sim, 'IncludeLaunchDescription')[0])
+    sim_node = _node_calls(sim)['sim']
+    assert 'extra' in ast.unparse(sim_node['parameters'])      # the overlay, when set
+    robot = ast.parse((REPO / 'launch' / 'vla_edge.launch.py').read_text())
+    assert overlay_default(robot) == "''"
