@@ -21,6 +21,7 @@ import sys
 from chunk_scheduling import parse_arguments, row_cells
 from tqdm import tqdm
 
+from vla_edge.cli import merge_config
 from vla_edge.core.chunk_merge import MergeConfig
 from vla_edge.core.model_dir import default_model_dir
 from vla_edge.core.runtime import PolicyRuntime
@@ -31,7 +32,6 @@ from vla_edge.sim.world import SimConfig
 EXPERT = 'scripted expert in chunks (ceiling)'
 DEFAULTS = {'velocity': 'async, blend 5 (default)',
             'position': 'async, offset_fade 40, top-speed limit (default)'}
-TOP = SimConfig(command_interface='position').max_step_distance   # the sim robot's, per tick
 ROWS = (   # interface, label, mode, merge
     ('velocity', EXPERT, 'async', MergeConfig()),
     ('velocity', 'sync', 'sync', MergeConfig()),
@@ -41,10 +41,10 @@ ROWS = (   # interface, label, mode, merge
     ('position', 'async, blend 5', 'async', MergeConfig('blend', 5)),
     ('position', 'async, offset_fade 40, no limit', 'async', MergeConfig('offset_fade')),
     ('position', 'async, offset_fade 20, top-speed limit', 'async',
-     MergeConfig('offset_fade', fade_steps=20, max_step=TOP)),
-    ('position', DEFAULTS['position'], 'async', MergeConfig('offset_fade', max_step=TOP)),
+     merge_config('position', fade_steps=20)),   # at the sim robot's top speed
+    ('position', DEFAULTS['position'], 'async', merge_config('position')),
     ('position', 'async, offset_fade 80, top-speed limit', 'async',
-     MergeConfig('offset_fade', fade_steps=80, max_step=TOP)),
+     merge_config('position', fade_steps=80)),
 )
 
 

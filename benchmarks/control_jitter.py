@@ -22,7 +22,7 @@ import time
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 
-from vla_edge.sim.world import DEFAULT_COMMAND_INTERFACE
+from vla_edge.sim.world import COMMAND_INTERFACES, DEFAULT_COMMAND_INTERFACE
 
 
 def main() -> int:
@@ -32,7 +32,7 @@ def main() -> int:
     p.add_argument('--rate-hz', type=float, default=100.0)
     p.add_argument('--realtime-priority', type=int, default=50,
                    help='chunk_executor realtime_priority (0: normal scheduling)')
-    p.add_argument('--command-interface', choices=('velocity', 'position'),
+    p.add_argument('--command-interface', choices=COMMAND_INTERFACES,
                    default=DEFAULT_COMMAND_INTERFACE,
                    help='the pipeline on velocity commands or on position targets (the default; '
                         'config/position_targets.yaml: its merge walks the ticks of a chunk on '

@@ -121,7 +121,7 @@ def _speed_limited_offsets(motion: np.ndarray, offset: np.ndarray, weight: np.nd
             return plain
     rest = offset.copy()   # the offset still added, tick by tick
     out = np.empty_like(motion)
-    last = None if previous is None else previous
+    last = previous
     for k in range(len(motion)):
         change = weight[k] * offset - rest            # toward the plain fade's schedule
         if last is not None and np.any(change):

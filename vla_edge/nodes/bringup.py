@@ -27,7 +27,7 @@ from vla_edge.nodes.params import ParameterError
 from vla_edge.nodes.sim_nodes import SimCamera, SimRobot, SimSession
 from vla_edge.nodes.vla_node import VlaNode
 from vla_edge.nodes.watchdog_node import WatchdogNode
-from vla_edge.sim.world import DEFAULT_COMMAND_INTERFACE
+from vla_edge.sim.world import COMMAND_INTERFACES, DEFAULT_COMMAND_INTERFACE
 
 CONFIG_DIR = package_path('config')   # the checkout's, or share/vla_edge/config when installed
 DEFAULT_CONFIG_NAMES = ('pipeline.yaml', 'sim.yaml', 'watchdog.yaml')
@@ -52,8 +52,8 @@ def default_param_files(with_sim: bool = True) -> list[Path]:
 
 def param_files_for(command_interface: str) -> list[Path]:
     """pipeline, sim and watchdog, with the position-target overlay for `position`."""
-    if command_interface not in ('velocity', 'position'):
-        raise ValueError(f"command_interface must be 'velocity' or 'position', "
+    if command_interface not in COMMAND_INTERFACES:
+        raise ValueError(f'command_interface must be one of {COMMAND_INTERFACES}, '
                          f'got {command_interface!r}')
     extra = [CONFIG_DIR / POSITION_OVERLAY] if command_interface == 'position' else []
     return [CONFIG_DIR / name for name in DEFAULT_CONFIG_NAMES] + extra

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vla_edge.nodes.messages import chunk_to_trajectory
-from vla_edge.sim.world import DEFAULT_COMMAND_INTERFACE
+from vla_edge.sim.world import COMMAND_INTERFACES, DEFAULT_COMMAND_INTERFACE
 from vla_edge.tools.fault_taps import (
     CameraTap,
     ExecutorTap,
@@ -215,10 +215,10 @@ class FaultRunner:
                     return False
                 upcoming = scheduler.queue.upcoming(tick, 4)
             last, before = (np.asarray(c) for _, c, _ in self.exec_tap.log[-1:-3:-1])
-            moving = np.abs(upcoming[:, vel]).max(axis=1, initial=0.0) > 0.05
             if pos:   # targets that move each tick
                 moving = np.abs(np.diff(upcoming[:, pos], axis=0)).max(axis=1) > 1e-3
                 return bool(np.all(moving) and np.abs(last[pos] - before[pos]).max() > 1e-3)
+            moving = np.abs(upcoming[:, vel]).max(axis=1, initial=0.0) > 0.05
             return bool(np.all(moving) and np.abs(last[vel]).max() > 0.05)
         for _ in range(3):
             wait_until(moving_with_a_queue, 5.0)
@@ -555,7 +555,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--json', type=output_file, default='out/faults.json',
                    help='write the report as JSON here')
     p.add_argument('--no-progress', action='store_true', help='no progress output')
-    p.add_argument('--command-interface', choices=('velocity', 'position'),
+    p.add_argument('--command-interface', choices=COMMAND_INTERFACES,
                    default=DEFAULT_COMMAND_INTERFACE,
                    help='the pipeline on velocity commands, or on position targets '
                         '(config/position_targets.yaml)')
