@@ -3,9 +3,12 @@
 `make demo` compares async and sync on 10 real-time episodes. Here the same held-out seeds run
 on the virtual clock (exact emulated latency, no timing noise), once per noise draw: each draw
 is one possible demo. It prints each draw's speed-up (1 - mean async time / mean sync time,
-each over its own successes), the pooled figures, and how heavy each mode's tail is.
+each over its own successes), the pooled figures, and how heavy each mode's tail is; then each
+draw's async switch max/median, with what sets it: the share of steps inside chunks at the
+robot's top speed and below a third of it (the median falls between the two).
 
     .venv/bin/python benchmarks/emulated_spread.py [--draws 10] [--episodes 10] [--latency-ms 300]
+        [--command-interface position|velocity]
 
 The last line is the range of the per-draw speed-ups.
 """
@@ -15,16 +18,22 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
+from vla_edge.cli import merge_config
 from vla_edge.core.model_dir import default_model_dir
 from vla_edge.core.runtime import PolicyRuntime
 from vla_edge.sim.closed_loop import EvalConfig, RuntimePolicy, evaluate
+from vla_edge.sim.world import COMMAND_INTERFACES, DEFAULT_COMMAND_INTERFACE, SimConfig
 
 
 class RedrawnNoise(RuntimePolicy):
     """The same policy with a different (still deterministic) noise stream per draw."""
 
-    def __init__(self, runtime: PolicyRuntime, draw: int):
-        super().__init__(runtime)
+    def __init__(self, runtime: PolicyRuntime, draw: int, interface: str):
+        sim = SimConfig(command_interface=interface)
+        if interface == 'position':   # the positions its velocity chunks reach, as vla_node's
+            super().__init__(runtime, sim.max_step_distance, sim.workspace)
+        else:
+            super().__init__(runtime)
         self.offset = 7919 * 1_000_003 * draw
 
     def plan(self, obs, seed, prefix=None):
@@ -37,20 +46,35 @@ def main() -> int:
     ap.add_argument('--episodes', type=int, default=10, help='episodes per draw (the demo: 10)')
     ap.add_argument('--seed-offset', type=int, default=1_000_000)
     ap.add_argument('--latency-ms', type=float, default=300.0, help='EMULATED inference latency')
+    ap.add_argument('--command-interface', choices=COMMAND_INTERFACES,
+                    default=DEFAULT_COMMAND_INTERFACE, help='as `make demo` (position targets)')
     args = ap.parse_args()
+    interface = args.command_interface
     runtime = PolicyRuntime(default_model_dir())
-    runs = {}
+    top = SimConfig(command_interface='position').max_step_distance
+    runs, switch_rows = {}, []
     for mode in ('async', 'sync'):
         times, done = [], []
         for draw in tqdm(range(args.draws), desc=mode, unit='draw'):
             cfg = EvalConfig(mode=mode, episodes=args.episodes, seed_offset=args.seed_offset,
-                             latency_s=args.latency_ms / 1e3)
-            report = evaluate(RedrawnNoise(runtime, draw), cfg, progress=False)
+                             latency_s=args.latency_ms / 1e3, command_interface=interface,
+                             merge=merge_config(interface))
+            report = evaluate(RedrawnNoise(runtime, draw, interface), cfg, progress=False)
             times.append([e.time_s for e in report.per_episode])
             done.append([e.success for e in report.per_episode])
+            if mode == 'async':
+                inside = np.concatenate([e.inside_steps for e in report.per_episode])
+                switch_rows.append((report.switch_discontinuity_ratio, np.median(inside),
+                                    np.mean(inside >= top * (1 - 1e-6)),
+                                    np.mean(inside < top / 3)))
         runs[mode] = (np.array(times), np.array(done))
     print(f'EMULATED {args.latency_ms:g} ms, {args.draws} noise draws x {args.episodes} seeds '
-          f'from {args.seed_offset} (virtual clock)')
+          f'from {args.seed_offset} (virtual clock, {interface} commands)')
+    if interface == 'position':   # a step is the distance moved: top speed is one step
+        print(f'async per draw: switch max/median | median step (top speed {top:g}) | steps '
+              'at top speed | below a third of it')
+        for ratio, median, at_top, slow in switch_rows:
+            print(f'  {ratio:.2f} | {median:.4f} | {at_top * 100:.0f}% | {slow * 100:.0f}%')
     for mode, (t, ok) in runs.items():
         good = t[ok]
         print(f'{mode:5s}: success {ok.mean() * 100:.1f}%, time mean {good.mean():.2f} s, '

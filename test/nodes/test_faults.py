@@ -103,3 +103,13 @@ def test_the_robot_side_check_flags_what_the_gate_must_stop():
 def test_every_fault_names_the_checks_expected_to_catch_it():
     for fault in FAULTS.values():
         assert fault.kind in ('camera', 'command', 'policy') and fault.checks
+
+
+def test_the_report_says_after_what_an_unexpected_latch_was_found():
+    report = {'faults': [], 'summary': {'all_caught': True, 'all_within_target': True,
+                                        'unsafe_total': 0, 'unexpected_latches': 1},
+              'unexpected_latches': [{'after': 'camera_stop', 'at_s': 12.5,
+                                      'reasons': ['frame.stale: newest frame is 0.2 s old']}]}
+    text = format_report(report)
+    assert 'latches outside the injected faults: 1' in text
+    assert 'unexpected latch after camera_stop: frame.stale: newest frame is 0.2 s old' in text

@@ -416,6 +416,7 @@ def test_debug_image_shows_the_verdict(rig_factory):
     ({'frame.dark_level': 251.0}, 'frame.dark_level'),
     ({'state.fields': ['velocity', 'velocity', 'effort']}, 'state.fields'),
     ({'hold_timer_periods': 0.5}, 'hold_timer_periods'),
+    ({'frame.stall_gap_periods': 1.0}, 'frame.stall_gap_periods'),   # not above the timer's
 ])
 def test_bad_parameters_are_rejected_with_their_name(ros_context, params, message):
     with pytest.raises(ParameterError, match=message.replace('.', r'\.')):

@@ -94,6 +94,12 @@ class WatchdogNode(Node):
                                                       if k in core_names})
         except ValueError as exc:
             raise ParameterError(f'watchdog parameters: {exc}') from exc
+        stall = self.config.frame.stall_gap_periods
+        if 0.0 < stall <= p['hold_timer_periods']:
+            raise ParameterError(
+                f"parameter 'frame.stall_gap_periods' = {stall:g} must be 0 (off) or more than "
+                f"hold_timer_periods = {p['hold_timer_periods']:g}: the watchdog runs at least "
+                'that often, so a shorter gap is no stall')
         self.params = p
         self._state_map = self._state_mapping(p, self.config.command.command_dim)
         names = list(p['joint_names'])
@@ -472,7 +478,8 @@ class WatchdogNode(Node):
                                      self.command_rate_problem, {}, hardware_id=name))
         arr.status.append(status(f'{name}: counters', bytes([0]), 'counts since start',
                                  dict(self.counts, trips=self.wd.latch.trips,
-                                      frame_timeline_restarts=self.wd.frames.timeline_restarts),
+                                      frame_timeline_restarts=self.wd.frames.timeline_restarts,
+                                      watchdog_stalls=self.wd.frames.stalls),
                                  hardware_id=name))
         self.diag_pub.publish(arr)
 

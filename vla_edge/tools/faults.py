@@ -122,7 +122,8 @@ class FaultRunner:
         self.vel = tuple(cfg.command.velocity_dims)
         self.pos = tuple(self.ex.position_dims)   # position targets (none on velocities)
         self.motion = self.vel + self.pos
-        self.unexpected: list[list[str]] = []   # latches outside any injected fault
+        self.unexpected: list[dict] = []   # latches outside any injected fault
+        self.phase = 'start-up'            # what ran last: where an unexpected latch came after
         self.chunk_s = self.vla.runtime.manifest.chunk_duration_s
         from trajectory_msgs.msg import JointTrajectory
 
@@ -140,7 +141,7 @@ class FaultRunner:
         """Armed, not latched, chunks flowing, robot moving; then a settling second. A latch
         found here was not caused by an injected fault: it is recorded, then reset."""
         if self.wd.wd.latch.latched:
-            self.unexpected.append(list(self.wd.wd.latch.reasons))
+            self._note_unexpected()
             self.mon.reset_watchdog(timeout_s)
         ok = wait_until(lambda: self.wd.wd.armed and not self.wd.wd.latch.latched
                         and self.ex.queued_ticks() > 0,
@@ -151,13 +152,18 @@ class FaultRunner:
     def run(self, fault: Fault, hold_s: float = 0.5) -> dict:
         started = self.mon.now_s()
         if self.wd.wd.latch.latched:
-            self.unexpected.append(list(self.wd.wd.latch.reasons))
+            self._note_unexpected()
             self.mon.reset_watchdog()
         n_log = len(self.exec_tap.log)
+        self.phase = fault.name
         onset, end = self._inject(fault, hold_s)
         result = self._measure(fault, onset, end, started, n_log)
         self._recover(fault)
         return result
+
+    def _note_unexpected(self) -> None:
+        self.unexpected.append({'after': self.phase, 'at_s': round(self.mon.now_s(), 3),
+                                'reasons': list(self.wd.wd.latch.reasons)})
 
     # -- injection ---------------------------------------------------------------------------
     def _inject(self, fault: Fault, hold_s: float) -> tuple[float | None, float]:
@@ -414,6 +420,7 @@ class FaultRunner:
         from tqdm import tqdm
 
         t0, trips0 = self.mon.now_s(), self.wd.wd.latch.trips
+        stalls0 = self.wd.wd.frames.stalls
         counts0 = dict(self.wd.counts)
         episodes0 = len(self.pipe.nodes['sim_robot'].episodes)
         for _ in tqdm(range(int(np.ceil(seconds))), desc='clean run', unit='s',
@@ -427,13 +434,16 @@ class FaultRunner:
         episodes = self.pipe.nodes['sim_robot'].episodes[episodes0:]
         if self.wd.wd.latch.latched:   # counted as a false veto; the faults need it cleared
             self.mon.reset_watchdog()
+        self.phase = 'the clean run'
         return {'seconds': round(t1 - t0, 1), 'false_vetoes': self.wd.wd.latch.trips - trips0,
                 'veto_reasons': [r for e in events for r in e['reasons']][:10],
                 'unsafe': len(self._unsafe(commands, t0 - 0.2)),
                 'commands': len(commands), 'clamped': counts['clamped'],
                 'fills': counts['fills'], 'max_command_gap_ms': round(float(gaps.max()) * 1e3, 1),
                 'episodes': len(episodes),
-                'successes': sum(1 for e in episodes if e['success'])}
+                'successes': sum(1 for e in episodes if e['success']),
+                # the watchdog's own stalls after which the stale check waited for frames
+                'watchdog_stalls': self.wd.wd.frames.stalls - stalls0}
 
 
 def run_faults(faults=None, clean_seconds: float = 300.0, progress: bool = True,
@@ -521,13 +531,15 @@ def format_report(report: dict) -> str:
         lines.append(f'clean run {clean["seconds"]:.0f} s: {clean["false_vetoes"]} false vetoes, '
                      f'{clean["unsafe"]} unsafe commands, {clean["clamped"]} clamped, '
                      f'{clean["episodes"]} episodes ({clean["successes"]} successes), max '
-                     f'command gap {clean["max_command_gap_ms"]} ms')
+                     f'command gap {clean["max_command_gap_ms"]} ms, watchdog stalls '
+                     f'{clean.get("watchdog_stalls", 0)}')
     s = report['summary']
     lines.append(f'all caught: {s["all_caught"]}, all within target: {s["all_within_target"]}, '
                  f'unsafe commands: {s["unsafe_total"]}, latches outside the injected faults: '
                  f'{s["unexpected_latches"]}')
-    for reasons in report.get('unexpected_latches', []):
-        lines.append('  unexpected latch: ' + '; '.join(reasons)[:200])
+    for latch in report.get('unexpected_latches', []):
+        lines.append(f'  unexpected latch after {latch["after"]}: '
+                     + '; '.join(latch['reasons'])[:200])
     return '\n'.join(lines)
 
 

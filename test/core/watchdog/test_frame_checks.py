@@ -199,6 +199,47 @@ def test_checker_stale_from_a_timer_and_disabled_checks(clean_frames):
     assert checker.check_stale(5.6).level == Level.STALE           # the camera went quiet
 
 
+def _camera_and_calls(checker, frames, until_s, camera_until_s, start_s=0.0):
+    """A 30 Hz camera (until camera_until_s) and the watchdog called every 20 ms."""
+    for k in range(round(start_s / 0.02), round(until_s / 0.02)):
+        t = k * 0.02
+        checker.note_awake(t)
+        if t < camera_until_s and int(t * 30) != int((t - 0.02) * 30):
+            checker.check(frames[k % 2], t, t)
+
+
+def test_a_stall_of_the_watchdog_itself_waits_for_the_frames_queued_behind_it(clean_frames):
+    """A gap in the calls is the watchdog's own stall: the camera's age counts from its end,
+    for max_age_s, so frames that arrive right after it are not beaten by a stale verdict."""
+    checker = FrameChecker(FrameCheckConfig(max_age_s=0.09), stall_gap_s=0.05)
+    _camera_and_calls(checker, clean_frames, 1.0, 1.0)     # last frame stamped ~0.967
+    checker.note_awake(1.2)                                # nothing ran for 0.22 s
+    waiting = checker.check_stale(1.2)
+    assert waiting.level == Level.WARN and not waiting.fault and 'stall' in waiting.reason
+    assert checker.stalls == 1
+    checker.check(clean_frames[0], 1.17, 1.2005)           # a frame queued behind the stall
+    assert checker.check_stale(1.21).level == Level.OK
+    # No frame after the stall: stale once max_age_s has passed since its end.
+    again = FrameChecker(FrameCheckConfig(max_age_s=0.09), stall_gap_s=0.05)
+    _camera_and_calls(again, clean_frames, 1.0, 1.0)
+    again.note_awake(1.2)
+    assert not again.check_stale(1.28).fault
+    assert again.check_stale(1.3).level == Level.STALE
+
+
+def test_a_dead_camera_is_not_excused_by_later_stalls_or_when_stalls_are_not_allowed(
+        clean_frames):
+    checker = FrameChecker(FrameCheckConfig(max_age_s=0.09), stall_gap_s=0.05)
+    _camera_and_calls(checker, clean_frames, 1.2, 1.0)     # the camera stops at 1.0
+    assert checker.check_stale(1.18).level == Level.STALE
+    checker.note_awake(1.4)                                # then the watchdog stalls
+    assert checker.check_stale(1.4).level == Level.STALE and checker.stalls == 0
+    off = FrameChecker(FrameCheckConfig(max_age_s=0.09))   # stall_gap_s 0: no allowance
+    _camera_and_calls(off, clean_frames, 1.0, 1.0)
+    off.note_awake(1.2)
+    assert off.check_stale(1.2).level == Level.STALE
+
+
 def test_checks_are_cheap_at_640x480(clean_frames):
     frame = cv2.resize(clean_frames[0], (640, 480))
     checker = FrameChecker()

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from vla_edge.core.watchdog import Level, Watchdog, WatchdogConfig
 
@@ -44,7 +45,7 @@ def _feed(wd, clean_frames, t0, t1, frames=True):
 def test_a_start_up_stall_before_arming_holds_but_does_not_latch(clean_frames):
     """Default: armed only after every input has been fault-free for arm_after_s (0.5 s), so
     a stall while the pipeline warms up needs no reset; after that, the same stall latches."""
-    wd = Watchdog(WatchdogConfig.from_params({'frame.max_age_s': 0.12}))   # as watchdog.yaml
+    wd = Watchdog(WatchdogConfig.from_params({'frame.max_age_s': 0.09}))   # as watchdog.yaml
     assert wd.config.latch.arm_after_s == 0.5
     wd.on_chunk(0.0)
     wd.on_frame(clean_frames[0], 0.0, 0.0)
@@ -61,6 +62,28 @@ def test_a_start_up_stall_before_arming_holds_but_does_not_latch(clean_frames):
     assert wd.armed and wd.latch.trips == 0
     after = _feed(wd, clean_frames, 1.2, 1.4, frames=False)  # the same stall, now armed
     assert after[-1][1].latched and wd.latch.trips == 1
+
+
+def test_an_armed_watchdog_rides_out_its_own_stall_but_not_a_dead_camera(clean_frames):
+    """watchdog.yaml's stall allowance (2.5 control periods): the whole process stalls for
+    0.15 s, frames resume behind it, no latch; a camera that then stops still latches."""
+    wd = Watchdog(WatchdogConfig.from_params({'frame.max_age_s': 0.09,
+                                              'frame.stall_gap_periods': 2.5}))
+    assert wd.frames.stall_gap_s == pytest.approx(0.05)
+    wd.on_chunk(0.0)
+    wd.on_frame(clean_frames[0], 0.0, 0.0)
+    _feed(wd, clean_frames, 0.0, 1.0)
+    assert wd.armed and not wd.latch.latched
+    # Nothing ran in (1.0, 1.15); a command queued behind the stall is handled before the
+    # frame that was queued with it.
+    first = wd.on_command([0.1, 0.0, -1.0], 1.15)
+    assert not first.latched and 'stall' in wd.frames.check_stale(1.15).reason
+    wd.on_frame(clean_frames[0], 1.14, 1.152)
+    after = _feed(wd, clean_frames, 1.16, 1.5)
+    assert not any(d.latched for _, d in after) and wd.latch.trips == 0
+    assert wd.frames.stalls == 1
+    dead = _feed(wd, clean_frames, 1.5, 1.7, frames=False)
+    assert dead[-1][1].latched and any('frame.stale' in r for r in dead[-1][1].reasons)
 
 
 def test_nan_command_latches_and_holds_zero_velocity_with_the_last_grip(clean_frames):

@@ -111,6 +111,13 @@ class FrameCheckConfig:
     max_age_s: float = param(
         0.5, 'A frame whose stamp is older than this (or no frame at all) is stale.',
         range=(0.001, 60.0))
+    stall_gap_periods: float = param(
+        0.0, 'The watchdog is called at least once per hold-timer period; a gap of more than '
+        'this many control periods between two calls means its own process stalled (an '
+        'overloaded machine), and frames may be queued unseen behind the stall. Then a frame '
+        'older than max_age_s is not called stale at once: its age counts from the end of the '
+        'stall (once per stall, and only if the camera was fresh when the stall began). '
+        '0: off.', range=(0.0, 1000.0))
     expected_width: int = param(0, 'Camera width in pixels; 0: any.', range=(0, 16384))
     expected_height: int = param(0, 'Camera height in pixels; 0: any.', range=(0, 16384))
     encodings: tuple[str, ...] = param(

@@ -46,9 +46,14 @@ class FrameChecker:
     """Feed every frame to `check`; call `check_stale` from a timer, since a dead camera sends
     no frame to be checked."""
 
-    def __init__(self, config: FrameCheckConfig | None = None, flow_max_side: int = 80):
+    def __init__(self, config: FrameCheckConfig | None = None, flow_max_side: int = 80,
+                 stall_gap_s: float = 0.0):
         self.config = config or FrameCheckConfig()
         self.flow_max_side = flow_max_side
+        self.stall_gap_s = stall_gap_s   # 0: no stall allowance (note_awake)
+        self.stalls = 0                  # stalls after which the stale check waited
+        self._awake_s: float | None = None
+        self._stall: tuple[float, float] | None = None   # (end, length) of the last stall
         self.frozen = FrozenDetector(self.config.frozen_max_mean_diff,
                                      self.config.frozen_min_frames,
                                      self.config.frozen_min_duration_s)
@@ -66,6 +71,7 @@ class FrameChecker:
         self.last_stamp_s = None
         self.last_report = FrameReport((), None)
         self._bad_streak = dict.fromkeys(_PERSISTENT, 0)
+        self._stall = None
 
     def note_stamp(self, stamp_s: float, now_s: float) -> None:
         """Keep the newest frame stamp. A kept stamp that lies in the future (clocks that
@@ -81,10 +87,33 @@ class FrameChecker:
             self.frozen.reset()
             self.timeline_restarts += 1
 
+    def note_awake(self, now_s: float) -> None:
+        """The watchdog runs at now_s. After a gap longer than `stall_gap_s` the watchdog itself
+        was stalled, not (as far as it can tell) the camera: frames that came during the stall
+        may be queued behind it, and a callback that runs before them would see the newest
+        frame it knows as too old. So the stale check waits up to max_age_s from the stall's
+        end for them. Only if the camera was fresh when the stall began: a dead camera is not
+        given a second wait by the next stall."""
+        last = self._awake_s
+        if last is not None and self.stall_gap_s > 0.0 and now_s - last > self.stall_gap_s \
+                and self.last_stamp_s is not None \
+                and last - self.last_stamp_s <= self.config.max_age_s:
+            self._stall = (now_s, now_s - last)
+            self.stalls += 1
+        if last is None or now_s > last:
+            self._awake_s = now_s
+
     def check_stale(self, now_s: float) -> CheckResult:
         if not self.enabled('stale'):
             return ok('frame.stale', 'disabled')
-        return check_stale(self.last_stamp_s, now_s, self.config.max_age_s)
+        result = check_stale(self.last_stamp_s, now_s, self.config.max_age_s)
+        if result.level == Level.STALE and self.last_stamp_s is not None and \
+                self._stall is not None and now_s - self._stall[0] <= self.config.max_age_s:
+            return CheckResult(result.name, Level.WARN,
+                               f'{result.reason}, {now_s - self._stall[0]:.3f} s after a '
+                               f'{self._stall[1]:.3f} s stall of the watchdog itself: waiting '
+                               'for frames queued behind it', result.values)
+        return result
 
     def check(self, frame: np.ndarray, stamp_s: float, now_s: float,
               encoding: str | None = 'rgb8') -> FrameReport:

@@ -54,7 +54,9 @@ class Watchdog:
 
     def __init__(self, config: WatchdogConfig | None = None):
         self.config = cfg = config or WatchdogConfig()
-        self.frames = FrameChecker(cfg.frame, flow_max_side=cfg.motion.flow_max_side)
+        self.frames = FrameChecker(
+            cfg.frame, flow_max_side=cfg.motion.flow_max_side,
+            stall_gap_s=cfg.frame.stall_gap_periods / cfg.command.control_rate_hz)
         self.motion = MotionCheck(cfg.motion)
         self.gate = CommandGate(cfg.command)
         self.command_beat = Heartbeat('command_raw', cfg.liveness.command_timeout_s)
@@ -75,6 +77,7 @@ class Watchdog:
     def on_frame(self, frame: np.ndarray, stamp_s: float, now_s: float,
                  encoding: str | None = 'rgb8') -> tuple[CheckResult, ...]:
         """Check one camera frame (RGB uint8) and the motion it shows; returns the results."""
+        self.frames.note_awake(now_s)
         report = self.frames.check(frame, stamp_s, now_s, encoding)
         if report.prepared is not None:
             lo, hi = self._speed_range or (self._speed_now, self._speed_now)
@@ -84,12 +87,14 @@ class Watchdog:
         return report.results + (self._motion_result,)
 
     def on_chunk(self, now_s: float) -> None:
+        self.frames.note_awake(now_s)
         self.chunk_beat.beat(now_s)
 
     def on_command(self, command, now_s: float, measured_state: np.ndarray | None = None,
                    chunk_switch: bool = False) -> WatchdogDecision:
         """Gate one command; returns what to send instead of it. `measured_state` is in command
         space (NaN where not measured)."""
+        self.frames.note_awake(now_s)
         self.command_beat.beat(now_s)
         if measured_state is not None:
             self.note_state(measured_state, now_s)
@@ -113,6 +118,7 @@ class Watchdog:
     def on_tick(self, now_s: float) -> WatchdogDecision:
         """Notice silence. Returns the safe command to publish when holding and the command
         stream itself has stopped (otherwise on_command answers each command)."""
+        self.frames.note_awake(now_s)
         faults = self._evaluate(now_s)
         holding = self.latch.latched or not self.armed
         out = None
@@ -204,6 +210,7 @@ class Watchdog:
     def note_state(self, measured_state, now_s: float) -> None:
         """The robot's newest state in command space (NaN where not measured), also between
         commands: a hold that starts when command_raw falls silent reads it."""
+        self.frames.note_awake(now_s)
         self._measured = np.asarray(measured_state, dtype=np.float64).reshape(-1)
         self._measured_s = now_s
 
