@@ -184,6 +184,33 @@ def test_a_frame_carries_the_stamp_of_the_step_whose_state_it_shows(ros_context,
     assert all(stamp in state_stamps for stamp in frame_stamps)
 
 
+def test_a_state_is_where_the_robot_is_at_its_stamp_and_a_step_moves_it_after(ros_context):
+    """A step reports where the robot is (what the last step reached), stamped now, then moves it
+    over the next period, which the next step reports; frames show the reported state. Reported
+    after its own move with the step's stamp, a state was a period ahead of its stamp, and the
+    executor ran every chunk a tick early (docs/measurements.md, "The sim robot's stamps")."""
+    session, robot = robot_on(ros_context, command_interface='position')
+    published = []
+    robot._publish_state = lambda state, stamp: published.append((np.array(state[:2]), stamp))
+    try:
+        robot.start_episode()
+        robot._deaf_until_s = -1e9
+        start = session.env.world.gripper_pos.copy()
+        target = start + np.array([0.005, -0.003])       # less than one top-speed step away
+        robot.on_command(Float64MultiArray(data=[*target, -1.0]))
+        robot.on_step()
+        (where, stamp), = published
+        assert np.allclose(where, start, atol=1e-6)       # the command has not acted yet
+        assert np.allclose(session.env.world.gripper_pos, target)   # it moves the world now
+        assert np.allclose(session.shown.gripper_pos, start)       # what the camera shows
+        assert session.render_stamped(stamp)[1] == stamp
+        robot.on_step()
+        where, later = published[-1]
+        assert np.allclose(where, target, atol=1e-6) and later.nanoseconds > stamp.nanoseconds
+    finally:
+        robot.destroy_node()
+
+
 def test_a_stalled_robot_does_not_make_the_frames_stale(ros_context):
     """Once the next step is overdue the world has not changed since the last one, so the image
     holds now too: it is stamped now, not with the old step time the watchdog would veto."""

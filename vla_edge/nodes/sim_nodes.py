@@ -5,14 +5,23 @@ and reports episodes on `sim/episode` (std_msgs/String, JSON). `SimCamera` rende
 `camera/image_raw` at 30 Hz. They share a `SimSession` (one world, one lock), so they run composed
 in one process, the way a simulator's camera and robot plugins share one physics world.
 
-The world changes only at robot steps. A frame therefore carries the stamp of the step whose
-state it shows, the same stamp as that step's `joint_states`, as a camera driver stamps the
+The world changes only at robot steps. A step at time T applies the newest command; the
+motion it makes is that of the period after T (a robot's controller moves toward a new target
+over the next period, it is not there the instant it gets it), so it is measured at the next
+step: each step first publishes where the robot is now (what the last step reached), stamped
+now, then steps the world. Published right after the step with the step's own stamp, a state
+was one period ahead of its stamp, and the chunk executor, whose rule puts a chunk's action 0 at
+its observation's stamp, ran every chunk one tick early: on position targets each new chunk
+led the queued one by 1.7 steps at the median, which the merge took up at the robot's top
+speed (docs/measurements.md, session 17).
+
+The camera shows the state last published, with its stamp, as a camera driver stamps the
 capture time. Stamped with its render time instead, a frame looked up to one control period
 younger than its pixels, and pairing it with the joint state nearest its stamp picked the next
 step's state about half the time: a state ahead of the image, the pairing that costs most while
 the robot moves (README, "Image and state of one instant"). While a step is overdue (the
-robot's thread stalled), the world has not changed since the last one, and frames are stamped
-with their render time, so that a stalled robot does not make the camera look stale.
+robot's thread stalled), the world has not changed since the last one, and frames show it
+stamped with their render time, so that a stalled robot does not make the camera look stale.
 """
 from __future__ import annotations
 
@@ -35,7 +44,7 @@ from vla_edge.nodes.params import Spec, declare_all
 from vla_edge.nodes.spin import spin_nodes
 from vla_edge.sim.env import TeaTableEnv
 from vla_edge.sim.tasks import PHRASINGS
-from vla_edge.sim.world import COMMAND_INTERFACES, SimConfig
+from vla_edge.sim.world import COMMAND_INTERFACES, SimConfig, World
 
 # A frame is stamped with the last step's time while the next step is at most this many control
 # periods late; past that (the robot's thread stalled) with its render time.
@@ -53,9 +62,12 @@ class SimSession:
         self.env = TeaTableEnv(config)
         self.lock = threading.Lock()
         self.seed: int | None = None
-        # When the world reached its current state (the robot's clock), None before the first
-        # step of an episode: the stamp of the frames that show it.
+        # When the robot last reported its state (the robot's clock), None before the first
+        # step of an episode: the stamp of the frames that show that state.
         self.stepped_at: Time | None = None
+        # The world as last reported (the live one has moved on by the step after it); None:
+        # the live world is the reported one (paused, or no step yet).
+        self.shown: World | None = None
         self.listeners: list[Callable[[int, str], None]] = []
 
     def reset(self, seed: int, phrasing: str = 'canonical') -> str:
@@ -63,6 +75,7 @@ class SimSession:
             self.env.reset(seed, phrasing=phrasing)
             self.seed = seed
             self.stepped_at = None
+            self.shown = None
             instruction = self.env.instruction
             # Under the lock: a robot leaving (remove_listener) cannot be called half-destroyed.
             for listener in self.listeners:
@@ -100,18 +113,18 @@ class SimSession:
             return None if self.env.world is None else self.env.observe().image
 
     def render_stamped(self, now: Time) -> tuple[np.ndarray, Time] | None:
-        """(the world's image, its stamp): the time of the step that made the state it shows;
-        `now` before the episode's first step, or once the next step is overdue (a stalled robot
-        thread: the world has not changed since, so the image holds now too, and its frames do
-        not turn stale for the watchdog)."""
+        """(the image of the state last reported, its stamp); the live world stamped `now`
+        before the episode's first step, or once the next step is overdue (a stalled robot
+        thread: the world has reached the last step's state and holds it, so the image holds
+        now too, and its frames do not turn stale for the watchdog)."""
         with self.lock:
             if self.env.world is None:
                 return None
-            image, stamp = self.env.observe().image, self.stepped_at
+            world, stamp = self.shown or self.env.world, self.stepped_at
             overdue_ns = STEP_OVERDUE_PERIODS * 1e9 / self.env.config.control_rate_hz
             if stamp is None or (now - stamp).nanoseconds > overdue_ns:
-                stamp = now
-            return image, stamp
+                world, stamp = self.env.world, now
+            return self.env.image_of(world), stamp
 
 
 ROBOT_PARAMETERS = (
@@ -222,6 +235,7 @@ class SimRobot(Node):
             return
         if not self.running:   # paused: nothing moves, but the state is still reported
             with self.session.lock:
+                self.session.shown = None
                 self._publish_state(env.world.state(), self._stamp_state())
             return
         with self._lock:
@@ -231,9 +245,12 @@ class SimRobot(Node):
             if not fresh:   # stop: no velocity, or where it is as the target
                 command[:2] = env.world.gripper_pos if self.p['command_interface'] == 'position' \
                     else 0.0
-            env.step(command)
+            # Where the robot is now (the last step's motion is done), then this period's
+            # motion, which the next step reports (module docstring).
             stamp = self._stamp_state()
             state = env.world.state()
+            self.session.shown = env.world.copy()
+            env.step(command)
             done = env.success or env.timed_out
             result = {'seed': self.session.seed, 'success': env.success,
                       'time_s': env.world.time_s, 'instruction': env.instruction}

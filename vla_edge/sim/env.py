@@ -54,8 +54,12 @@ class TeaTableEnv:
 
     def observe(self) -> Observation:
         w = self._require_world()
-        return Observation(image=render(w, self.episode, self._render_rng), state=w.state(),
+        return Observation(image=self.image_of(w), state=w.state(),
                            instruction=self.instruction, time_s=w.time_s)
+
+    def image_of(self, world: World) -> np.ndarray:
+        """The camera's view of `world`: this episode's world, now or as it was (a copy)."""
+        return render(world, self.episode, self._render_rng)
 
     def step(self, action: np.ndarray) -> None:
         self._require_world().step(action)
