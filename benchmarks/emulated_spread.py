@@ -3,9 +3,10 @@
 `make demo` compares async and sync on 10 real-time episodes. Here the same held-out seeds run
 on the virtual clock (exact emulated latency, no timing noise), once per noise draw: each draw
 is one possible demo. It prints each draw's speed-up (1 - mean async time / mean sync time,
-each over its own successes), the pooled figures, and how heavy each mode's tail is; then each
-draw's async switch max/median, with what sets it: the share of steps inside chunks at the
-robot's top speed and below a third of it (the median falls between the two).
+each over its own successes), the pooled figures, and how heavy each mode's tail is. On
+position targets (the default) also each draw's async switch max/median, with what sets it: the
+median step inside chunks, and the share of those steps at the robot's top speed and below a
+third of it (the median falls between the two).
 
     .venv/bin/python benchmarks/emulated_spread.py [--draws 10] [--episodes 10] [--latency-ms 300]
         [--command-interface position|velocity]
@@ -62,7 +63,7 @@ def main() -> int:
             report = evaluate(RedrawnNoise(runtime, draw, interface), cfg, progress=False)
             times.append([e.time_s for e in report.per_episode])
             done.append([e.success for e in report.per_episode])
-            if mode == 'async':
+            if mode == 'async' and interface == 'position':
                 inside = np.concatenate([e.inside_steps for e in report.per_episode])
                 switch_rows.append((report.switch_discontinuity_ratio, np.median(inside),
                                     np.mean(inside >= top * (1 - 1e-6)),

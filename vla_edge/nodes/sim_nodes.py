@@ -20,8 +20,11 @@ capture time. Stamped with its render time instead, a frame looked up to one con
 younger than its pixels, and pairing it with the joint state nearest its stamp picked the next
 step's state about half the time: a state ahead of the image, the pairing that costs most while
 the robot moves (README, "Image and state of one instant"). While a step is overdue (the
-robot's thread stalled), the world has not changed since the last one, and frames show it
-stamped with their render time, so that a stalled robot does not make the camera look stale.
+robot's thread stalled), the world has reached the last step's state and holds it, and frames
+show it stamped with their render time, so that a stalled robot does not make the camera look
+stale (they are a step ahead of the newest `joint_states` then, until the next step reports
+it). The state that completes an episode is judged right after its step and ends the episode
+there, one period before a step would report it.
 """
 from __future__ import annotations
 
@@ -109,8 +112,10 @@ class SimSession:
                                                        command_interface=command_interface))
 
     def render(self) -> np.ndarray | None:
+        """The image of the state last reported (the live world before any step)."""
         with self.lock:
-            return None if self.env.world is None else self.env.observe().image
+            return None if self.env.world is None else \
+                self.env.image_of(self.shown or self.env.world)
 
     def render_stamped(self, now: Time) -> tuple[np.ndarray, Time] | None:
         """(the image of the state last reported, its stamp); the live world stamped `now`

@@ -100,6 +100,11 @@ class WatchdogNode(Node):
                 f"parameter 'frame.stall_gap_periods' = {stall:g} must be 0 (off) or more than "
                 f"hold_timer_periods = {p['hold_timer_periods']:g}: the watchdog runs at least "
                 'that often, so a shorter gap is no stall')
+        if stall and stall / self.config.command.control_rate_hz >= self.config.frame.max_age_s:
+            self.get_logger().warning(
+                f'frame.stall_gap_periods = {stall:g} control periods is not shorter than '
+                f'frame.max_age_s = {self.config.frame.max_age_s:g} s: a stall of the watchdog '
+                'itself that is too short to count can still make a good camera look stale')
         self.params = p
         self._state_map = self._state_mapping(p, self.config.command.command_dim)
         names = list(p['joint_names'])

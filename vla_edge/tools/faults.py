@@ -162,6 +162,7 @@ class FaultRunner:
         return result
 
     def _note_unexpected(self) -> None:
+        # at_s: when the harness found the latch (it checks between faults), not when it fell
         self.unexpected.append({'after': self.phase, 'at_s': round(self.mon.now_s(), 3),
                                 'reasons': list(self.wd.wd.latch.reasons)})
 
@@ -538,6 +539,8 @@ def format_report(report: dict) -> str:
                  f'unsafe commands: {s["unsafe_total"]}, latches outside the injected faults: '
                  f'{s["unexpected_latches"]}')
     for latch in report.get('unexpected_latches', []):
+        if not isinstance(latch, dict):   # a report saved before session 17: reasons only
+            latch = {'after': 'an unrecorded phase', 'reasons': latch}
         lines.append(f'  unexpected latch after {latch["after"]}: '
                      + '; '.join(latch['reasons'])[:200])
     return '\n'.join(lines)

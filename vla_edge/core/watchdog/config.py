@@ -114,10 +114,10 @@ class FrameCheckConfig:
     stall_gap_periods: float = param(
         0.0, 'The watchdog is called at least once per hold-timer period; a gap of more than '
         'this many control periods between two calls means its own process stalled (an '
-        'overloaded machine), and frames may be queued unseen behind the stall. Then a frame '
-        'older than max_age_s is not called stale at once: its age counts from the end of the '
-        'stall (once per stall, and only if the camera was fresh when the stall began). '
-        '0: off.', range=(0.0, 1000.0))
+        'overloaded machine), and frames may be queued unseen behind the stall. Such stalls '
+        '(less one control period each) do not count toward a frame\'s age: a frame is stale '
+        'once it is older than max_age_s of the watchdog\'s own running time. 0: off.',
+        range=(0.0, 1000.0))
     expected_width: int = param(0, 'Camera width in pixels; 0: any.', range=(0, 16384))
     expected_height: int = param(0, 'Camera height in pixels; 0: any.', range=(0, 16384))
     encodings: tuple[str, ...] = param(

@@ -47,13 +47,14 @@ class FrameChecker:
     no frame to be checked."""
 
     def __init__(self, config: FrameCheckConfig | None = None, flow_max_side: int = 80,
-                 stall_gap_s: float = 0.0):
+                 stall_gap_s: float = 0.0, call_period_s: float = 0.0):
         self.config = config or FrameCheckConfig()
         self.flow_max_side = flow_max_side
-        self.stall_gap_s = stall_gap_s   # 0: no stall allowance (note_awake)
-        self.stalls = 0                  # stalls after which the stale check waited
+        self.stall_gap_s = stall_gap_s      # 0: no stall allowance (note_awake)
+        self.call_period_s = call_period_s  # how often a running watchdog calls in
+        self.stalls = 0                     # gaps counted as the watchdog's own stalls
         self._awake_s: float | None = None
-        self._stall: tuple[float, float] | None = None   # (end, length) of the last stall
+        self._blind_s = 0.0   # time since the newest frame's stamp that the watchdog stalled
         self.frozen = FrozenDetector(self.config.frozen_max_mean_diff,
                                      self.config.frozen_min_frames,
                                      self.config.frozen_min_duration_s)
@@ -71,7 +72,7 @@ class FrameChecker:
         self.last_stamp_s = None
         self.last_report = FrameReport((), None)
         self._bad_streak = dict.fromkeys(_PERSISTENT, 0)
-        self._stall = None
+        self._awake_s, self._blind_s = None, 0.0
 
     def note_stamp(self, stamp_s: float, now_s: float) -> None:
         """Keep the newest frame stamp. A kept stamp that lies in the future (clocks that
@@ -82,23 +83,27 @@ class FrameChecker:
         last = self.last_stamp_s
         if last is None or stamp_s > last:
             self.last_stamp_s = stamp_s
+            self._blind_s = 0.0
         elif last - now_s > self.config.max_age_s:
             self.last_stamp_s = stamp_s
+            self._blind_s = 0.0
             self.frozen.reset()
             self.timeline_restarts += 1
 
     def note_awake(self, now_s: float) -> None:
-        """The watchdog runs at now_s. After a gap longer than `stall_gap_s` the watchdog itself
-        was stalled, not (as far as it can tell) the camera: frames that came during the stall
-        may be queued behind it, and a callback that runs before them would see the newest
-        frame it knows as too old. So the stale check waits up to max_age_s from the stall's
-        end for them. Only if the camera was fresh when the stall began: a dead camera is not
-        given a second wait by the next stall."""
+        """The watchdog runs at now_s. A gap of more than `stall_gap_s` since it last ran is a
+        stall of the watchdog itself (a running one is called every `call_period_s`): frames
+        that came meanwhile may be queued behind it, unseen, and a callback that runs before
+        them would find the newest frame it knows too old. So the stall's length, less one
+        call period, is not held against the camera: a frame is stale once it is older than
+        max_age_s of the watchdog's own running time. A dead camera is caught that long after
+        its last frame plus the watchdog's stalls since, which no number of stalls can undo."""
         last = self._awake_s
-        if last is not None and self.stall_gap_s > 0.0 and now_s - last > self.stall_gap_s \
-                and self.last_stamp_s is not None \
-                and last - self.last_stamp_s <= self.config.max_age_s:
-            self._stall = (now_s, now_s - last)
+        if last is not None and now_s < last - self.config.max_age_s:   # the clock went back
+            self._awake_s, self._blind_s = now_s, 0.0
+            return
+        if last is not None and self.stall_gap_s > 0.0 and now_s - last > self.stall_gap_s:
+            self._blind_s += now_s - last - self.call_period_s
             self.stalls += 1
         if last is None or now_s > last:
             self._awake_s = now_s
@@ -108,11 +113,11 @@ class FrameChecker:
             return ok('frame.stale', 'disabled')
         result = check_stale(self.last_stamp_s, now_s, self.config.max_age_s)
         if result.level == Level.STALE and self.last_stamp_s is not None and \
-                self._stall is not None and now_s - self._stall[0] <= self.config.max_age_s:
+                0.0 < now_s - self.last_stamp_s - self._blind_s <= self.config.max_age_s:
             return CheckResult(result.name, Level.WARN,
-                               f'{result.reason}, {now_s - self._stall[0]:.3f} s after a '
-                               f'{self._stall[1]:.3f} s stall of the watchdog itself: waiting '
-                               'for frames queued behind it', result.values)
+                               f'{result.reason}, {self._blind_s:.3f} s of it a stall of the '
+                               'watchdog itself: waiting for frames queued behind it',
+                               dict(result.values, watchdog_stalled_s=round(self._blind_s, 4)))
         return result
 
     def check(self, frame: np.ndarray, stamp_s: float, now_s: float,

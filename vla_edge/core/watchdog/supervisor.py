@@ -56,7 +56,8 @@ class Watchdog:
         self.config = cfg = config or WatchdogConfig()
         self.frames = FrameChecker(
             cfg.frame, flow_max_side=cfg.motion.flow_max_side,
-            stall_gap_s=cfg.frame.stall_gap_periods / cfg.command.control_rate_hz)
+            stall_gap_s=cfg.frame.stall_gap_periods / cfg.command.control_rate_hz,
+            call_period_s=1.0 / cfg.command.control_rate_hz)
         self.motion = MotionCheck(cfg.motion)
         self.gate = CommandGate(cfg.command)
         self.command_beat = Heartbeat('command_raw', cfg.liveness.command_timeout_s)
