@@ -7,6 +7,7 @@ ticks and the counters a robot operator would watch. Memory that keeps growing a
 minutes (caches and windows fill up, then stay) is a leak.
 
     .venv/bin/python benchmarks/pipeline_uptime.py [--minutes 10] [--every 60]
+        [--command-interface position|velocity]
 
 The last line is the resident memory's growth per hour, fitted over the second half of the run.
 """
@@ -17,8 +18,9 @@ import time
 
 import numpy as np
 
-from vla_edge.nodes.bringup import build_pipeline
+from vla_edge.nodes.bringup import build_pipeline, param_files_for
 from vla_edge.nodes.sim_domain import sim_context
+from vla_edge.sim.world import COMMAND_INTERFACES, DEFAULT_COMMAND_INTERFACE
 
 
 def rss_mb() -> float:
@@ -31,11 +33,14 @@ def main() -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--minutes', type=float, default=10.0)
     p.add_argument('--every', type=float, default=60.0, help='seconds between samples')
+    p.add_argument('--command-interface', choices=COMMAND_INTERFACES,
+                   default=DEFAULT_COMMAND_INTERFACE, help='as `make demo` (position targets)')
     args = p.parse_args()
     import rclpy
 
     ctx = sim_context(range(180 + os.getpid() % 20, 230))
-    pipe = build_pipeline(context=ctx, overrides={'sim_robot': {'auto_reset': True}})
+    pipe = build_pipeline(param_files_for(args.command_interface), context=ctx,
+                          overrides={'sim_robot': {'auto_reset': True}})
     rows = []
     try:
         pipe.nodes['sim_robot'].start_episode()
