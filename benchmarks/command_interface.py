@@ -21,11 +21,11 @@ import sys
 from chunk_scheduling import parse_arguments, row_cells
 from tqdm import tqdm
 
-from vla_edge.cli import merge_config
+from vla_edge.cli import merge_config, sim_policy
 from vla_edge.core.chunk_merge import MergeConfig
 from vla_edge.core.model_dir import default_model_dir
 from vla_edge.core.runtime import PolicyRuntime
-from vla_edge.sim.closed_loop import EvalConfig, EvalReport, ExpertPolicy, RuntimePolicy, evaluate
+from vla_edge.sim.closed_loop import EvalConfig, EvalReport, ExpertPolicy, evaluate
 from vla_edge.sim.env import TeaTableEnv
 from vla_edge.sim.world import SimConfig
 
@@ -60,9 +60,7 @@ def main() -> int:
         env = TeaTableEnv(config)
         cfg = EvalConfig(mode=mode, episodes=args.episodes, seed_offset=args.seed_offset,
                          latency_s=lat_s, merge=merge, command_interface=interface)
-        policy = ExpertPolicy(env) if label == EXPERT else RuntimePolicy(
-            runtime, config.max_step_distance, config.workspace) if interface == 'position' \
-            else RuntimePolicy(runtime)
+        policy = ExpertPolicy(env) if label == EXPERT else sim_policy(runtime, interface)
         reports[interface, label, lat_label] = evaluate(policy, cfg, env, progress=False)
     print(f'\n{args.episodes} episodes per cell, seeds from {args.seed_offset}; cells: success | '
           'time | chunks/episode | switch max/median | switch p95/p95 | inside max/median')

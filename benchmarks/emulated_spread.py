@@ -19,26 +19,22 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from vla_edge.cli import merge_config
+from vla_edge.cli import merge_config, sim_policy
 from vla_edge.core.model_dir import default_model_dir
 from vla_edge.core.runtime import PolicyRuntime
-from vla_edge.sim.closed_loop import EvalConfig, RuntimePolicy, evaluate
+from vla_edge.sim.closed_loop import EvalConfig, evaluate
 from vla_edge.sim.world import COMMAND_INTERFACES, DEFAULT_COMMAND_INTERFACE, SimConfig
 
 
-class RedrawnNoise(RuntimePolicy):
+class RedrawnNoise:
     """The same policy with a different (still deterministic) noise stream per draw."""
 
     def __init__(self, runtime: PolicyRuntime, draw: int, interface: str):
-        sim = SimConfig(command_interface=interface)
-        if interface == 'position':   # the positions its velocity chunks reach, as vla_node's
-            super().__init__(runtime, sim.max_step_distance, sim.workspace)
-        else:
-            super().__init__(runtime)
+        self.policy = sim_policy(runtime, interface)   # as `vla-edge eval` runs it
         self.offset = 7919 * 1_000_003 * draw
 
     def plan(self, obs, seed, prefix=None):
-        return super().plan(obs, seed + self.offset, prefix)
+        return self.policy.plan(obs, seed + self.offset, prefix)
 
 
 def main() -> int:

@@ -97,7 +97,7 @@ def _check_held_out(runtime, seed_offset: int, episodes: int) -> None:
                            f'(e.g. --seed-offset 1000000)')
 
 
-def _sim_policy(runtime, command_interface: str):
+def sim_policy(runtime, command_interface: str):
     """The model as the sim's chunk source: its velocity chunks, or the positions they reach."""
     from vla_edge.sim.closed_loop import RuntimePolicy
     from vla_edge.sim.world import SimConfig
@@ -129,7 +129,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        merge=merge_config(args.command_interface, args.merge, args.blend_steps,
                                           args.fade_steps),
                        max_action_age_s=args.max_action_age)
-    report = evaluate(_sim_policy(rt, args.command_interface), cfg)
+    report = evaluate(sim_policy(rt, args.command_interface), cfg)
     print(describe(report))
     _write_json(args.json, report.to_dict())
     return 0
@@ -146,7 +146,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     report: dict = {}
     if not args.skip_ros:
         report.update(_ros_demo(args, rt))
-    policy = _sim_policy(rt, args.command_interface)
+    policy = sim_policy(rt, args.command_interface)
     runs = {
         'sync': _eval_config(args, 'sync', episodes=args.eval_episodes),
         'async': _eval_config(args, 'async', episodes=args.eval_episodes),

@@ -443,7 +443,7 @@ class FaultRunner:
                 'fills': counts['fills'], 'max_command_gap_ms': round(float(gaps.max()) * 1e3, 1),
                 'episodes': len(episodes),
                 'successes': sum(1 for e in episodes if e['success']),
-                # the watchdog's own stalls after which the stale check waited for frames
+                # the watchdog's own stalls, whose time was not held against the camera
                 'watchdog_stalls': self.wd.wd.frames.stalls - stalls0}
 
 
