@@ -139,7 +139,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from vla_edge.sim.closed_loop import ExpertPolicy, evaluate
     from vla_edge.sim.env import TeaTableEnv
     from vla_edge.sim.world import SimConfig
-    from vla_edge.tools.eval_report import describe, summary_dict
+    from vla_edge.tools.eval_report import (
+        compare_reports,
+        describe,
+        describe_comparison,
+        summary_dict,
+    )
 
     rt = _runtime(args)
     _check_held_out(rt, args.seed_offset, max(args.episodes, args.eval_episodes))
@@ -168,11 +173,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     reports = {name: evaluate(policy, cfg) for name, cfg in runs.items()}
     for name, r in reports.items():
         print(describe(r, name))
+    edge = compare_reports(reports['EMULATED_edge_async'], reports['EMULATED_edge_sync'])
+    print(f'EMULATED edge on the virtual clock: {describe_comparison(edge)}')
     report['virtual_clock'] = {name: summary_dict(r) for name, r in reports.items()
                                if not name.startswith('EMULATED')}
     report['virtual_clock']['emulated_edge'] = {
         'latency_fraction': args.latency_fraction, 'latency_s': edge_s, 'emulated': True,
-        **{mode: summary_dict(reports[f'EMULATED_edge_{mode}']) for mode in ('async', 'sync')}}
+        **{mode: summary_dict(reports[f'EMULATED_edge_{mode}']) for mode in ('async', 'sync')},
+        'async_vs_sync': edge}
     # What a perfectly continuous policy scores on the switch ratio: the scripted expert plans
     # the chunks (they continue one another exactly), same scheduler and seeds as 'async'.
     env = TeaTableEnv(SimConfig(command_interface=args.command_interface))
@@ -235,7 +243,8 @@ def _ros_line(label: str, r: dict) -> str:
             f'{"  n/a" if ttc is None else f"{ttc:5.2f}"} s  stalled ticks '
             f'{r["stalled_ticks"]:4d}  jitter p99 {r["jitter_p99_ms"]:6.2f} ms  '
             f'switch max/median {r["switch_discontinuity_ratio"]:.2f} '
-            f'(p95/p95 {r["switch_p95_ratio"]:.2f})\n{"":<24} stage '
+            f'(p95/p95 {r["switch_p95_ratio"]:.2f})  episodes with retries '
+            f'{r.get("episodes_with_retries", 0)}\n{"":<24} stage '
             f'latency p50/p95 ms: {lat}')
 
 

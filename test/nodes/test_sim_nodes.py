@@ -135,6 +135,7 @@ def test_episodes_are_reported_and_restarted_by_the_reset_service(ros_context, s
     first = episodes[0]
     assert first['seed'] == 42 and first['success'] is False
     assert first['time_s'] == pytest.approx(0.1) and first['instruction'] == instructions[0]
+    assert first['retries'] == 0    # 0.1 s of holding still: nothing tried, nothing retried
     time.sleep(0.2)
     assert len(episodes) == 1 and not robot.running       # paused, not restarted
 

@@ -120,3 +120,25 @@ def test_the_expert_moves_the_same_through_either_command_interface():
 def test_an_unknown_command_interface_is_refused():
     with pytest.raises(ValueError, match='command_interface'):
         SimConfig(command_interface='torque')
+
+
+def test_the_world_keeps_what_the_gripper_did():
+    """Missed grasps, the items picked up and where each let-go landed: what a retry count is
+    made of (TeaTableEnv.retries)."""
+    w = _world()
+    w.gripper_pos = np.array([0.5, 0.5])
+    spots = {'red_block': (0.9, 0.9), 'mug': (0.2, 0.2)}
+    for name, item in w.items.items():
+        item.pos = np.array(spots.get(name, (0.9, 0.1)))
+    w.step(np.array([0.0, 0.0, 1.0]))          # closes on nothing
+    w.step(np.array([0.0, 0.0, -1.0]))         # opens empty: no let-go to record
+    w.gripper_pos = w.items['red_block'].pos.copy()
+    w.step(np.array([0.0, 0.0, 1.0]))
+    w.gripper_pos = np.array([0.5, 0.5])
+    w.step(np.array([0.0, 0.0, -1.0]))         # lets go on the bare table
+    w.step(np.array([0.0, 0.0, 1.0]))          # picks it up again where it fell
+    w.gripper_pos = w.items['mug'].pos.copy()
+    w.step(np.array([0.0, 0.0, -1.0]))
+    assert w.missed_grasps == 1
+    assert w.grasped == ['red_block', 'red_block']
+    assert w.released == [('red_block', None), ('red_block', 'mug')]

@@ -42,3 +42,40 @@ def test_no_successes_give_no_figure_rather_than_a_wrong_one():
     assert c['faster_by_mean'] is None and c['paired']['seeds'] == 0
     assert c['paired']['faster'] is None
     assert 'n/a' in describe_comparison(c)
+
+
+def rows_with(rows):
+    """Runs whose episodes carry the time waited for chunks and the retry count."""
+    done = [t for _, ok, t, _, _ in rows if ok]
+    return {'per_episode': [{'seed': s, 'success': ok, 'time_s': t, 'waited_s': w, 'retries': r}
+                            for s, ok, t, w, r in rows],
+            'mean_time_to_completion_s': sum(done) / len(done)}
+
+
+def test_the_paired_figure_splits_into_waiting_and_moving():
+    """Sync waits 0.6 s more per episode; on seed 2 it also moves 1 s longer (a slow retry):
+    the lead is 0.6 + 0.6 + 1.0 over 3 + 4 s, the waiting part 1.2 s of it."""
+    a = rows_with([(1, True, 2.4, 0.3, 0), (2, True, 2.4, 0.3, 1)])
+    s = rows_with([(1, True, 3.0, 0.9, 0), (2, True, 4.0, 0.9, 1)])
+    p = compare_modes(a, s)['paired']
+    assert p['faster'] == pytest.approx(1 - 4.8 / 7.0)
+    assert p['waiting'] == pytest.approx(1.2 / 7.0)
+    assert p['motion'] == pytest.approx(1.0 / 7.0)
+
+
+def test_seeds_either_mode_retried_are_left_out_of_the_clean_figure():
+    a = rows_with([(1, True, 2.4, 0.3, 0), (2, True, 2.4, 0.3, 0), (3, True, 5.0, 0.3, 2),
+                   (4, False, 10.0, 0.3, 3)])
+    s = rows_with([(1, True, 3.0, 0.9, 0), (2, True, 4.0, 0.9, 1), (3, True, 3.0, 0.9, 0),
+                   (4, True, 3.0, 0.9, 0)])
+    c = compare_modes(a, s)
+    assert c['without_retries'] == {'seeds': 1, 'faster': pytest.approx(1 - 2.4 / 3.0)}
+    assert c['paired']['seeds'] == 3
+    text = describe_comparison(c)
+    assert 'points less time waiting for chunks' in text
+    assert '20.0% on the 1 seeds neither mode retried' in text
+
+
+def test_rows_without_the_extra_fields_give_the_plain_comparison():
+    c = compare_modes(run([(1, True, 2.0)]), run([(1, True, 3.0)]))
+    assert 'without_retries' not in c and 'waiting' not in c['paired']

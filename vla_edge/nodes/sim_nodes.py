@@ -258,7 +258,8 @@ class SimRobot(Node):
             env.step(command)
             done = env.success or env.timed_out
             result = {'seed': self.session.seed, 'success': env.success,
-                      'time_s': env.world.time_s, 'instruction': env.instruction}
+                      'time_s': env.world.time_s, 'instruction': env.instruction,
+                      'retries': env.retries}
         self._publish_state(state, stamp)
         if done:
             self.episodes.append(result)

@@ -164,6 +164,7 @@ class EpisodeResult:
     inside_steps: list[float] = field(default_factory=list)   # |delta motion| within chunks
     frames_skipped: int = 0   # key-frame gate: frames not encoded (scene unchanged)
     frames_seen: int = 0      # frames the gate looked at (0 when it is off)
+    retries: int = 0          # missed or wrong grasps, task item let go elsewhere (env.retries)
 
 
 @dataclass
@@ -190,6 +191,7 @@ class EvalReport:
     control_rate_hz: float
     command_interface: str = 'velocity'
     fade_steps: int = MergeConfig.fade_steps
+    episodes_with_retries: int = 0
     per_episode: list[EpisodeResult] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -248,7 +250,7 @@ def run_episode(env: TeaTableEnv, policy: ChunkPolicy, seed: int, cfg: EvalConfi
                          dropped_actions=st.dropped_actions, instruction=env.instruction,
                          start=env.episode.start, switch_steps=st.switch_steps.tolist(),
                          inside_steps=st.inside_steps.tolist(), frames_skipped=skipped,
-                         frames_seen=seen)
+                         frames_seen=seen, retries=env.retries)
 
 
 def _observation(env: TeaTableEnv, frames: deque[Observation], state_at: str, tick: int
@@ -325,4 +327,5 @@ def evaluate(policy: ChunkPolicy, cfg: EvalConfig, env: TeaTableEnv | None = Non
         latency_source='measured' if cfg.latency_s is None else f'given {cfg.latency_s * 1e3:g} ms',
         phrasing=cfg.phrasing, swap_object=cfg.swap_object, seed_offset=cfg.seed_offset,
         control_rate_hz=env.config.control_rate_hz, command_interface=cfg.command_interface,
-        fade_steps=cfg.merge.fade_steps, per_episode=results)
+        fade_steps=cfg.merge.fade_steps,
+        episodes_with_retries=sum(r.retries > 0 for r in results), per_episode=results)

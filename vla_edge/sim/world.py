@@ -108,6 +108,11 @@ class World:
     aperture: float = APERTURE_OPEN
     held: str | None = None
     steps: int = 0
+    # What the gripper did, for counting a policy's retries (TeaTableEnv.retries): grasps that
+    # closed on nothing, the items it picked up, and where each one it let go of landed.
+    missed_grasps: int = 0
+    grasped: list[str] = field(default_factory=list)
+    released: list[tuple[str, str | None]] = field(default_factory=list)
 
     @property
     def time_s(self) -> float:
@@ -182,9 +187,11 @@ class World:
                 best, best_d = item, d
         if best is None:
             self.aperture = APERTURE_EMPTY
+            self.missed_grasps += 1
             return
         best.inside = None
         self.held = best.name
+        self.grasped.append(best.name)
         self.aperture = APERTURE_HOLDING
 
     def _open(self) -> None:
@@ -199,7 +206,8 @@ class World:
             if np.linalg.norm(container.pos - item.pos) <= self.config.place_radius:
                 item.inside = name
                 item.pos = container.pos.copy()
-                return
+                break
+        self.released.append((item.name, item.inside))
 
     def is_success(self, task: Task) -> bool:
         item = self.items[task.object_name]

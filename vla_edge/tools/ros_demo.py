@@ -36,6 +36,7 @@ class RunResult:
     trace: dict = field(default_factory=dict)
     watchdog: dict = field(default_factory=dict)
     vision: dict = field(default_factory=dict)   # frames encoded / skipped by the key-frame gate
+    rate_hz: float = float('nan')                  # the executor's control rate
 
     def summary(self) -> dict:
         done = [e['time_s'] for e in self.episodes if e['success']]
@@ -55,9 +56,16 @@ class RunResult:
             'latency_ms': self.latency_ms,
             'watchdog': self.watchdog,
             'vision': self.vision,
-            'per_episode': [{k: e[k] for k in ('seed', 'success', 'time_s') if k in e}
-                            for e in self.episodes],
+            'episodes_with_retries': sum(bool(e.get('retries')) for e in self.episodes),
+            'per_episode': [self._row(e, s) for e, s in zip(self.episodes, self.stats)],
         }
+
+    def _row(self, episode: dict, stats: SchedulerStats) -> dict:
+        """One episode as the report keeps it: outcome, the sim's retry count, and the time the
+        executor waited for chunks (the first one's and any stall after it)."""
+        row = {k: episode[k] for k in ('seed', 'success', 'time_s', 'retries') if k in episode}
+        row['waited_s'] = (stats.startup_wait_ticks + stats.stalled_ticks) / self.rate_hz
+        return row
 
 
 def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: list[int],
@@ -122,6 +130,7 @@ def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: l
                                 'events': list(ex.events), 'rate_hz': ex.rate_hz,
                                 'names': list(ex.joint_names)}
                 ex.record_trace = False
+        result.rate_hz = ex.rate_hz
         periods = np.array(ex.periods_s)
         if len(periods):
             result.jitter_p99_ms = float(np.percentile(np.abs(periods - 1.0 / ex.rate_hz), 99)
