@@ -243,7 +243,9 @@ def _ros_line(label: str, r: dict) -> str:
             f'{"  n/a" if ttc is None else f"{ttc:5.2f}"} s  stalled ticks '
             f'{r["stalled_ticks"]:4d}  jitter p99 {r["jitter_p99_ms"]:6.2f} ms  '
             f'switch max/median {r["switch_discontinuity_ratio"]:.2f} '
-            f'(p95/p95 {r["switch_p95_ratio"]:.2f})  episodes with retries '
+            f'({r.get("switch_discontinuity_ratio_without_retries", float("nan")):.2f} '
+            f'without retried episodes, p95/p95 {r["switch_p95_ratio"]:.2f})  '
+            'episodes with retries '
             f'{r.get("episodes_with_retries", 0)}\n{"":<24} stage '
             f'latency p50/p95 ms: {lat}')
 

@@ -159,3 +159,35 @@ def test_command_interface_mismatches_are_refused():
     with pytest.raises(ValueError, match='velocity commands'):
         evaluate(ExpertPolicy(env), EvalConfig(episodes=1, command_interface='position'), env,
                  progress=False)
+
+
+class FumblingExpert(ExpertPolicy):
+    """The expert, except that its first chunk of `fumble_seeds` closes the gripper at once,
+    far from anything graspable: a missed grasp, then the expert recovers (it opens)."""
+
+    def __init__(self, env, fumble_seeds):
+        super().__init__(env)
+        self.fumble_seeds = set(fumble_seeds)
+
+    def plan(self, obs, seed, prefix=None):
+        chunk, stages = super().plan(obs, seed, prefix)
+        if seed // 1000 in self.fumble_seeds and seed % 1000 == 0:
+            chunk[:2, 2] = 1.0
+            self.env.world.gripper_pos = np.array([0.04, 0.04])   # nothing within reach
+        return chunk, stages
+
+
+def test_retried_episodes_are_counted_and_left_out_of_the_clean_switch_ratio():
+    env = TeaTableEnv(SimConfig(recovery_fraction=0.0))
+    cfg = EvalConfig(mode='async', episodes=4, seed_offset=5000, latency_s=0.1)
+    report = evaluate(FumblingExpert(env, {5001}), cfg, env, progress=False)
+    assert [e.retries for e in report.per_episode] == [0, 1, 0, 0]
+    assert report.episodes_with_retries == 1
+    clean = [e for e in report.per_episode if e.retries == 0]
+    switch = max(x for e in clean for x in e.switch_steps)
+    median = float(np.median([x for e in clean for x in e.inside_steps]))
+    assert report.switch_discontinuity_ratio_without_retries == pytest.approx(switch / median)
+    assert report.switch_discontinuity_ratio != pytest.approx(switch / median)   # it was left out
+    plain = evaluate(ExpertPolicy(env), cfg, env, progress=False)
+    assert plain.episodes_with_retries == 0
+    assert plain.switch_discontinuity_ratio_without_retries == plain.switch_discontinuity_ratio

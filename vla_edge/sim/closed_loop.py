@@ -192,6 +192,9 @@ class EvalReport:
     command_interface: str = 'velocity'
     fade_steps: int = MergeConfig.fade_steps
     episodes_with_retries: int = 0
+    # The switch ratio over the episodes done at the first try: a retry's slow hovering and
+    # regrasping pulls the median step down, and with it moves the ratio (README, targets).
+    switch_discontinuity_ratio_without_retries: float = float('nan')
     per_episode: list[EpisodeResult] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -328,4 +331,8 @@ def evaluate(policy: ChunkPolicy, cfg: EvalConfig, env: TeaTableEnv | None = Non
         phrasing=cfg.phrasing, swap_object=cfg.swap_object, seed_offset=cfg.seed_offset,
         control_rate_hz=env.config.control_rate_hz, command_interface=cfg.command_interface,
         fade_steps=cfg.merge.fade_steps,
-        episodes_with_retries=sum(r.retries > 0 for r in results), per_episode=results)
+        episodes_with_retries=sum(r.retries > 0 for r in results),
+        switch_discontinuity_ratio_without_retries=discontinuity_ratio(
+            [x for r in results if not r.retries for x in r.switch_steps],
+            [x for r in results if not r.retries for x in r.inside_steps]),
+        per_episode=results)

@@ -14,7 +14,8 @@ def describe(report: EvalReport, label: str | None = None) -> str:
             f'time-to-completion {report.mean_time_to_completion_s:5.2f} s  '
             f'stalled ticks {report.stalled_ticks:5d}  '
             f'switch max/median {report.switch_discontinuity_ratio:.2f} '
-            f'(p95/p95 {report.switch_p95_ratio:.2f})  '
+            f'({report.switch_discontinuity_ratio_without_retries:.2f} without retried episodes, '
+            f'p95/p95 {report.switch_p95_ratio:.2f})  '
             f'(start-up wait {report.startup_wait_ticks}, dropped past actions '
             f'{report.dropped_actions}, episodes with retries {report.episodes_with_retries})'
             f'\n{"":<28} latency [{report.latency_source}]: {lat}')

@@ -42,6 +42,7 @@ class RunResult:
         done = [e['time_s'] for e in self.episodes if e['success']]
         switch = [x for s in self.stats for x in s.switch_steps]
         inside = [x for s in self.stats for x in s.inside_steps]
+        first_try = [s for e, s in zip(self.episodes, self.stats) if e.get('retries') == 0]
         return {
             'episodes': len(self.episodes),
             'success_rate': float(np.mean([e['success'] for e in self.episodes])),
@@ -53,6 +54,9 @@ class RunResult:
             'jitter_p99_ms': self.jitter_p99_ms,
             'switch_discontinuity_ratio': discontinuity_ratio(switch, inside),
             'switch_p95_ratio': switch_p95_ratio(switch, inside),
+            'switch_discontinuity_ratio_without_retries': discontinuity_ratio(
+                [x for s in first_try for x in s.switch_steps],
+                [x for s in first_try for x in s.inside_steps]),
             'latency_ms': self.latency_ms,
             'watchdog': self.watchdog,
             'vision': self.vision,
