@@ -97,11 +97,12 @@ def main() -> int:
     parts = [compare_reports(a, s) for a, s in zip(reports['async'], reports['sync'])]
     print('per draw, paired: less waiting | less moving | over the seeds neither mode retried '
           '(seeds)')
-    for c in parts:
-        clean = c['without_retries']
-        print(f'  {c["paired"]["waiting"] * 100:.1f} | {c["paired"]["motion"] * 100:.1f} | '
-              + ('n/a' if clean['faster'] is None else f'{clean["faster"] * 100:.1f}%')
-              + f' ({clean["seeds"]})')
+    def pct(x: float | None) -> str:
+        return 'n/a' if x is None else f'{x * 100:.1f}'
+    for c in parts:   # a draw with no seed both modes completed has no split
+        clean = c.get('without_retries', {'faster': None, 'seeds': 0})
+        print(f'  {pct(c["paired"].get("waiting"))} | {pct(c["paired"].get("motion"))} | '
+              f'{pct(clean["faster"])}% ({clean["seeds"]})')
     retried = {m: sum(r.episodes_with_retries for r in reports[m]) for m in reports}
     print(f'episodes with retries: async {retried["async"]}, sync {retried["sync"]} of '
           f'{args.draws * args.episodes}')

@@ -4,9 +4,10 @@ each is caught, in time, and no unsafe command reaches the robot's side of the g
 Timing is asserted with one control period of slack for a loaded CI machine; the exact figures
 against the issue's targets come from `vla-edge faults` (README), not from this test."""
 import numpy as np
+import pytest
 
 from vla_edge.core.watchdog import CommandGateConfig
-from vla_edge.tools.fault_taps import first_held
+from vla_edge.tools.fault_taps import Monitor, first_held
 from vla_edge.tools.faults import FAULTS, format_report, run_faults, unsafe_commands
 
 
@@ -113,3 +114,30 @@ def test_the_report_says_after_what_an_unexpected_latch_was_found():
     text = format_report(report)
     assert 'latches outside the injected faults: 1' in text
     assert 'unexpected latch after camera_stop: frame.stale: newest frame is 0.2 s old' in text
+
+
+def test_the_monitor_keeps_a_state_at_the_robots_stamp_not_when_it_got_to_it(ros_context):
+    """A command and a state both waiting: rclpy hands the command over first. Timed on
+    arrival, the state the gate judged that command by would look newer than the command, and a
+    target clamped to the edge of the gate's reach would read as beyond it (a false 'unsafe'
+    in a loaded `make test`)."""
+    from builtin_interfaces.msg import Time
+    from sensor_msgs.msg import JointState
+
+    monitor = Monitor(ros_context, state_joints=('x', 'y', ''))
+    try:
+        def state(sec, nanosec, x):
+            msg = JointState(name=['x', 'y'], position=[x, 0.4])
+            msg.header.stamp = Time(sec=sec, nanosec=nanosec)
+            return msg
+        monitor._on_state(state(100, 20_000_000, 0.31))
+        monitor._on_state(state(100, 0, 0.30))          # late: kept in stamp order
+        before = monitor.now_s()
+        monitor._on_state(state(0, 0, 0.32))            # no stamp: when it came
+        times = [t for t, _ in monitor.states]
+        assert times[:2] == [pytest.approx(100.0), pytest.approx(100.02)]
+        assert times[2] >= before
+        assert [s[0] for _, s in monitor.states] == [0.30, 0.31, 0.32]
+        assert np.isnan(monitor.states[0][1][2])        # a dim with no joint
+    finally:
+        monitor.node.destroy_node()

@@ -1,7 +1,12 @@
 """The episode-level view of the world: what counts as the robot having to try again."""
+import dataclasses
+
 import numpy as np
+import pytest
 
 from vla_edge.sim.env import TeaTableEnv
+from vla_edge.sim.scenario import RECOVERY_STARTS, build_world
+from vla_edge.sim.tasks import CONTAINERS, PICKABLE
 from vla_edge.sim.world import SimConfig
 
 
@@ -32,8 +37,8 @@ def test_a_clean_pick_and_place_has_no_retry():
 def test_missed_and_wrong_grasps_and_a_misplaced_let_go_each_count_once():
     env = _env('nominal')
     task, items = env.task, env.world.items
-    other = next(n for n in ('tea_bag', 'red_block', 'blue_block') if n != task.object_name)
-    wrong_container = next(n for n in ('mug', 'bowl') if n != task.container_name)
+    other = next(n for n in PICKABLE if n != task.object_name)
+    wrong_container = next(n for n in CONTAINERS if n != task.container_name)
     _to(env, (0.03, 0.03), 1.0)                      # nothing there (items sit in 0.1..0.9)
     _to(env, (0.03, 0.03), -1.0)
     assert env.retries == 1
@@ -61,3 +66,22 @@ def test_a_reset_forgets_the_last_episodes_retries():
     assert env.retries == 1
     env.reset(env.episode.seed)
     assert env.retries == 0
+
+
+def test_letting_go_of_the_task_item_a_recovery_start_holds_outside_its_container_counts():
+    env = _env('holding_target')
+    _to(env, (0.03, 0.03), -1.0)
+    assert env.retries == 1
+
+
+@pytest.mark.parametrize('start', ('nominal', *RECOVERY_STARTS))
+def test_the_scripted_expert_never_retries_from_any_start(start):
+    """The expert is the ceiling the policy learns from: every start, done without a retry."""
+    env = TeaTableEnv(SimConfig(command_interface='position'))
+    for seed in range(8):
+        env.reset(seed)
+        env.episode = dataclasses.replace(env.episode, start=start)
+        env.world = build_world(env.episode, env.config, env.task)
+        while not env.success and not env.timed_out:
+            env.step(env.expert_action())
+        assert env.success and env.retries == 0, (seed, start)

@@ -1,7 +1,10 @@
 """Async vs sync: by each mode's mean over its own successes, and paired over shared seeds."""
 import pytest
 
-from vla_edge.tools.eval_report import compare_modes, describe_comparison
+from vla_edge.sim.closed_loop import EvalConfig, ExpertPolicy, evaluate
+from vla_edge.sim.env import TeaTableEnv
+from vla_edge.sim.world import SimConfig
+from vla_edge.tools.eval_report import compare_modes, compare_reports, describe_comparison
 
 
 def run(rows):
@@ -79,3 +82,30 @@ def test_seeds_either_mode_retried_are_left_out_of_the_clean_figure():
 def test_rows_without_the_extra_fields_give_the_plain_comparison():
     c = compare_modes(run([(1, True, 2.0)]), run([(1, True, 3.0)]))
     assert 'without_retries' not in c and 'waiting' not in c['paired']
+
+
+def test_virtual_clock_reports_split_by_the_ticks_each_episode_waited():
+    """At 0.3 s sync waits for every chunk, async only for its first: the waiting part is sync's
+    extra ticks over its time, and with the expert (no retries) waiting is nearly all of it."""
+    env = TeaTableEnv(SimConfig(recovery_fraction=0.0))
+    runs = {mode: evaluate(ExpertPolicy(env), EvalConfig(mode=mode, episodes=3, latency_s=0.3),
+                           env, progress=False) for mode in ('async', 'sync')}
+    c = compare_reports(runs['async'], runs['sync'])
+    rate = runs['sync'].control_rate_hz
+    waits = {m: [(e.startup_wait_ticks + e.stalled_ticks) / rate for e in r.per_episode]
+             for m, r in runs.items()}
+    sync_s = sum(e.time_s for e in runs['sync'].per_episode)
+    assert c['paired']['seeds'] == 3 and c['without_retries']['seeds'] == 3
+    assert c['paired']['waiting'] == pytest.approx(
+        (sum(waits['sync']) - sum(waits['async'])) / sync_s)
+    assert c['paired']['waiting'] > 0.1
+    assert c['paired']['waiting'] + c['paired']['motion'] == pytest.approx(c['paired']['faster'])
+
+
+def test_a_virtual_clock_run_without_successes_gives_no_figure():
+    env = TeaTableEnv(SimConfig(recovery_fraction=0.0, time_limit_s=0.1))
+    runs = [evaluate(ExpertPolicy(env), EvalConfig(mode=m, episodes=1, latency_s=0.3), env,
+                     progress=False) for m in ('async', 'sync')]
+    c = compare_reports(*runs)
+    assert c['faster_by_mean'] is None and c['paired']['seeds'] == 0
+    assert 'nan' not in describe_comparison(c)

@@ -192,7 +192,7 @@ class EvalReport:
     command_interface: str = 'velocity'
     fade_steps: int = MergeConfig.fade_steps
     episodes_with_retries: int = 0
-    # The switch ratio over the episodes done at the first try: a retry's slow hovering and
+    # The switch ratio over the episodes without a retry: a retry's slow hovering and
     # regrasping pulls the median step down, and with it moves the ratio (README, targets).
     switch_discontinuity_ratio_without_retries: float = float('nan')
     per_episode: list[EpisodeResult] = field(default_factory=list)

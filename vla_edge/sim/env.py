@@ -75,11 +75,10 @@ class TeaTableEnv:
 
     @property
     def retries(self) -> int:
-        """How often the robot had to try again this episode: grasps that closed on nothing or
-        on another item than the task's, and lets-go of the task's item anywhere but its
-        container. A recovery start's own mishap (e.g. the wrong item already held) is not
-        counted; dropping that item is the right move. On ten episodes one retry (1.5-6 s) moves
-        a mode's mean time by more than the async-vs-sync margin, so reports count them."""
+        """How often the robot had to try again: grasps that closed on nothing or on another
+        item than the task's, and the task's item let go anywhere but its container. A recovery
+        start's own mishap is not counted (dropping the wrong item it starts with is right).
+        Reports count these because a retry, not the pipeline, decides a short run's times."""
         world, task = self._require_world(), self.task
         wrong_grasps = sum(name != task.object_name for name in world.grasped)
         misplaced = sum(name == task.object_name and inside != task.container_name

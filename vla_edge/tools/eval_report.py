@@ -1,6 +1,8 @@
 """Human-readable tables for evaluation reports (the JSON carries the same numbers for machines)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from vla_edge.sim.closed_loop import EvalReport
@@ -31,7 +33,8 @@ def summary_dict(report: EvalReport) -> dict:
 def compare_reports(async_report: EvalReport, sync_report: EvalReport) -> dict:
     """`compare_modes` for two virtual-clock evaluations."""
     def rows(report: EvalReport) -> dict:
-        return {'mean_time_to_completion_s': report.mean_time_to_completion_s,
+        mean = report.mean_time_to_completion_s   # NaN when nothing succeeded
+        return {'mean_time_to_completion_s': None if math.isnan(mean) else mean,
                 'per_episode': [
                     {'seed': e.seed, 'success': e.success, 'time_s': e.time_s,
                      'retries': e.retries,
@@ -43,13 +46,12 @@ def compare_reports(async_report: EvalReport, sync_report: EvalReport) -> dict:
 def compare_modes(async_run: dict, sync_run: dict) -> dict:
     """How much sooner async finishes than sync, from two summaries with `per_episode` rows.
 
-    `faster_by_mean`: 1 - mean(async) / mean(sync), each mean over its own successes (the
-    issue's figure). `paired`: the same over the seeds both modes completed only, so a hard
-    seed that one mode fails does not move the other's mean; on 10 episodes that can be worth
-    more than the 20% target's margin. Where the rows carry them, also what the paired figure is
-    made of: `waiting` (rows' `waited_s`, ticks spent without a chunk) against `motion` (the
-    rest of each episode), and `without_retries` (rows' `retries`), the figure over the seeds
-    that both completed at the first try, which a policy's mistakes do not move.
+    `faster_by_mean`: 1 - mean(async) / mean(sync), each over its own successes (the issue's
+    figure). `paired`: the same over the seeds both completed, so a seed one mode fails does
+    not move the other's mean. Where rows carry `waited_s` (time without a chunk), the paired
+    figure is split into `waiting` and `motion`: waiting is what a scheduler can win. Where they
+    carry `retries`, `without_retries` is the figure over the seeds neither mode retried, which
+    the policy's mistakes do not move (docs/measurements.md, session 18).
     """
     a, s = _successes(async_run), _successes(sync_run)
     both = sorted(set(a) & set(s))
@@ -67,7 +69,7 @@ def compare_modes(async_run: dict, sync_run: dict) -> dict:
         total = sum(rs['time_s'] for _, rs in rows)
         waiting = sum(rs['waited_s'] - ra['waited_s'] for ra, rs in rows) / total
         out['paired'].update(waiting=waiting, motion=out['paired']['faster'] - waiting)
-    if all('retries' in r for pair in rows for r in pair):
+    if rows and all('retries' in r for pair in rows for r in pair):
         clean = [(ra['time_s'], rs['time_s']) for ra, rs in rows
                  if ra['retries'] == 0 and rs['retries'] == 0]
         out['without_retries'] = {

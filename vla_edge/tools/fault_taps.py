@@ -6,6 +6,7 @@ mocked); see faults.py for how they are used.
 """
 from __future__ import annotations
 
+import bisect
 import json
 import threading
 import time
@@ -148,11 +149,16 @@ class Monitor:
             self.commands.append(item)
 
     def _on_state(self, msg) -> None:
+        """Kept at the robot's own stamp, not when this node got to it: with a command and a
+        state both waiting, rclpy hands over the command first, and a state the gate had
+        already judged that command by would look newer than it (a false 'unsafe')."""
         by_name = dict(zip(msg.name, msg.position))
         values = np.array([by_name.get(j, np.nan) if j else np.nan for j in self.state_joints],
                           dtype=np.float64)
+        stamp = stamp_to_s(msg.header.stamp)
+        item = (stamp if stamp > 0.0 else self.now_s(), values)
         with self.lock:
-            self.states.append((self.now_s(), values))
+            bisect.insort(self.states, item, key=lambda s: s[0])
             del self.states[:-100000]   # 33 min at 50 Hz: a whole clean run is judged
 
     def state_window(self, t0: float, t1: float = np.inf):

@@ -42,7 +42,7 @@ class RunResult:
         done = [e['time_s'] for e in self.episodes if e['success']]
         switch = [x for s in self.stats for x in s.switch_steps]
         inside = [x for s in self.stats for x in s.inside_steps]
-        first_try = [s for e, s in zip(self.episodes, self.stats) if e.get('retries') == 0]
+        first_try = [s for e, s in zip(self.episodes, self.stats) if not e.get('retries')]
         return {
             'episodes': len(self.episodes),
             'success_rate': float(np.mean([e['success'] for e in self.episodes])),
@@ -68,6 +68,8 @@ class RunResult:
         """One episode as the report keeps it: outcome, the sim's retry count, and the time the
         executor waited for chunks (the first one's and any stall after it)."""
         row = {k: episode[k] for k in ('seed', 'success', 'time_s', 'retries') if k in episode}
+        # Counted from the executor's queue reset, ~3 ticks before the robot starts: both modes
+        # carry those, so they cancel in the async-vs-sync difference.
         row['waited_s'] = (stats.startup_wait_ticks + stats.stalled_ticks) / self.rate_hz
         return row
 
@@ -128,7 +130,8 @@ def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: l
             if len(robot.episodes) > n:
                 result.episodes.append(robot.episodes[-1])
             else:   # the sim did not finish in twice its time limit: count it as a failure
-                result.episodes.append({'seed': seed, 'success': False, 'time_s': limit})
+                result.episodes.append({'seed': seed, 'success': False, 'time_s': limit,
+                                        'retries': robot.session.env.retries})
             if ex.record_trace:
                 result.trace = {'t0': t_start, 'executed': list(ex.executed),
                                 'events': list(ex.events), 'rate_hz': ex.rate_hz,
