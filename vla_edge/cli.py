@@ -231,7 +231,10 @@ def _ros_demo(args: argparse.Namespace, rt) -> dict:
 
 
 def _ros_line(label: str, r: dict) -> str:
+    from vla_edge.tools.eval_report import describe_switches
+
     ttc = r['mean_time_to_completion_s']
+    clean = r.get('switch_discontinuity_ratio_without_retries', float('nan'))
     lat = ', '.join(f'{k} {v["p50"]:.1f}/{v["p95"]:.1f}' for k, v in r['latency_ms'].items())
     vision = r.get('vision') or {}
     seen = vision.get('frames_encoded', 0) + vision.get('frames_skipped_unchanged', 0)
@@ -242,10 +245,8 @@ def _ros_line(label: str, r: dict) -> str:
     return (f'{label:<24} success {r["success_rate"] * 100:5.1f}%  time-to-completion '
             f'{"  n/a" if ttc is None else f"{ttc:5.2f}"} s  stalled ticks '
             f'{r["stalled_ticks"]:4d}  jitter p99 {r["jitter_p99_ms"]:6.2f} ms  '
-            f'switch max/median {r["switch_discontinuity_ratio"]:.2f} '
-            f'({r.get("switch_discontinuity_ratio_without_retries", float("nan")):.2f} '
-            f'without retried episodes, p95/p95 {r["switch_p95_ratio"]:.2f})  '
-            'episodes with retries '
+            f'{describe_switches(r["switch_discontinuity_ratio"], r["switch_p95_ratio"], clean)}'
+            '  episodes with retries '
             f'{r.get("episodes_with_retries", 0)}\n{"":<24} stage '
             f'latency p50/p95 ms: {lat}')
 

@@ -4,7 +4,12 @@ import pytest
 from vla_edge.sim.closed_loop import EvalConfig, ExpertPolicy, evaluate
 from vla_edge.sim.env import TeaTableEnv
 from vla_edge.sim.world import SimConfig
-from vla_edge.tools.eval_report import compare_modes, compare_reports, describe_comparison
+from vla_edge.tools.eval_report import (
+    compare_modes,
+    compare_reports,
+    describe_comparison,
+    describe_switches,
+)
 
 
 def run(rows):
@@ -109,3 +114,10 @@ def test_a_virtual_clock_run_without_successes_gives_no_figure():
     c = compare_reports(*runs)
     assert c['faster_by_mean'] is None and c['paired']['seeds'] == 0
     assert 'nan' not in describe_comparison(c)
+
+
+def test_a_run_without_switches_says_so_instead_of_printing_nans():
+    assert describe_switches(float('nan'), float('nan'), float('nan')) == \
+        'switch max/median n/a (no chunk switch)'
+    assert describe_switches(1.42, 1.0, 1.57) == \
+        'switch max/median 1.42 (1.57 without retried episodes, p95/p95 1.00)'

@@ -12,15 +12,24 @@ def describe(report: EvalReport, label: str | None = None) -> str:
     label = label or report.mode
     lat = ', '.join(f'{stage} p50 {v["p50"]:.1f} / p95 {v["p95"]:.1f} ms'
                     for stage, v in report.latency_ms.items())
+    switches = describe_switches(report.switch_discontinuity_ratio, report.switch_p95_ratio,
+                                 report.switch_discontinuity_ratio_without_retries)
     return (f'{label:<28} success {report.success_rate * 100:5.1f}%  '
             f'time-to-completion {report.mean_time_to_completion_s:5.2f} s  '
             f'stalled ticks {report.stalled_ticks:5d}  '
-            f'switch max/median {report.switch_discontinuity_ratio:.2f} '
-            f'({report.switch_discontinuity_ratio_without_retries:.2f} without retried episodes, '
-            f'p95/p95 {report.switch_p95_ratio:.2f})  '
+            f'{switches}  '
             f'(start-up wait {report.startup_wait_ticks}, dropped past actions '
             f'{report.dropped_actions}, episodes with retries {report.episodes_with_retries})'
             f'\n{"":<28} latency [{report.latency_source}]: {lat}')
+
+
+def describe_switches(ratio: float, p95_ratio: float, without_retries: float) -> str:
+    """The switch ratios of one run; a run with no switch (sync plays chunks out, then waits)
+    says so rather than printing NaNs."""
+    if math.isnan(ratio):
+        return 'switch max/median n/a (no chunk switch)'
+    return (f'switch max/median {ratio:.2f} ({without_retries:.2f} without retried episodes, '
+            f'p95/p95 {p95_ratio:.2f})')
 
 
 def summary_dict(report: EvalReport) -> dict:
