@@ -91,10 +91,9 @@ def main() -> int:
     print(f'pooled: {(1 - ta[oka].mean() / ts[oks].mean()) * 100:.1f}% faster by mean, '
           f'{(1 - ta[both].mean() / ts[both].mean()) * 100:.1f}% paired over {both.sum()} '
           'episodes both completed')
-    per_draw = [(1 - ta[k][oka[k]].mean() / ts[k][oks[k]].mean()) * 100
-                for k in range(args.draws)]
-    print('per draw:', ' '.join(f'{x:.1f}%' for x in per_draw))
     parts = [compare_reports(a, s) for a, s in zip(reports['async'], reports['sync'])]
+    per_draw = [c['faster_by_mean'] * 100 for c in parts]
+    print('per draw:', ' '.join(f'{x:.1f}%' for x in per_draw))
     print('per draw, paired: less waiting | less moving | over the seeds neither mode retried '
           '(seeds)')
     def pct(x: float | None) -> str:
