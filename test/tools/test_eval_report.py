@@ -91,7 +91,8 @@ def test_rows_without_the_extra_fields_give_the_plain_comparison():
 
 def test_virtual_clock_reports_split_by_the_ticks_each_episode_waited():
     """At 0.3 s sync waits for every chunk, async only for its first: the waiting part is sync's
-    extra ticks over its time, and with the expert (no retries) waiting is nearly all of it."""
+    extra ticks over its time. The expert never retries and continues its own chunks exactly, so
+    its whole lead is waiting: async merges cost it no motion."""
     env = TeaTableEnv(SimConfig(recovery_fraction=0.0))
     runs = {mode: evaluate(ExpertPolicy(env), EvalConfig(mode=mode, episodes=3, latency_s=0.3),
                            env, progress=False) for mode in ('async', 'sync')}
@@ -105,6 +106,7 @@ def test_virtual_clock_reports_split_by_the_ticks_each_episode_waited():
         (sum(waits['sync']) - sum(waits['async'])) / sync_s)
     assert c['paired']['waiting'] > 0.1
     assert c['paired']['waiting'] + c['paired']['motion'] == pytest.approx(c['paired']['faster'])
+    assert c['paired']['motion'] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_a_virtual_clock_run_without_successes_gives_no_figure():
