@@ -83,6 +83,12 @@ class SchedulerStats:
     steps: StepWindow = field(default_factory=lambda: StepWindow(DEFAULT_STEP_WINDOW))
 
     @property
+    def waited_ticks(self) -> int:
+        """Ticks without a chunk to play: the first one's wait and every stall after it (what
+        async wins over sync is the difference in these)."""
+        return self.startup_wait_ticks + self.stalled_ticks
+
+    @property
     def switch_steps(self) -> np.ndarray:
         """|delta motion| at chunk switches, over the recent window (`smoothness_window_s`)."""
         return self.steps.switch_steps

@@ -165,6 +165,7 @@ class EpisodeResult:
     frames_skipped: int = 0   # key-frame gate: frames not encoded (scene unchanged)
     frames_seen: int = 0      # frames the gate looked at (0 when it is off)
     retries: int = 0          # missed or wrong grasps, task item let go elsewhere (env.retries)
+    waited_s: float = 0.0     # time without a chunk to play (SchedulerStats.waited_ticks)
 
 
 @dataclass
@@ -253,7 +254,8 @@ def run_episode(env: TeaTableEnv, policy: ChunkPolicy, seed: int, cfg: EvalConfi
                          dropped_actions=st.dropped_actions, instruction=env.instruction,
                          start=env.episode.start, switch_steps=st.switch_steps.tolist(),
                          inside_steps=st.inside_steps.tolist(), frames_skipped=skipped,
-                         frames_seen=seen, retries=env.retries)
+                         frames_seen=seen, retries=env.retries,
+                         waited_s=st.waited_ticks * env.config.dt_s)
 
 
 def _observation(env: TeaTableEnv, frames: deque[Observation], state_at: str, tick: int

@@ -46,8 +46,7 @@ def compare_reports(async_report: EvalReport, sync_report: EvalReport) -> dict:
         return {'mean_time_to_completion_s': None if math.isnan(mean) else mean,
                 'per_episode': [
                     {'seed': e.seed, 'success': e.success, 'time_s': e.time_s,
-                     'retries': e.retries,
-                     'waited_s': (e.startup_wait_ticks + e.stalled_ticks) / report.control_rate_hz}
+                     'retries': e.retries, 'waited_s': e.waited_s}
                     for e in report.per_episode]}
     return compare_modes(rows(async_report), rows(sync_report))
 

@@ -70,7 +70,7 @@ class RunResult:
         row = {k: episode[k] for k in ('seed', 'success', 'time_s', 'retries') if k in episode}
         # Counted from the executor's queue reset, ~3 ticks before the robot starts: both modes
         # carry those, so they cancel in the async-vs-sync difference.
-        row['waited_s'] = (stats.startup_wait_ticks + stats.stalled_ticks) / self.rate_hz
+        row['waited_s'] = stats.waited_ticks / self.rate_hz
         return row
 
 

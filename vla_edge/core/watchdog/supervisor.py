@@ -98,7 +98,7 @@ class Watchdog:
         self.frames.note_awake(now_s)
         self.command_beat.beat(now_s)
         if measured_state is not None:
-            self.note_state(measured_state, now_s)
+            self._keep_state(measured_state, now_s)
         gate = self.gate.check(command, now_s, measured_state, chunk_switch, record=False)
         self.last_gate = gate
         faults = self._evaluate(now_s, gate.reasons if gate.veto else ())
@@ -212,6 +212,9 @@ class Watchdog:
         """The robot's newest state in command space (NaN where not measured), also between
         commands: a hold that starts when command_raw falls silent reads it."""
         self.frames.note_awake(now_s)
+        self._keep_state(measured_state, now_s)
+
+    def _keep_state(self, measured_state, now_s: float) -> None:
         self._measured = np.asarray(measured_state, dtype=np.float64).reshape(-1)
         self._measured_s = now_s
 
