@@ -219,6 +219,7 @@ def _ros_demo(args: argparse.Namespace, rt) -> dict:
                      ('async [EMULATED edge]', report['emulated_edge']['async']),
                      ('sync  [EMULATED edge]', report['emulated_edge']['sync'])):
         print(_ros_line(label, r))
+    print(report['jitter_note'])
     print(f'this machine: {describe_comparison(report["async_vs_sync"])}')
     print(f'EMULATED edge: {describe_comparison(report["emulated_edge"]["async_vs_sync"])}')
     if args.png:

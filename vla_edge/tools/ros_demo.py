@@ -162,6 +162,14 @@ def run_configuration(label: str, mode: str, emulated_latency_s: float, seeds: l
 
 
 
+# The demo composes every node in one Python process at the model's rate with normal scheduling,
+# so its control ticks share the GIL with inference; a robot's control loop runs on its own at
+# real-time priority, which is what the issue's 1 ms target (and its benchmark) measures.
+JITTER_NOTE = ('jitter_p99_ms here: the composed demo (all nodes in one process, normal '
+               'scheduling, the model\'s rate); the control loop as a robot runs it (own process, '
+               'SCHED_FIFO, 100 Hz) is benchmarks/control_jitter.py')
+
+
 def run_demo(episodes: int = 10, first_seed: int = 1_000_000, latency_fraction: float = 0.3,
              chunk_duration_s: float = 1.0, progress: bool = True,
              command_interface: str = DEFAULT_COMMAND_INTERFACE) -> tuple[dict, dict]:
@@ -192,6 +200,7 @@ def run_demo(episodes: int = 10, first_seed: int = 1_000_000, latency_fraction: 
                                                          summaries['emulated_sync'])},
         'seeds': seeds,
         'command_interface': command_interface,
+        'jitter_note': JITTER_NOTE,
     }
     traces = {k: r.trace for k, r in runs.items()}
     return report, traces
