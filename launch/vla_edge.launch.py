@@ -2,7 +2,8 @@
 
     ros2 launch vla_edge vla_edge.launch.py model_dir:=/path/to/model instruction:="..."
 
-chunk_executor -> command_raw -> watchdog -> command -> the robot. Parameters come from
+chunk_executor -> command_raw -> watchdog -> command -> the robot (command_topic and
+joint_states_topic remap the robot's two topics). Parameters come from
 config/pipeline.yaml and config/watchdog.yaml (the files `vla-edge bringup` uses). The launch
 arguments model_dir, instruction, camera_topic and use_compressed override those files only when
 given: left empty, the file's value stands. overlay_config_file, when given, is applied after
@@ -32,25 +33,31 @@ def _nodes(context):
     def pick(*names):
         return {k: v for k, v in given.items() if k in names}
 
+    # The robot's own topic names: every node that reads the measured state, and the watchdog
+    # (the only publisher of the robot's command), e.g. a ros2_control forward controller's
+    # `/<controller>/commands`. Remapping a name onto itself changes nothing.
+    state = ('joint_states', LaunchConfiguration('joint_states_topic'))
+    command = ('command', LaunchConfiguration('command_topic'))
+
     vla_node = Node(
         package='vla_edge', executable='vla_node', name='vla_node', namespace=namespace,
         parameters=[LaunchConfiguration('config_file'), *extra,
                     {**pick('model_dir', 'instruction', 'camera_topic', 'use_compressed'),
                      **sim_time}],
-        output='screen')
+        remappings=[state], output='screen')
     executor = Node(
         package='vla_edge', executable='chunk_executor', name='chunk_executor',
         namespace=namespace,
         parameters=[LaunchConfiguration('config_file'), *extra,
                     {**pick('model_dir'), **sim_time}],
-        output='screen')
+        remappings=[state], output='screen')
     # The only publisher of the robot's `command`: checks every command_raw, holds on a fault.
     # It reads the camera and the model's rate too, so it gets the same overrides as vla_node.
     watchdog = Node(
         package='vla_edge', executable='watchdog_node', name='watchdog', namespace=namespace,
         parameters=[LaunchConfiguration('watchdog_config_file'), *extra,
                     {**pick('model_dir', 'camera_topic', 'use_compressed'), **sim_time}],
-        output='screen')
+        remappings=[state, command], output='screen')
     return [vla_node, executor, watchdog]
 
 
@@ -72,6 +79,14 @@ def generate_launch_description():
                                           '<camera_topic>/compressed, for vla_node and the '
                                           'watchdog (empty: the parameter files\')'),
         DeclareLaunchArgument('namespace', default_value='', description='Namespace of the nodes'),
+        DeclareLaunchArgument('command_topic', default_value='command',
+                              description='Where the watchdog publishes the robot\'s command '
+                                          '(e.g. /forward_position_controller/commands); '
+                                          'relative names take the namespace'),
+        DeclareLaunchArgument('joint_states_topic', default_value='joint_states',
+                              description='The robot\'s measured joint states (sensor_msgs/'
+                                          'JointState), for vla_node, the executor and the '
+                                          'watchdog'),
         DeclareLaunchArgument('use_sim_time', default_value='false',
                               description='Use /clock (simulation or bag replay)'),
         DeclareLaunchArgument('config_file', default_value=PathJoinSubstitution(
