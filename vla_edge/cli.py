@@ -296,9 +296,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bringup(args: argparse.Namespace) -> int:
-    from vla_edge.nodes.bringup import default_param_files
+    from vla_edge.nodes.bringup import default_param_files, robot_remaps
     from vla_edge.tools.bringup_cli import parse_overrides, run_in_process, run_processes
 
+    remap = robot_remaps(args.command_topic, args.joint_states_topic, args.namespace,
+                         with_watchdog=not args.no_watchdog)
     files = args.config or default_param_files(with_sim=not args.no_sim)
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
@@ -306,7 +308,7 @@ def cmd_bringup(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.param)
     run = run_processes if args.processes else run_in_process
     return run(files, not args.no_sim, args.duration, overrides,
-               with_watchdog=not args.no_watchdog)
+               with_watchdog=not args.no_watchdog, namespace=args.namespace, remap=remap)
 
 
 def _optional_verb(sub, name: str, help_text: str, module: str, add_arguments: str,
@@ -462,6 +464,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help='stop after this many seconds (default: until Ctrl-C)')
     p.add_argument('-p', '--param', action='append', default=[], metavar='NODE.PARAM=VALUE',
                    help='override a parameter, e.g. -p chunk_executor.mode=sync')
+    p.add_argument('--namespace', default='', help='namespace of every node, as ros2 launch '
+                   'vla_edge.launch.py namespace:= (default: none)')
+    p.add_argument('--command-topic', default=None, metavar='TOPIC',
+                   help='the robot\'s command topic, where the watchdog publishes (e.g. '
+                        '/forward_velocity_controller/commands; default: command)')
+    p.add_argument('--joint-states-topic', default=None, metavar='TOPIC',
+                   help='the robot\'s sensor_msgs/JointState topic (default: joint_states)')
     p.set_defaults(func=cmd_bringup)
 
     # Verbs whose modules need an optional extra: registered lazily, so the CLI still works

@@ -227,3 +227,75 @@ def test_stopping_destroys_the_nodes_that_command_the_robot_first():
     Pipeline(nodes={n: Stub(n) for n in names}, executors=NoExecutors()).stop()
     assert destroyed == ['executors', 'watchdog', 'chunk_executor', 'vla_node', 'sim_robot',
                          'sim_camera']
+
+
+def test_robot_topic_names_are_checked_before_any_node_starts():
+    from vla_edge.nodes.bringup import robot_remaps
+
+    assert robot_remaps('/forward_velocity_controller/commands', 'arm_states', 'robot1/arm') == {
+        'command': '/forward_velocity_controller/commands', 'joint_states': 'arm_states'}
+    assert robot_remaps() == {}
+    with pytest.raises(ParameterError, match="command topic 'bad topic': Invalid topic name"):
+        robot_remaps('bad topic')
+    with pytest.raises(ParameterError, match="joint_states topic '1js'"):
+        robot_remaps(None, '1js')
+    with pytest.raises(ParameterError, match="namespace 'a b'"):
+        robot_remaps(namespace='a b')
+    with pytest.raises(ParameterError, match='needs the watchdog'):
+        robot_remaps('/ctrl/commands', with_watchdog=False)
+
+
+def test_the_robot_topics_and_the_namespace_reach_every_node(ros_context, reference_runtime):
+    """bringup's --namespace, --command-topic and --joint-states-topic (the launch file's
+    arguments): the watchdog alone publishes the renamed command, every reader of the state
+    reads the renamed state, and the sim, renamed alike, runs an episode through them."""
+    remap = {'command': '/ctrl/commands', 'joint_states': '/robot/joint_states'}
+    pipe = build_pipeline(param_files_for('position'), context=ros_context,
+                          runtime=reference_runtime, namespace='arm', remap=remap)
+    robot, vla = pipe.nodes['sim_robot'], pipe.nodes['vla_node']
+    robot.start_episode()
+    pipe.start()
+    try:
+        end = time.monotonic() + 30
+        while time.monotonic() < end and robot.commands_received < 50:
+            time.sleep(0.1)
+        graph = pipe.nodes['chunk_executor']
+
+        def topics(kind, name):
+            return {t for t, _ in getattr(graph, f'get_{kind}_names_and_types_by_node')(
+                name, '/arm')}
+        published = {n: topics('publisher', n) for n in ('vla_node', 'chunk_executor',
+                                                          'watchdog', 'sim_robot')}
+        read = {n: topics('subscriber', n) for n in ('vla_node', 'chunk_executor', 'watchdog',
+                                                     'sim_robot')}
+    finally:
+        pipe.stop()
+    assert robot.commands_received >= 50 and vla.frames_encoded > 0
+    assert '/ctrl/commands' in published['watchdog'] and '/arm/command_raw' in \
+        published['chunk_executor']
+    assert not any('/ctrl/commands' in p for n, p in published.items() if n != 'watchdog')
+    assert '/robot/joint_states' in published['sim_robot']
+    for name in ('vla_node', 'chunk_executor', 'watchdog'):   # position targets: all three
+        assert '/robot/joint_states' in read[name], (name, read[name])
+    assert '/ctrl/commands' in read['sim_robot']
+    assert '/arm/action_chunk' in read['chunk_executor']   # the rest keeps the namespace
+
+
+def test_processes_get_the_namespace_and_the_robot_topics():
+    from vla_edge.tools.bringup_cli import node_commands
+
+    files = param_files_for('position')
+    remap = {'command': '/ctrl/commands', 'joint_states': '/robot/joint_states'}
+    exes, cmds = node_commands(files, True, {'chunk_executor': {'mode': 'sync'}}, True, 'arm',
+                               remap)
+    assert exes == ['vla_node', 'chunk_executor', 'watchdog_node', 'sim']
+    for cmd in cmds:
+        args = ' '.join(cmd)
+        assert '-r __ns:=/arm' in args and '-r joint_states:=/robot/joint_states' in args
+        assert '-r command:=/ctrl/commands' in args
+        assert all(f'--params-file {f}' in args for f in files)
+    assert '-p chunk_executor:mode:=sync' in ' '.join(cmds[1])
+    # no watchdog: the sim robot takes command_raw, and nobody is renamed onto the robot topic
+    exes, cmds = node_commands(files, True, {}, False, '', {'joint_states': 'js'})
+    sim = ' '.join(cmds[exes.index('sim')])
+    assert '-r command:=command_raw' in sim and '__ns' not in sim and '-r joint_states:=js' in sim

@@ -166,6 +166,39 @@ def check_command_chain(values: dict[str, dict[str, object]], with_watchdog: boo
                              'float64_multi_array commands')
 
 
+def _first_line(exc: Exception) -> str:
+    """rclpy's name exceptions end their first line with ':' and then draw a caret diagram."""
+    return str(exc).splitlines()[0].rstrip(':')
+
+
+def robot_remaps(command_topic: str | None = None, joint_states_topic: str | None = None,
+                 namespace: str = '', with_watchdog: bool = True) -> dict[str, str]:
+    """Remaps onto the robot's own topics (the launch file's command_topic and
+    joint_states_topic), checked as rcl would check them, so a bad name is one clear error
+    before any node starts. The robot's command comes from the watchdog: without it there is
+    no `command` to rename."""
+    from rclpy.validate_namespace import validate_namespace
+    from rclpy.validate_topic_name import validate_topic_name
+
+    try:
+        validate_namespace('/' + namespace.strip('/'))
+    except Exception as exc:   # rclpy's InvalidNamespaceException (a caret diagram)
+        raise ParameterError(f'namespace {namespace!r}: {_first_line(exc)}') from None
+    remap = {}
+    for name, topic in (('command', command_topic), ('joint_states', joint_states_topic)):
+        if topic is None:
+            continue
+        try:
+            validate_topic_name(topic)
+        except Exception as exc:
+            raise ParameterError(f'{name} topic {topic!r}: {_first_line(exc)}') from None
+        remap[name] = topic
+    if 'command' in remap and not with_watchdog:
+        raise ParameterError('a command topic needs the watchdog: it is the only publisher of '
+                             'the robot\'s command (without it the robot listens to command_raw)')
+    return remap
+
+
 def node_args(param_files: list[Path], overrides: dict[str, object] | None = None,
               remap: dict[str, str] | None = None, namespace: str = '', context=None) -> dict:
     """Constructor kwargs for a node: params files, then per-node overrides, then remaps."""
@@ -213,9 +246,11 @@ class Pipeline:
 def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
                    overrides: dict[str, dict[str, object]] | None = None,
                    runtime=None, namespace: str = '', context=None,
-                   with_watchdog: bool = True) -> Pipeline:
+                   with_watchdog: bool = True,
+                   remap: dict[str, str] | None = None) -> Pipeline:
     """Create vla_node + chunk_executor (+ watchdog) (+ sim robot and camera). Call rclpy.init()
-    first. `overrides` are per node name ('watchdog' for the watchdog).
+    first. `overrides` are per node name ('watchdog' for the watchdog). `remap` renames topics
+    for every node, as `ros2 launch`'s command_topic and joint_states_topic do (`robot_remaps`).
 
     Without a watchdog in the chain, the simulated robot listens to `command_raw` directly.
     """
@@ -224,8 +259,9 @@ def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
     check_param_files(files, o, with_watchdog, with_sim, namespace)
     forced_executor_kind()   # a bad $VLA_EDGE_EXECUTOR fails before any node
 
-    def kw(name: str, remap: dict[str, str] | None = None) -> dict:
-        return node_args(files, o.get(name), remap, namespace, context)
+    def kw(name: str, extra: dict[str, str] | None = None) -> dict:
+        return node_args(files, o.get(name), {**(remap or {}), **(extra or {})}, namespace,
+                         context)
 
     nodes: dict[str, Node] = {}
     session = None
@@ -236,8 +272,8 @@ def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
             nodes['watchdog'] = WatchdogNode(**kw('watchdog'))
         if with_sim:
             session = SimSession()
-            remap = None if with_watchdog else {'command': 'command_raw'}
-            nodes['sim_robot'] = SimRobot(session, **kw('sim_robot', remap))
+            unwatched = None if with_watchdog else {'command': 'command_raw'}
+            nodes['sim_robot'] = SimRobot(session, **kw('sim_robot', unwatched))
             nodes['sim_camera'] = SimCamera(session, **kw('sim_camera'))
         executors = IsolatedExecutors(nodes.values(), context, kind=None)   # per node
     except Exception:

@@ -45,7 +45,8 @@ def announce_files(config_files: list[Path]) -> None:
 
 
 def run_in_process(config_files: list[Path], with_sim: bool, duration_s: float | None,
-                   overrides: dict[str, dict[str, object]], with_watchdog: bool = True) -> int:
+                   overrides: dict[str, dict[str, object]], with_watchdog: bool = True,
+                   namespace: str = '', remap: dict[str, str] | None = None) -> int:
     import rclpy
     from rclpy.signals import SignalHandlerOptions
 
@@ -61,7 +62,7 @@ def run_in_process(config_files: list[Path], with_sim: bool, duration_s: float |
     stop = StopSignals()
     try:
         pipe = build_pipeline(config_files, with_sim=with_sim, overrides=overrides,
-                              with_watchdog=with_watchdog)
+                              with_watchdog=with_watchdog, namespace=namespace, remap=remap)
         if with_sim:
             pipe.nodes['sim_robot'].start_episode()
         pipe.start()
@@ -78,13 +79,12 @@ def run_in_process(config_files: list[Path], with_sim: bool, duration_s: float |
     return 0
 
 
-def run_processes(config_files: list[Path], with_sim: bool, duration_s: float | None,
-                  overrides: dict[str, dict[str, object]], with_watchdog: bool = True) -> int:
-    from vla_edge.nodes.bringup import check_param_files
-    from vla_edge.nodes.spin import StopSignals
-
-    announce_files(config_files)
-    check_param_files(config_files, overrides, with_watchdog, with_sim)   # before any starts
+def node_commands(config_files: list[Path], with_sim: bool,
+                  overrides: dict[str, dict[str, object]], with_watchdog: bool = True,
+                  namespace: str = '', remap: dict[str, str] | None = None,
+                  ) -> tuple[list[str], list[list[str]]]:
+    """(executables, their command lines): the parameter files, overrides, namespace and
+    topic remaps as `--ros-args`, as `ros2 launch` passes them."""
     bin_dir = Path(sys.executable).parent
     executables = ['vla_node', 'chunk_executor'] + (['watchdog_node'] if with_watchdog else []) \
         + (['sim'] if with_sim else [])
@@ -97,14 +97,34 @@ def run_processes(config_files: list[Path], with_sim: bool, duration_s: float | 
         cmd = [path, '--ros-args']
         for f in config_files:
             cmd += ['--params-file', str(f)]
+        if namespace.strip('/'):
+            cmd += ['-r', f'__ns:=/{namespace.strip("/")}']
         nodes = {'sim': ('sim_robot', 'sim_camera'),
                  'watchdog_node': ('watchdog',)}.get(exe, (exe,))
         for node in nodes:
             for k, v in overrides.get(node, {}).items():
                 cmd += ['-p', f'{node}:{k}:={v}']
-        if exe == 'sim' and not with_watchdog:   # no gate: the robot listens to command_raw
+        unwatched = exe == 'sim' and not with_watchdog   # no gate: the robot takes command_raw
+        for src, dst in (remap or {}).items():
+            if not (unwatched and src == 'command'):
+                cmd += ['-r', f'{src}:={dst}']
+        if unwatched:
             cmd += ['-r', 'command:=command_raw']
         commands.append(cmd)
+    return executables, commands
+
+
+def run_processes(config_files: list[Path], with_sim: bool, duration_s: float | None,
+                  overrides: dict[str, dict[str, object]], with_watchdog: bool = True,
+                  namespace: str = '', remap: dict[str, str] | None = None) -> int:
+    from vla_edge.nodes.bringup import check_param_files
+    from vla_edge.nodes.spin import StopSignals
+
+    announce_files(config_files)
+    check_param_files(config_files, overrides, with_watchdog, with_sim,   # before any starts
+                      namespace)
+    executables, commands = node_commands(config_files, with_sim, overrides, with_watchdog,
+                                          namespace, remap)
     stop = StopSignals()   # SIGTERM to this process alone (systemd, docker) stops the nodes too
     procs = []
     try:
