@@ -15,6 +15,7 @@ from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
+from vla_edge.nodes.launch_overrides import ROBOT_TOPIC_ARGUMENTS, robot_topic_remaps
 
 
 def generate_launch_description():
@@ -29,6 +30,12 @@ def generate_launch_description():
                               description='Topic the sim camera publishes and the policy and '
                                           'watchdog read'),
         DeclareLaunchArgument('namespace', default_value='', description='Namespace of the nodes'),
+        DeclareLaunchArgument('command_topic', default_value='command',
+                              description='Where the watchdog publishes and the sim robot '
+                                          'listens'),
+        DeclareLaunchArgument('joint_states_topic', default_value='joint_states',
+                              description='Where the sim robot publishes its state and the '
+                                          'pipeline reads it'),
         DeclareLaunchArgument('use_sim_time', default_value='false',
                               description='Use /clock'),
         DeclareLaunchArgument('config_file', default_value=PathJoinSubstitution(
@@ -49,7 +56,7 @@ def generate_launch_description():
         launch_arguments={k: LaunchConfiguration(k) for k in
                           ('model_dir', 'instruction', 'camera_topic', 'namespace',
                            'use_sim_time', 'config_file', 'watchdog_config_file',
-                           'overlay_config_file')}.items())
+                           'overlay_config_file', *ROBOT_TOPIC_ARGUMENTS)}.items())
     return LaunchDescription([*args, pipeline, OpaqueFunction(function=_sim)])
 
 
@@ -57,10 +64,15 @@ def _sim(context):
     """The sim robot and camera (read once the arguments are set: the overlay is optional)."""
     overlay = LaunchConfiguration('overlay_config_file').perform(context)
     extra = [overlay] if overlay else []
+    # The sim robot stands where a real one would: on the topics the pipeline was given.
+    topics = robot_topic_remaps({name: LaunchConfiguration(name).perform(context)
+                                 for name in ROBOT_TOPIC_ARGUMENTS})
     # No `name=`: it would rename both nodes of the process (sim_robot and sim_camera).
     return [Node(package='vla_edge', executable='sim',
                  namespace=LaunchConfiguration('namespace'),
                  parameters=[LaunchConfiguration('sim_config_file'), *extra,
                              {'use_sim_time': LaunchConfiguration('use_sim_time')}],
-                 remappings=[('camera/image_raw', LaunchConfiguration('camera_topic'))],
+                 remappings=[('camera/image_raw', LaunchConfiguration('camera_topic')),
+                             ('command', topics['command']),
+                             ('joint_states', topics['joint_states'])],
                  output='screen')]

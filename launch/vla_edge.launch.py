@@ -16,7 +16,11 @@ from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
-from vla_edge.nodes.launch_overrides import given_overrides
+from vla_edge.nodes.launch_overrides import (
+    ROBOT_TOPIC_ARGUMENTS,
+    given_overrides,
+    robot_topic_remaps,
+)
 
 OVERRIDABLE = ('model_dir', 'instruction', 'camera_topic', 'use_compressed')
 
@@ -36,8 +40,10 @@ def _nodes(context):
     # The robot's own topic names: every node that reads the measured state, and the watchdog
     # (the only publisher of the robot's command), e.g. a ros2_control forward controller's
     # `/<controller>/commands`. Remapping a name onto itself changes nothing.
-    state = ('joint_states', LaunchConfiguration('joint_states_topic'))
-    command = ('command', LaunchConfiguration('command_topic'))
+    topics = robot_topic_remaps({name: LaunchConfiguration(name).perform(context)
+                                 for name in ROBOT_TOPIC_ARGUMENTS})
+    state = ('joint_states', topics['joint_states'])
+    command = ('command', topics['command'])
 
     vla_node = Node(
         package='vla_edge', executable='vla_node', name='vla_node', namespace=namespace,

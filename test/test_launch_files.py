@@ -89,43 +89,51 @@ def test_the_watchdog_stands_between_the_executor_and_the_robot():
         assert {'camera_topic', 'use_compressed'} <= _picked(nodes[exe]), exe
     assert "'watchdog.yaml'" in text and (REPO / 'config' / 'watchdog.yaml').is_file()
     for exe, kw in nodes.items():   # only the watchdog's output may become the robot's topic
-        remaps = ast.unparse(kw['remappings']) if 'remappings' in kw else ''
-        remapped = "('command', command_topic)" in _resolved(tree, remaps)
-        assert remapped == (exe == 'watchdog_node'), exe
+        remaps = _remaps(kw)
+        assert ('command' in remaps) == (exe == 'watchdog_node'), (exe, remaps)
     sim = ast.parse((REPO / 'launch' / 'sim_demo.launch.py').read_text())
     sim_nodes = _node_calls(sim)
     sim_remaps = ast.unparse(sim_nodes['sim'].get('remappings', ast.List(elts=[])))
-    assert "'command'" not in sim_remaps, 'the sim robot must listen to `command`'
+    # the sim robot listens where the watchdog publishes, never to command_raw
+    assert 'command_raw' not in sim_remaps
+    assert "('command', topics['command'])" in sim_remaps, 'the sim robot must listen to `command`'
     include = ast.unparse(_calls(sim, 'IncludeLaunchDescription')[0])
     assert "'watchdog_config_file'" in include
 
 
-def _resolved(tree, text):
-    """`text` with each local name bound to a (topic, LaunchConfiguration(arg)) pair spelt out
-    as (topic, arg)."""
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Assign) and isinstance(n.value, ast.Tuple) and \
-                len(n.value.elts) == 2 and isinstance(n.value.elts[1], ast.Call) and \
-                getattr(n.value.elts[1].func, 'id', '') == 'LaunchConfiguration':
-            pair = f"({ast.unparse(n.value.elts[0])}, {n.value.elts[1].args[0].value})"
-            text = re.sub(rf'\b{n.targets[0].id}\b', pair, text)
-    return text
+def _remaps(node_kw):
+    return ast.unparse(node_kw['remappings']) if 'remappings' in node_kw else ''
+
+
+def _assigned(tree, name):
+    return next(ast.unparse(n.value) for n in ast.walk(tree) if isinstance(n, ast.Assign)
+                and getattr(n.targets[0], 'id', None) == name)
 
 
 def test_the_robot_topics_are_remappable_and_default_to_themselves():
     """A robot's controller and state topics rarely are `command` and `joint_states`: the robot
-    launch file remaps them, for every node that uses them, and its defaults change nothing."""
+    launch file remaps them, for every node that uses them, and its defaults change nothing;
+    sim_demo takes the same arguments and moves its robot with them."""
+    for name in ('vla_edge.launch.py', 'sim_demo.launch.py'):
+        tree = ast.parse((REPO / 'launch' / name).read_text())
+        defaults = {_str_args(c)[0]: next(ast.literal_eval(k.value) for k in c.keywords
+                                          if k.arg == 'default_value')
+                    for c in _calls(tree, 'DeclareLaunchArgument')
+                    if _str_args(c)[0].endswith('_topic')}
+        assert defaults['command_topic'] == 'command', name
+        assert defaults['joint_states_topic'] == 'joint_states', name
     tree = ast.parse((REPO / 'launch' / 'vla_edge.launch.py').read_text())
-    defaults = {_str_args(c)[0]: next(ast.literal_eval(k.value) for k in c.keywords
-                                      if k.arg == 'default_value')
-                for c in _calls(tree, 'DeclareLaunchArgument')
-                if _str_args(c)[0].endswith('_topic')}
-    assert defaults['command_topic'] == 'command'
-    assert defaults['joint_states_topic'] == 'joint_states'
+    assert _assigned(tree, 'state') == "('joint_states', topics['joint_states'])"
+    assert _assigned(tree, 'command') == "('command', topics['command'])"
     nodes = _node_calls(tree)
-    for exe in ('vla_node', 'chunk_executor', 'watchdog_node'):
-        remaps = _resolved(tree, ast.unparse(nodes[exe]['remappings']))
-        assert "('joint_states', joint_states_topic)" in remaps, exe
+    assert {exe: _remaps(kw) for exe, kw in nodes.items()} == {
+        'vla_node': '[state]', 'chunk_executor': '[state]', 'watchdog_node': '[state, command]'}
+    sim = ast.parse((REPO / 'launch' / 'sim_demo.launch.py').read_text())
+    include = ast.unparse(_calls(sim, 'IncludeLaunchDescription')[0])
+    assert '*ROBOT_TOPIC_ARGUMENTS' in include
+    robot = _remaps(_node_calls(sim)['sim'])
+    assert "('command', topics['command'])" in robot
+    assert "('joint_states', topics['joint_states'])" in robot
 
 
 def test_overriding_arguments_default_to_the_parameter_files_value():

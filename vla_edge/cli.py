@@ -296,10 +296,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bringup(args: argparse.Namespace) -> int:
-    from vla_edge.nodes.bringup import default_param_files, robot_remaps
+    from vla_edge.nodes.bringup import checked_namespace, default_param_files, robot_remaps
     from vla_edge.tools.bringup_cli import parse_overrides, run_in_process, run_processes
 
-    remap = robot_remaps(args.command_topic, args.joint_states_topic, args.namespace,
+    namespace = checked_namespace(args.namespace)
+    remap = robot_remaps(args.command_topic, args.joint_states_topic,
                          with_watchdog=not args.no_watchdog)
     files = args.config or default_param_files(with_sim=not args.no_sim)
     missing = [f for f in files if not Path(f).is_file()]
@@ -308,7 +309,7 @@ def cmd_bringup(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.param)
     run = run_processes if args.processes else run_in_process
     return run(files, not args.no_sim, args.duration, overrides,
-               with_watchdog=not args.no_watchdog, namespace=args.namespace, remap=remap)
+               with_watchdog=not args.no_watchdog, namespace=namespace, remap=remap)
 
 
 def _optional_verb(sub, name: str, help_text: str, module: str, add_arguments: str,

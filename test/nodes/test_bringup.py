@@ -229,29 +229,47 @@ def test_stopping_destroys_the_nodes_that_command_the_robot_first():
                          'sim_camera']
 
 
-def test_robot_topic_names_are_checked_before_any_node_starts():
-    from vla_edge.nodes.bringup import robot_remaps
+def test_robot_topic_names_and_the_namespace_are_checked_before_any_node_starts():
+    from vla_edge.nodes.bringup import checked_namespace, robot_remaps
 
-    assert robot_remaps('/forward_velocity_controller/commands', 'arm_states', 'robot1/arm') == {
+    assert robot_remaps('/forward_velocity_controller/commands', 'arm_states') == {
         'command': '/forward_velocity_controller/commands', 'joint_states': 'arm_states'}
     assert robot_remaps() == {}
     with pytest.raises(ParameterError, match="command topic 'bad topic': Invalid topic name"):
         robot_remaps('bad topic')
     with pytest.raises(ParameterError, match="joint_states topic '1js'"):
         robot_remaps(None, '1js')
-    with pytest.raises(ParameterError, match="namespace 'a b'"):
-        robot_remaps(namespace='a b')
-    with pytest.raises(ParameterError, match='needs the watchdog'):
+    # names rclpy's validator passes but rcl's remap parser refuses, or that each node would
+    # resolve to a topic of its own
+    for name in ('x__y', 'ab//c', '{node}/c', '~/cmd'):
+        with pytest.raises(ParameterError, match='plain name'):
+            robot_remaps(name)
+    with pytest.raises(ParameterError, match='drop --no-watchdog'):
         robot_remaps('/ctrl/commands', with_watchdog=False)
+    assert [checked_namespace(n) for n in ('', '/', 'arm', '/arm/', '//robot1/arm')] == \
+        ['', '', '/arm', '/arm', '/robot1/arm']
+    with pytest.raises(ParameterError, match="namespace 'a b'"):
+        checked_namespace('a b')
+
+
+def test_bad_robot_names_stop_bringup_before_any_node(tmp_path, capsys):
+    from vla_edge.cli import main
+
+    assert main(['bringup', '--no-sim', '--command-topic', 'x__y']) == 2
+    assert main(['bringup', '--namespace', '1arm']) == 2
+    err = capsys.readouterr()
+    assert "command topic 'x__y'" in err.err and "namespace '1arm'" in err.err
+    assert 'parameter files' not in err.out   # refused before bringup announced anything
 
 
 def test_the_robot_topics_and_the_namespace_reach_every_node(ros_context, reference_runtime):
     """bringup's --namespace, --command-topic and --joint-states-topic (the launch file's
     arguments): the watchdog alone publishes the renamed command, every reader of the state
-    reads the renamed state, and the sim, renamed alike, runs an episode through them."""
-    remap = {'command': '/ctrl/commands', 'joint_states': '/robot/joint_states'}
+    reads the renamed state (a relative name, so in the namespace), and the sim, renamed
+    alike, runs an episode through them."""
+    remap = {'command': '/ctrl/commands', 'joint_states': 'robot/joint_states'}
     pipe = build_pipeline(param_files_for('position'), context=ros_context,
-                          runtime=reference_runtime, namespace='arm', remap=remap)
+                          runtime=reference_runtime, namespace='/arm', remap=remap)
     robot, vla = pipe.nodes['sim_robot'], pipe.nodes['vla_node']
     robot.start_episode()
     pipe.start()
@@ -274,28 +292,44 @@ def test_the_robot_topics_and_the_namespace_reach_every_node(ros_context, refere
     assert '/ctrl/commands' in published['watchdog'] and '/arm/command_raw' in \
         published['chunk_executor']
     assert not any('/ctrl/commands' in p for n, p in published.items() if n != 'watchdog')
-    assert '/robot/joint_states' in published['sim_robot']
+    assert '/arm/robot/joint_states' in published['sim_robot']
     for name in ('vla_node', 'chunk_executor', 'watchdog'):   # position targets: all three
-        assert '/robot/joint_states' in read[name], (name, read[name])
+        assert '/arm/robot/joint_states' in read[name], (name, read[name])
     assert '/ctrl/commands' in read['sim_robot']
     assert '/arm/action_chunk' in read['chunk_executor']   # the rest keeps the namespace
 
 
-def test_processes_get_the_namespace_and_the_robot_topics():
-    from vla_edge.tools.bringup_cli import node_commands
+@pytest.mark.parametrize('namespace,expected', [('/arm', '/arm'), ('/robot1/arm', '/robot1/arm'),
+                                                ('', '')])
+def test_processes_get_the_namespace_the_robot_topics_and_the_overrides(
+        namespace, expected, tmp_path, ros_context):
+    """Each process's command line, read by the real node class as its executable would: the
+    overrides reach it in a namespace too (rcl's `-p node:param:=v` would not)."""
+    from vla_edge.nodes.chunk_executor import ChunkExecutor
+    from vla_edge.tools.bringup_cli import node_commands, write_overrides_file
 
     files = param_files_for('position')
+    overrides = write_overrides_file({'chunk_executor': {'mode': 'sync', 'merge.blend_steps': 7},
+                                      'watchdog': {'latch.arm_after_s': 0.7}},
+                                     tmp_path / 'o.yaml')
     remap = {'command': '/ctrl/commands', 'joint_states': '/robot/joint_states'}
-    exes, cmds = node_commands(files, True, {'chunk_executor': {'mode': 'sync'}}, True, 'arm',
-                               remap)
+    exes, cmds = node_commands([*files, overrides], True, True, namespace, remap)
     assert exes == ['vla_node', 'chunk_executor', 'watchdog_node', 'sim']
     for cmd in cmds:
         args = ' '.join(cmd)
-        assert '-r __ns:=/arm' in args and '-r joint_states:=/robot/joint_states' in args
+        assert ('__ns' in args) == bool(expected) and (f'-r __ns:={expected}' in args or
+                                                      not expected)
+        assert '-r joint_states:=/robot/joint_states' in args
         assert '-r command:=/ctrl/commands' in args
-        assert all(f'--params-file {f}' in args for f in files)
-    assert '-p chunk_executor:mode:=sync' in ' '.join(cmds[1])
+        assert all(cmd.index(str(f)) < cmd.index(str(overrides)) for f in files)   # last
+    ex = ChunkExecutor(context=ros_context, cli_args=cmds[1][1:])
+    try:
+        assert ex.get_fully_qualified_name() == f'{expected}/chunk_executor'
+        assert ex.params['mode'] == 'sync' and ex.params['merge.blend_steps'] == 7
+        assert ex.params['position_dims'] == [0, 1]   # the shipped files still apply
+    finally:
+        ex.destroy_node()
     # no watchdog: the sim robot takes command_raw, and nobody is renamed onto the robot topic
-    exes, cmds = node_commands(files, True, {}, False, '', {'joint_states': 'js'})
+    exes, cmds = node_commands(files, True, False, '', {'joint_states': 'js'})
     sim = ' '.join(cmds[exes.index('sim')])
     assert '-r command:=command_raw' in sim and '__ns' not in sim and '-r joint_states:=js' in sim

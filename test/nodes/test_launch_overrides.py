@@ -27,3 +27,11 @@ def test_only_the_asked_names_are_passed_on():
 def test_a_boolean_that_is_not_one_is_refused_by_name():
     with pytest.raises(ValueError, match='use_compressed.*expected true or false'):
         given_overrides({'use_compressed': 'yes please'}, NAMES)
+
+
+def test_robot_topics_are_the_arguments_or_their_own_names():
+    from vla_edge.nodes.launch_overrides import robot_topic_remaps
+
+    assert robot_topic_remaps({'command_topic': '/ctrl/commands', 'joint_states_topic': ' '}) == \
+        {'command': '/ctrl/commands', 'joint_states': 'joint_states'}
+    assert robot_topic_remaps({}) == {'command': 'command', 'joint_states': 'joint_states'}

@@ -11,6 +11,7 @@ watchdog (`with_watchdog=False`) the robot listens to `command_raw` directly.
 """
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,19 +172,36 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0].rstrip(':')
 
 
-def robot_remaps(command_topic: str | None = None, joint_states_topic: str | None = None,
-                 namespace: str = '', with_watchdog: bool = True) -> dict[str, str]:
-    """Remaps onto the robot's own topics (the launch file's command_topic and
-    joint_states_topic), checked as rcl would check them, so a bad name is one clear error
-    before any node starts. The robot's command comes from the watchdog: without it there is
-    no `command` to rename."""
-    from rclpy.validate_namespace import validate_namespace
-    from rclpy.validate_topic_name import validate_topic_name
+# What a remap may point at: absolute or relative tokens of letters, digits and '_', no '__'
+# (rcl's remap lexer reserves it), no '~' or '{}' (each node would resolve those to a topic of
+# its own, so the robot and the watchdog would stop hearing each other without a word).
+_REMAP_TARGET = re.compile(r'/?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*')
 
+
+def checked_namespace(namespace: str) -> str:
+    """'' or '/a/b': the namespace every node gets, in one process or several, with slashes at
+    either end forgiven and anything rcl would refuse refused here, before any node starts."""
+    from rclpy.validate_namespace import validate_namespace
+
+    inner = namespace.strip('/')
+    if not inner:
+        return ''
     try:
-        validate_namespace('/' + namespace.strip('/'))
+        validate_namespace('/' + inner)
     except Exception as exc:   # rclpy's InvalidNamespaceException (a caret diagram)
         raise ParameterError(f'namespace {namespace!r}: {_first_line(exc)}') from None
+    return '/' + inner
+
+
+def robot_remaps(command_topic: str | None = None, joint_states_topic: str | None = None,
+                 with_watchdog: bool = True) -> dict[str, str]:
+    """Remaps onto the robot's own topics (the launch file's command_topic and
+    joint_states_topic), checked before any node starts: a name rcl's remap parser refuses
+    fails a node's start far from the flag that caused it. The robot's command comes from the
+    watchdog: without it there is no `command` to rename."""
+    import rclpy
+    from rclpy.validate_topic_name import validate_topic_name
+
     remap = {}
     for name, topic in (('command', command_topic), ('joint_states', joint_states_topic)):
         if topic is None:
@@ -192,10 +210,23 @@ def robot_remaps(command_topic: str | None = None, joint_states_topic: str | Non
             validate_topic_name(topic)
         except Exception as exc:
             raise ParameterError(f'{name} topic {topic!r}: {_first_line(exc)}') from None
+        if not _REMAP_TARGET.fullmatch(topic) or '__' in topic:
+            raise ParameterError(f'{name} topic {topic!r}: a robot topic is a plain name (letters, '
+                                 "digits, single '_', '/' between them): '~' and '{}' would "
+                                 "resolve differently in each node, and rcl reserves '__'")
+        ctx = rclpy.Context()   # the last word is rcl's own parser (it logs what it refuses)
+        try:
+            rclpy.init(args=['--ros-args', '-r', f'{name}:={topic}'], context=ctx)
+        except Exception as exc:
+            raise ParameterError(f'{name} topic {topic!r}: rcl refuses it as a remap '
+                                 f'({_first_line(exc)})') from None
+        finally:
+            rclpy.try_shutdown(context=ctx)
         remap[name] = topic
     if 'command' in remap and not with_watchdog:
-        raise ParameterError('a command topic needs the watchdog: it is the only publisher of '
-                             'the robot\'s command (without it the robot listens to command_raw)')
+        raise ParameterError('--command-topic needs the watchdog, the only publisher of the '
+                             "robot's command: drop --no-watchdog (without it the robot must "
+                             'listen to command_raw itself)')
     return remap
 
 

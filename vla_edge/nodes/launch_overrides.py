@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 BOOLEAN_ARGUMENTS = ('use_compressed',)
+# The robot's two topics, as launch arguments: each names what a pipeline topic is remapped to.
+ROBOT_TOPIC_ARGUMENTS = {'command_topic': 'command', 'joint_states_topic': 'joint_states'}
 
 
 def given_overrides(arguments: Mapping[str, str], names: tuple[str, ...]) -> dict:
@@ -29,3 +31,10 @@ def given_overrides(arguments: Mapping[str, str], names: tuple[str, ...]) -> dic
         else:
             out[name] = text
     return out
+
+
+def robot_topic_remaps(arguments: Mapping[str, str]) -> dict[str, str]:
+    """{'command': target, 'joint_states': target} from the robot-topic launch arguments; an
+    empty argument keeps the topic's own name (`-r command:=` would fail the node's start)."""
+    return {topic: arguments.get(name, '').strip() or topic
+            for name, topic in ROBOT_TOPIC_ARGUMENTS.items()}

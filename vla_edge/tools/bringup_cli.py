@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -79,12 +80,32 @@ def run_in_process(config_files: list[Path], with_sim: bool, duration_s: float |
     return 0
 
 
-def node_commands(config_files: list[Path], with_sim: bool,
-                  overrides: dict[str, dict[str, object]], with_watchdog: bool = True,
+def write_overrides_file(overrides: dict[str, dict[str, object]], path: Path) -> Path:
+    """The `-p NODE.PARAM=VALUE` overrides as one more parameter file, keyed `/**/NODE` like the
+    shipped ones. rcl's own `-p node:param:=value` only reaches a node outside any namespace
+    (checked: under `-r __ns:=/arm` it is dropped without a word), a file's `/**/` reaches it
+    anywhere."""
+    import yaml
+
+    sections: dict[str, dict] = {}
+    for node, params in overrides.items():
+        tree: dict = {}
+        for key, value in params.items():
+            *parents, leaf = key.split('.')
+            level = tree
+            for part in parents:
+                level = level.setdefault(part, {})
+            level[leaf] = value
+        sections[f'/**/{node}'] = {'ros__parameters': tree}
+    path.write_text(yaml.safe_dump(sections, sort_keys=False))
+    return path
+
+
+def node_commands(config_files: list[Path], with_sim: bool, with_watchdog: bool = True,
                   namespace: str = '', remap: dict[str, str] | None = None,
                   ) -> tuple[list[str], list[list[str]]]:
-    """(executables, their command lines): the parameter files, overrides, namespace and
-    topic remaps as `--ros-args`, as `ros2 launch` passes them."""
+    """(executables, their command lines): the parameter files (the overrides' file last),
+    namespace and topic remaps as `--ros-args`, as `ros2 launch` passes them."""
     bin_dir = Path(sys.executable).parent
     executables = ['vla_node', 'chunk_executor'] + (['watchdog_node'] if with_watchdog else []) \
         + (['sim'] if with_sim else [])
@@ -99,11 +120,6 @@ def node_commands(config_files: list[Path], with_sim: bool,
             cmd += ['--params-file', str(f)]
         if namespace.strip('/'):
             cmd += ['-r', f'__ns:=/{namespace.strip("/")}']
-        nodes = {'sim': ('sim_robot', 'sim_camera'),
-                 'watchdog_node': ('watchdog',)}.get(exe, (exe,))
-        for node in nodes:
-            for k, v in overrides.get(node, {}).items():
-                cmd += ['-p', f'{node}:{k}:={v}']
         unwatched = exe == 'sim' and not with_watchdog   # no gate: the robot takes command_raw
         for src, dst in (remap or {}).items():
             if not (unwatched and src == 'command'):
@@ -123,8 +139,15 @@ def run_processes(config_files: list[Path], with_sim: bool, duration_s: float | 
     announce_files(config_files)
     check_param_files(config_files, overrides, with_watchdog, with_sim,   # before any starts
                       namespace)
-    executables, commands = node_commands(config_files, with_sim, overrides, with_watchdog,
-                                          namespace, remap)
+    workdir = Path(tempfile.mkdtemp(prefix='vla_edge_bringup_'))
+    try:
+        files = list(config_files)
+        if overrides:
+            files.append(write_overrides_file(overrides, workdir / 'overrides.yaml'))
+        executables, commands = node_commands(files, with_sim, with_watchdog, namespace, remap)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
     stop = StopSignals()   # SIGTERM to this process alone (systemd, docker) stops the nodes too
     procs = []
     try:
@@ -146,6 +169,7 @@ def run_processes(config_files: list[Path], with_sim: bool, duration_s: float | 
                 p.kill()
                 p.wait()
         stop.restore()
+        shutil.rmtree(workdir, ignore_errors=True)
     failed = [(exe, p.returncode) for exe, p in zip(executables, procs)
               if p.returncode not in (0, -signal.SIGINT)]
     for exe, code in failed:
