@@ -197,9 +197,9 @@ def robot_remaps(command_topic: str | None = None, joint_states_topic: str | Non
                  with_watchdog: bool = True) -> dict[str, str]:
     """Remaps onto the robot's own topics (the launch file's command_topic and
     joint_states_topic), checked before any node starts: a name rcl's remap parser refuses
-    fails a node's start far from the flag that caused it. The robot's command comes from the
+    (it takes more than rclpy's validator does: `x__y`, `a//b`, `{node}`) fails a node's start
+    far from the flag that caused it. The robot's command comes from the
     watchdog: without it there is no `command` to rename."""
-    import rclpy
     from rclpy.validate_topic_name import validate_topic_name
 
     remap = {}
@@ -214,14 +214,6 @@ def robot_remaps(command_topic: str | None = None, joint_states_topic: str | Non
             raise ParameterError(f'{name} topic {topic!r}: a robot topic is a plain name (letters, '
                                  "digits, single '_', '/' between them): '~' and '{}' would "
                                  "resolve differently in each node, and rcl reserves '__'")
-        ctx = rclpy.Context()   # the last word is rcl's own parser (it logs what it refuses)
-        try:
-            rclpy.init(args=['--ros-args', '-r', f'{name}:={topic}'], context=ctx)
-        except Exception as exc:
-            raise ParameterError(f'{name} topic {topic!r}: rcl refuses it as a remap '
-                                 f'({_first_line(exc)})') from None
-        finally:
-            rclpy.try_shutdown(context=ctx)
         remap[name] = topic
     if 'command' in remap and not with_watchdog:
         raise ParameterError('--command-topic needs the watchdog, the only publisher of the '
