@@ -222,14 +222,27 @@ def robot_remaps(command_topic: str | None = None, joint_states_topic: str | Non
     return remap
 
 
-def node_args(param_files: list[Path], overrides: dict[str, object] | None = None,
-              remap: dict[str, str] | None = None, namespace: str = '', context=None) -> dict:
-    """Constructor kwargs for a node: params files, then per-node overrides, then remaps."""
+def ros_args(param_files: list[Path], remap: dict[str, str] | None = None) -> list[str]:
+    """`--ros-args` with the parameter files in order and the topic remaps: what a node gets,
+    composed here or started as its own executable (`bringup_cli.node_commands`)."""
     cli = ['--ros-args']
     for f in param_files:
         cli += ['--params-file', str(f)]
     for src, dst in (remap or {}).items():
         cli += ['-r', f'{src}:={dst}']
+    return cli
+
+
+def sim_robot_remap(remap: dict[str, str] | None, with_watchdog: bool) -> dict[str, str]:
+    """The sim robot's remaps: the robot topics', and without a watchdog in the chain it listens
+    to command_raw directly."""
+    return {**(remap or {}), **({} if with_watchdog else {'command': 'command_raw'})}
+
+
+def node_args(param_files: list[Path], overrides: dict[str, object] | None = None,
+              remap: dict[str, str] | None = None, namespace: str = '', context=None) -> dict:
+    """Constructor kwargs for a node: params files, then per-node overrides, then remaps."""
+    cli = ros_args(param_files, remap)
     from rclpy.parameter import Parameter
 
     params = [Parameter(k, value=v) for k, v in (overrides or {}).items()]
@@ -282,9 +295,8 @@ def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
     check_param_files(files, o, with_watchdog, with_sim, namespace)
     forced_executor_kind()   # a bad $VLA_EDGE_EXECUTOR fails before any node
 
-    def kw(name: str, extra: dict[str, str] | None = None) -> dict:
-        return node_args(files, o.get(name), {**(remap or {}), **(extra or {})}, namespace,
-                         context)
+    def kw(name: str, node_remap: dict[str, str] | None = remap) -> dict:
+        return node_args(files, o.get(name), node_remap, namespace, context)
 
     nodes: dict[str, Node] = {}
     session = None
@@ -295,8 +307,8 @@ def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,
             nodes['watchdog'] = WatchdogNode(**kw('watchdog'))
         if with_sim:
             session = SimSession()
-            unwatched = None if with_watchdog else {'command': 'command_raw'}
-            nodes['sim_robot'] = SimRobot(session, **kw('sim_robot', unwatched))
+            nodes['sim_robot'] = SimRobot(session, **kw('sim_robot',
+                                                        sim_robot_remap(remap, with_watchdog)))
             nodes['sim_camera'] = SimCamera(session, **kw('sim_camera'))
         executors = IsolatedExecutors(nodes.values(), context, kind=None)   # per node
     except Exception:

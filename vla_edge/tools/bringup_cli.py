@@ -106,6 +106,8 @@ def node_commands(config_files: list[Path], with_sim: bool, with_watchdog: bool 
                   ) -> tuple[list[str], list[list[str]]]:
     """(executables, their command lines): the parameter files (the overrides' file last),
     namespace and topic remaps as `--ros-args`, as `ros2 launch` passes them."""
+    from vla_edge.nodes.bringup import ros_args, sim_robot_remap
+
     bin_dir = Path(sys.executable).parent
     executables = ['vla_node', 'chunk_executor'] + (['watchdog_node'] if with_watchdog else []) \
         + (['sim'] if with_sim else [])
@@ -115,17 +117,10 @@ def node_commands(config_files: list[Path], with_sim: bool, with_watchdog: bool 
         if path is None:
             raise FileNotFoundError(f'node executable {exe!r} not found (is the package '
                                     'installed with pip or colcon?)')
-        cmd = [path, '--ros-args']
-        for f in config_files:
-            cmd += ['--params-file', str(f)]
+        node_remap = sim_robot_remap(remap, with_watchdog) if exe == 'sim' else remap
+        cmd = [path, *ros_args(config_files, node_remap)]
         if namespace.strip('/'):
             cmd += ['-r', f'__ns:=/{namespace.strip("/")}']
-        unwatched = exe == 'sim' and not with_watchdog   # no gate: the robot takes command_raw
-        for src, dst in (remap or {}).items():
-            if not (unwatched and src == 'command'):
-                cmd += ['-r', f'{src}:={dst}']
-        if unwatched:
-            cmd += ['-r', 'command:=command_raw']
         commands.append(cmd)
     return executables, commands
 
