@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from vla_edge.core.watchdog import CommandGateConfig
-from vla_edge.tools.fault_taps import Monitor, first_held
-from vla_edge.tools.faults import FAULTS, format_report, run_faults, unsafe_commands
+from vla_edge.tools.fault_taps import Monitor, first_held, unsafe_commands, wait_until
+from vla_edge.tools.faults import FAULTS, fault_pipeline, format_report, run_faults
 
 
 def test_on_velocity_commands_faults_are_caught_in_time_and_nothing_unsafe_gets_through(
@@ -52,6 +52,47 @@ def test_on_position_targets_faults_are_caught_in_time_and_nothing_unsafe_gets_t
     assert {'command.state_step', 'command.switch_jump'} & set(rows['jump']['caught_by'])
     assert 'liveness.action_chunk' in rows['hang']['caught_by']
     assert report['clean']['false_vetoes'] == 0 and report['clean']['unsafe'] == 0, text
+
+
+def test_a_sim_reset_while_latched_moves_the_hold_to_the_robot_instead_of_pulling_it_back(
+        ros_context, reference_runtime):
+    """CI once caught this by chance: an episode reset during the frozen-camera fault teleported
+    the robot, and the watchdog's hold (the position read when it latched) pulled it back across
+    the workspace, 10 commands beyond the gate's reach. Here the reset is made while latched, on
+    purpose, until two resets have moved the robot beyond reach (a reset may land within it)."""
+    import time
+
+    reach = 0.15   # config/position_targets.yaml command.max_state_step
+    with fault_pipeline(reference_runtime, ros_context, command_interface='position') as runner:
+        mon, sim, dims = runner.mon, runner.pipe.nodes['sim_robot'], list(runner.pos)
+        assert list(np.asarray(runner.gate_cfg.max_state_step)[dims]) == [reach, reach]
+        moved = 0
+        for trial in range(8):
+            assert runner.ready(), f'trial {trial}: the pipeline did not recover'
+            t0 = mon.now_s()
+            runner.camera.start('frozen')
+            assert wait_until(lambda: runner.wd.wd.latch.latched, 2.0), 'frozen never latched'
+            held = runner.wd.wd.hold_command(mon.now_s())[dims]
+            sim.start_episode()
+            t_reset = mon.now_s()
+            time.sleep(0.5)
+            runner.camera.mode = None
+            commands = mon.window(t0 - 1.0)
+            unsafe = [w for t, w in unsafe_commands(commands, runner.gate_cfg,
+                                                    mon.state_window(t0 - 1.2), runner.pos)
+                      if t >= t0]
+            assert unsafe == [], f'trial {trial}: {len(unsafe)} unsafe, first {unsafe[:3]}'
+            states = [s[dims] for t, s in mon.state_window(t_reset + 0.1)]
+            if np.abs(states[0] - held).max() > reach:
+                moved += 1
+                travel = max(np.abs(s - states[0]).max() for s in states)
+                assert travel < 0.02, f'trial {trial}: the latched robot moved {travel:.3f}'
+                assert mon.events_after(t_reset - 0.1, ('hold_moved',)), 'no hold_moved event'
+            time.sleep(0.3)
+            assert mon.reset_watchdog()[0]
+            if moved == 2:
+                break
+        assert moved == 2, 'the resets never moved the robot beyond reach: nothing was tested'
 
 
 def test_the_robot_side_check_flags_targets_beyond_the_gates_reach_of_the_robot():

@@ -121,6 +121,7 @@ class WatchdogNode(Node):
         self._measured: np.ndarray | None = None
         self._switch_pending = 0
         self._trips_seen = 0
+        self._reanchors_seen = 0
         self._latched_seen = False
         self._armed_seen = False
         self._last_event: dict[str, tuple[float, tuple[str, ...]]] = {}
@@ -361,6 +362,12 @@ class WatchdogNode(Node):
         if wd.armed and not self._armed_seen:
             self._armed_seen = True
             self._event('armed', now, ('every monitored input has arrived',))
+        if wd.hold_reanchors > self._reanchors_seen:
+            self._reanchors_seen = wd.hold_reanchors
+            why = ('the robot is beyond command.max_state_step of the held target (a reset or a '
+                   'push moved it): the hold moved to where it is')
+            self._event('hold_moved', now, (why,))
+            self.get_logger().warning(why)
         tripped = wd.latch.trips > self._trips_seen
         self._trips_seen = wd.latch.trips
         if tripped:
@@ -484,6 +491,7 @@ class WatchdogNode(Node):
         arr.status.append(status(f'{name}: counters', bytes([0]), 'counts since start',
                                  dict(self.counts, trips=self.wd.latch.trips,
                                       frame_timeline_restarts=self.wd.frames.timeline_restarts,
+                                      hold_reanchors=self.wd.hold_reanchors,
                                       watchdog_stalls=self.wd.frames.stalls),
                                  hardware_id=name))
         self.diag_pub.publish(arr)

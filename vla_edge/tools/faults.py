@@ -32,6 +32,7 @@ together: they share the runner's taps and logs, and a fault added later needs b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import itertools
 import json
@@ -447,20 +448,16 @@ class FaultRunner:
                 'watchdog_stalls': self.wd.wd.frames.stalls - stalls0}
 
 
-def run_faults(faults=None, clean_seconds: float = 300.0, progress: bool = True,
-               runtime=None, context=None, overrides: dict | None = None,
-               command_interface: str = DEFAULT_COMMAND_INTERFACE) -> dict:
-    """Bring the sim pipeline up, run a clean stretch, then inject each fault. Returns the
-    report (also what `main` prints and writes as JSON)."""
+@contextlib.contextmanager
+def fault_pipeline(runtime=None, context=None, overrides: dict | None = None,
+                   command_interface: str = DEFAULT_COMMAND_INTERFACE):
+    """The sim pipeline up, the monitor listening and the robot moving: yields the FaultRunner.
+    Everything is stopped on the way out (the context too, if this made it)."""
     import rclpy
 
     from vla_edge.nodes.bringup import build_pipeline, param_files_for
     from vla_edge.nodes.isolated_executors import IsolatedExecutors
 
-    names = list(faults or DEFAULT_FAULTS)
-    unknown = [n for n in names if n not in FAULTS]
-    if unknown:
-        raise ValueError(f'unknown fault(s) {unknown}; known: {", ".join(FAULTS)}')
     own = context is None
     if own:   # localhost only, and a domain no other node is on: it injects faults
         from vla_edge.nodes.sim_domain import sim_context
@@ -475,7 +472,6 @@ def run_faults(faults=None, clean_seconds: float = 300.0, progress: bool = True,
     monitor = Monitor(context, state_joints=tuple(joints) if pipe.nodes[
         'chunk_executor'].position_dims else ())
     spin = IsolatedExecutors([monitor.node], context)
-    report: dict = {'faults': []}
     try:
         runner = FaultRunner(pipe, monitor)
         pipe.nodes['sim_robot'].start_episode()
@@ -485,6 +481,27 @@ def run_faults(faults=None, clean_seconds: float = 300.0, progress: bool = True,
             raise RuntimeError('the pipeline did not start moving the robot within 60 s')
         runner.unexpected.clear()   # start-up is not a fault
         gc.freeze()   # the harness's own garbage must not pause the pipeline's threads
+        yield runner
+    finally:
+        gc.unfreeze()
+        spin.shutdown()
+        pipe.stop()
+        monitor.node.destroy_node()
+        if own:
+            rclpy.try_shutdown(context=context)
+
+
+def run_faults(faults=None, clean_seconds: float = 300.0, progress: bool = True,
+               runtime=None, context=None, overrides: dict | None = None,
+               command_interface: str = DEFAULT_COMMAND_INTERFACE) -> dict:
+    """Bring the sim pipeline up, run a clean stretch, then inject each fault. Returns the
+    report (also what `main` prints and writes as JSON)."""
+    names = list(faults or DEFAULT_FAULTS)
+    unknown = [n for n in names if n not in FAULTS]
+    if unknown:
+        raise ValueError(f'unknown fault(s) {unknown}; known: {", ".join(FAULTS)}')
+    report: dict = {'faults': []}
+    with fault_pipeline(runtime, context, overrides, command_interface) as runner:
         report['setup'] = {'command_interface': command_interface,
                            'control_period_ms': runner.period_s * 1e3,
                            'camera_period_ms': round(runner.frame_s * 1e3, 1),
@@ -500,13 +517,6 @@ def run_faults(faults=None, clean_seconds: float = 300.0, progress: bool = True,
                       flush=True)
             report['faults'].append(runner.run(FAULTS[name]))
         report['unexpected_latches'] = runner.unexpected
-    finally:
-        gc.unfreeze()
-        spin.shutdown()
-        pipe.stop()
-        monitor.node.destroy_node()
-        if own:
-            rclpy.try_shutdown(context=context)
     rows = report['faults']
     report['summary'] = {
         'all_caught': all(r['caught'] for r in rows),
@@ -527,6 +537,9 @@ def format_report(report: dict) -> str:
         lines.append(f'{r["fault"]:<13} {", ".join(r["caught_by"])[:34]:<34} {det:>9} '
                      f'{r["target_ms"]:>9.1f} {ok:>3} {latch:>8} {r["unsafe"]:>6} '
                      f'{r.get("leaks", 0):>5}')
+        if r['unsafe']:
+            lines.append(f'  {r["fault"]} unsafe, first: ' + '; '.join(r.get('unsafe_examples',
+                                                                            [])))
     clean = report.get('clean')
     if clean:
         lines.append(f'clean run {clean["seconds"]:.0f} s: {clean["false_vetoes"]} false vetoes, '

@@ -203,3 +203,28 @@ def test_a_state_hold_reads_the_newest_state_and_starts_afresh_after_a_reset(cle
     wd._held = np.array([0.55, 0.40, 1.0])
     assert wd.reset(4 * DT).accepted                   # no fault now: accepted
     assert wd._held is None
+
+
+def test_a_state_hold_moves_to_a_robot_found_beyond_the_gates_reach_of_it(clean_frames):
+    """A sim reset (or a push) that moved the robot while latched: once it is beyond
+    command.max_state_step of the held target on any dim, the hold moves to where it is, on every
+    measured position dim (y, within reach, is not pulled back either); a robot within reach
+    keeps the old hold (no creep). Without this the hold pulled the robot back across the
+    workspace."""
+    wd = armed(clean_frames, **POSITION_STATE_HOLD,
+               **{'command.max_state_step': [0.15, 0.15, 0.0]})
+    wd.on_command([0.52, 0.40, 1.0], DT, measured_state=np.array([0.50, 0.40, np.nan]))
+    d = wd.on_command([np.nan, 0.40, 1.0], 2 * DT, measured_state=np.array([0.50, 0.40, np.nan]))
+    assert d.latched
+    np.testing.assert_array_equal(d.command, [0.50, 0.40, 1.0])
+    d = wd.on_command([0.5, 0.4, 1.0], 3 * DT, measured_state=np.array([0.62, 0.30, np.nan]))
+    np.testing.assert_array_equal(d.command, [0.50, 0.40, 1.0])   # within reach: held
+    assert wd.hold_reanchors == 0
+    d = wd.on_command([0.5, 0.4, 1.0], 4 * DT, measured_state=np.array([0.20, 0.33, np.nan]))
+    np.testing.assert_array_equal(d.command, [0.20, 0.33, 1.0])   # x far: held where it is
+    assert wd.hold_reanchors == 1 and d.latched
+    d = wd.on_command([0.5, 0.4, 1.0], 5 * DT, measured_state=np.array([0.24, 0.30, np.nan]))
+    np.testing.assert_array_equal(d.command, [0.20, 0.33, 1.0])   # held again from there
+    wd.note_state([0.9, 0.9, np.nan], 6 * DT)
+    np.testing.assert_array_equal(wd.hold_command(1.0), [0.20, 0.33, 1.0])   # a stale state: no
+    assert wd.hold_reanchors == 1

@@ -67,6 +67,7 @@ class Watchdog:
         self._healthy_since: float | None = None   # before arming: fault-free since
         self.last_safe: np.ndarray | None = None
         self._held: np.ndarray | None = None   # hold_mode state: read when the hold started
+        self.hold_reanchors = 0   # held targets moved to a robot found beyond reach of them
         self._measured_s: float | None = None  # when _measured was taken
         self.last_gate: GateDecision | None = None
         self._measured: np.ndarray | None = None
@@ -222,23 +223,46 @@ class Watchdog:
                      hold_mode: str | None = None) -> np.ndarray | None:
         """The hold command in `hold_mode` (default: latch.hold_mode). In the latch's 'state'
         mode the measured state is read once, when the hold starts, and repeated: a target that
-        followed the measurement would let an arm creep. A state older than
-        STATE_MAX_AGE_PERIODS control periods (at `now_s`) is not used. An explicit `hold_mode`
-        (the node's final command) is computed afresh and latches nothing."""
+        followed the measurement would let an arm creep. But a held target beyond the gate's own
+        reach (command.max_state_step) of where the robot now is moves there: a sim reset that
+        teleported the robot while latched, or an arm pushed while its drives were off, would
+        otherwise be pulled back across the workspace at full speed.
+        A state older than STATE_MAX_AGE_PERIODS control periods (at `now_s`) is not used. An
+        explicit `hold_mode` (the node's final command) is computed afresh and latches
+        nothing."""
         cfg = self.config
         latching = hold_mode is None and cfg.latch.hold_mode == 'state'
-        if latching and self._held is not None:
-            return self._held.copy()
         fallback = self._measured
         stale = now_s is not None and self._measured_s is not None and \
             now_s - self._measured_s > STATE_MAX_AGE_PERIODS / cfg.command.control_rate_hz
         if fallback is None or stale:
             fallback = np.full(cfg.command.command_dim, np.nan)
+        if latching and self._held is not None:
+            self._reanchor_held(fallback)
+            return self._held.copy()
         held = safe_command(self.last_safe, hold_mode or cfg.latch.hold_mode,
                             cfg.command.velocity_dims, fallback)
         if latching and held is not None:
             self._held = held.copy()
         return held
+
+    def _reanchor_held(self, measured: np.ndarray) -> None:
+        """Hold where the robot is measured, on every position dim, once it is farther than
+        command.max_state_step (0: never) from the held target on any of them: it was moved, and
+        the dims that happen to be within reach should not be pulled either. Creep stays bounded:
+        a robot that holds within that reach is never re-anchored."""
+        cfg = self.config.command
+        reach = np.asarray(cfg.max_state_step, dtype=np.float64)
+        m = np.asarray(measured, dtype=np.float64).reshape(-1)
+        if m.shape != self._held.shape or reach.shape != m.shape:
+            return
+        position = np.isfinite(m)
+        position[[i for i in cfg.velocity_dims if 0 <= i < len(m)]] = False
+        with np.errstate(invalid='ignore'):
+            far = position & (reach > 0) & (np.abs(self._held - m) > reach * (1 + 1e-9))
+        if np.any(far):
+            self._held[position] = m[position]
+            self.hold_reanchors += 1
 
     def _note_sent(self, command: np.ndarray, now_s: float) -> None:
         previous = self.gate.last_sent
