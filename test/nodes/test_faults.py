@@ -82,10 +82,11 @@ def test_a_sim_reset_while_latched_moves_the_hold_to_the_robot_instead_of_pullin
                                                     mon.state_window(t0 - 1.2), runner.pos)
                       if t >= t0]
             assert unsafe == [], f'trial {trial}: {len(unsafe)} unsafe, first {unsafe[:3]}'
-            states = [s[dims] for t, s in mon.state_window(t_reset + 0.1)]
-            if np.abs(states[0] - held).max() > reach:
+            # Landed beyond reach: it stays there (within reach, the old hold may pull it back).
+            late = [s[dims] for t, s in mon.state_window(t_reset + 0.2)]
+            if np.abs(late[0] - held).max() > reach:
                 moved += 1
-                travel = max(np.abs(s - states[0]).max() for s in states)
+                travel = max(np.abs(s - late[0]).max() for s in late)
                 assert travel < 0.02, f'trial {trial}: the latched robot moved {travel:.3f}'
                 assert mon.events_after(t_reset - 0.1, ('hold_moved',)), 'no hold_moved event'
             time.sleep(0.3)

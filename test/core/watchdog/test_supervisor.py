@@ -206,25 +206,58 @@ def test_a_state_hold_reads_the_newest_state_and_starts_afresh_after_a_reset(cle
 
 
 def test_a_state_hold_moves_to_a_robot_found_beyond_the_gates_reach_of_it(clean_frames):
-    """A sim reset (or a push) that moved the robot while latched: once it is beyond
-    command.max_state_step of the held target on any dim, the hold moves to where it is, on every
-    measured position dim (y, within reach, is not pulled back either); a robot within reach
-    keeps the old hold (no creep). Without this the hold pulled the robot back across the
+    """A sim reset (or a push) that moved the robot while latched: once two successive readings
+    put it beyond command.max_state_step of the held target (and within reach of each other),
+    the hold moves to where it is, on every measured position dim (y, within reach, is not
+    pulled back either). A robot within reach keeps the old hold (no creep); one glitched
+    sample, or readings out of bounds, move nothing; the same reading passed again with each
+    command is one reading. Without this the hold pulled the robot back across the
     workspace."""
     wd = armed(clean_frames, **POSITION_STATE_HOLD,
                **{'command.max_state_step': [0.15, 0.15, 0.0]})
     wd.on_command([0.52, 0.40, 1.0], DT, measured_state=np.array([0.50, 0.40, np.nan]))
     d = wd.on_command([np.nan, 0.40, 1.0], 2 * DT, measured_state=np.array([0.50, 0.40, np.nan]))
     assert d.latched
-    np.testing.assert_array_equal(d.command, [0.50, 0.40, 1.0])
-    d = wd.on_command([0.5, 0.4, 1.0], 3 * DT, measured_state=np.array([0.62, 0.30, np.nan]))
-    np.testing.assert_array_equal(d.command, [0.50, 0.40, 1.0])   # within reach: held
+    held = [0.50, 0.40, 1.0]
+    np.testing.assert_array_equal(d.command, held)
+    k = iter(range(3, 100))
+
+    def hold_at(state):
+        return wd.on_command([0.5, 0.4, 1.0], next(k) * DT, measured_state=np.array(state)).command
+
+    np.testing.assert_array_equal(hold_at([0.62, 0.30, np.nan]), held)   # within reach
+    np.testing.assert_array_equal(hold_at([0.0, 0.0, np.nan]), held)     # a glitch ...
+    np.testing.assert_array_equal(hold_at([0.50, 0.40, np.nan]), held)   # ... gone
+    for _ in range(5):   # one reading, passed again with each command
+        np.testing.assert_array_equal(hold_at([0.0, 0.0, np.nan]), held)
+    for x in (1.4, 1.41, 1.42):   # far, but out of bounds (wrong, or a robot off its map)
+        np.testing.assert_array_equal(hold_at([x, 0.40, np.nan]), held)
+    np.testing.assert_array_equal(hold_at([0.0, 0.9, np.nan]), held)     # two far readings ...
+    np.testing.assert_array_equal(hold_at([0.9, 0.0, np.nan]), held)     # ... that disagree
     assert wd.hold_reanchors == 0
-    d = wd.on_command([0.5, 0.4, 1.0], 4 * DT, measured_state=np.array([0.20, 0.33, np.nan]))
-    np.testing.assert_array_equal(d.command, [0.20, 0.33, 1.0])   # x far: held where it is
-    assert wd.hold_reanchors == 1 and d.latched
-    d = wd.on_command([0.5, 0.4, 1.0], 5 * DT, measured_state=np.array([0.24, 0.30, np.nan]))
-    np.testing.assert_array_equal(d.command, [0.20, 0.33, 1.0])   # held again from there
-    wd.note_state([0.9, 0.9, np.nan], 6 * DT)
-    np.testing.assert_array_equal(wd.hold_command(1.0), [0.20, 0.33, 1.0])   # a stale state: no
+    np.testing.assert_array_equal(hold_at([0.20, 0.33, np.nan]), held)   # teleported: once ...
+    moved = hold_at([0.21, 0.33, np.nan])
+    np.testing.assert_array_equal(moved, [0.21, 0.33, 1.0])   # ... twice: where it is, x and y
+    assert wd.hold_reanchors == 1 and wd.latch.latched
+    np.testing.assert_array_equal(hold_at([0.25, 0.30, np.nan]), moved)   # held from there
+    wd.note_state([0.9, 0.9, np.nan], 80 * DT)
+    wd.note_state([0.91, 0.9, np.nan], 81 * DT)
+    for t in (1.8, 1.9):   # a stale state moves nothing
+        np.testing.assert_array_equal(wd.hold_command(t), moved)
+    assert wd.hold_reanchors == 1
+
+
+def test_a_state_hold_counts_readings_as_they_arrive_not_by_their_values(clean_frames):
+    """A teleported sim robot stands still for a few periods (the same values in each reading):
+    its second reading confirms the move. Readings from note_state are new ones, equal or not."""
+    wd = armed(clean_frames, **POSITION_STATE_HOLD,
+               **{'command.max_state_step': [0.15, 0.15, 0.0]})
+    wd.note_state([0.50, 0.40, np.nan], DT)
+    d = wd.on_command([np.nan, 0.40, 1.0], 2 * DT)   # the gripper holds its last safe -1
+    np.testing.assert_array_equal(d.command, [0.50, 0.40, -1.0])
+    wd.note_state([0.88, 0.10, np.nan], 3 * DT)
+    for k in (3, 4):   # one reading so far, asked twice: still the old hold
+        np.testing.assert_array_equal(wd.hold_command(k * DT), [0.50, 0.40, -1.0])
+    wd.note_state([0.88, 0.10, np.nan], 4 * DT)
+    np.testing.assert_array_equal(wd.hold_command(4 * DT), [0.88, 0.10, -1.0])
     assert wd.hold_reanchors == 1

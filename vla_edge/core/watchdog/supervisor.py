@@ -68,6 +68,8 @@ class Watchdog:
         self.last_safe: np.ndarray | None = None
         self._held: np.ndarray | None = None   # hold_mode state: read when the hold started
         self.hold_reanchors = 0   # held targets moved to a robot found beyond reach of them
+        self._moved_to: tuple[int, np.ndarray] | None = None   # (reading, state) beyond reach
+        self._readings = 0   # state readings so far: a move is confirmed by the next one
         self._measured_s: float | None = None  # when _measured was taken
         self.last_gate: GateDecision | None = None
         self._measured: np.ndarray | None = None
@@ -99,7 +101,7 @@ class Watchdog:
         self.frames.note_awake(now_s)
         self.command_beat.beat(now_s)
         if measured_state is not None:
-            self._keep_state(measured_state, now_s)
+            self._keep_state(measured_state, now_s, new_reading=False)
         gate = self.gate.check(command, now_s, measured_state, chunk_switch, record=False)
         self.last_gate = gate
         faults = self._evaluate(now_s, gate.reasons if gate.veto else ())
@@ -210,23 +212,30 @@ class Watchdog:
         return faults or (f'arming after {self.config.latch.arm_after_s:g} s without faults',)
 
     def note_state(self, measured_state, now_s: float) -> None:
-        """The robot's newest state in command space (NaN where not measured), also between
-        commands: a hold that starts when command_raw falls silent reads it."""
+        """A new reading of the robot's state in command space (NaN where not measured), also
+        between commands: a hold that starts when command_raw falls silent reads it."""
         self.frames.note_awake(now_s)
-        self._keep_state(measured_state, now_s)
+        self._keep_state(measured_state, now_s, new_reading=True)
 
-    def _keep_state(self, measured_state, now_s: float) -> None:
-        self._measured = np.asarray(measured_state, dtype=np.float64).reshape(-1)
+    def _keep_state(self, measured_state, now_s: float, new_reading: bool) -> None:
+        """`new_reading`: a state that arrived now. The one passed with each command is the
+        caller's latest, often the same reading again; it counts as new only if it differs."""
+        m = np.asarray(measured_state, dtype=np.float64).reshape(-1)
+        if new_reading or self._measured is None or \
+                not np.array_equal(m, self._measured, equal_nan=True):
+            self._readings += 1
+        self._measured = m
         self._measured_s = now_s
 
     def hold_command(self, now_s: float | None = None,
                      hold_mode: str | None = None) -> np.ndarray | None:
         """The hold command in `hold_mode` (default: latch.hold_mode). In the latch's 'state'
         mode the measured state is read once, when the hold starts, and repeated: a target that
-        followed the measurement would let an arm creep. But a held target beyond the gate's own
-        reach (command.max_state_step) of where the robot now is moves there: a sim reset that
-        teleported the robot while latched, or an arm pushed while its drives were off, would
-        otherwise be pulled back across the workspace at full speed.
+        followed the measurement would let an arm creep. But a held target that stays beyond the
+        gate's own reach (command.max_state_step) of where the robot now is moves there
+        (`_reanchor_held`): a sim reset that teleported the robot while latched, or an arm pushed
+        while its drives were off, would otherwise be pulled back across the workspace at full
+        speed.
         A state older than STATE_MAX_AGE_PERIODS control periods (at `now_s`) is not used. An
         explicit `hold_mode` (the node's final command) is computed afresh and latches
         nothing."""
@@ -243,26 +252,43 @@ class Watchdog:
         held = safe_command(self.last_safe, hold_mode or cfg.latch.hold_mode,
                             cfg.command.velocity_dims, fallback)
         if latching and held is not None:
-            self._held = held.copy()
+            self._held, self._moved_to = held.copy(), None
         return held
 
     def _reanchor_held(self, measured: np.ndarray) -> None:
-        """Hold where the robot is measured, on every position dim, once it is farther than
-        command.max_state_step (0: never) from the held target on any of them: it was moved, and
-        the dims that happen to be within reach should not be pulled either. Creep stays bounded:
-        a robot that holds within that reach is never re-anchored."""
+        """Hold where the robot is measured, on every position dim, once two successive
+        readings agree that it was moved: both in bounds, both farther than
+        command.max_state_step (0: never) from the held target on some dim, and within that
+        reach of each other. The dims within reach are not pulled back either. One wrong sample
+        (a glitch) or an out-of-bounds reading moves nothing; a moved robot is confirmed at its
+        next reading, one state period later. Creep stays bounded: a robot that holds within
+        that reach is never re-anchored."""
         cfg = self.config.command
         reach = np.asarray(cfg.max_state_step, dtype=np.float64)
         m = np.asarray(measured, dtype=np.float64).reshape(-1)
         if m.shape != self._held.shape or reach.shape != m.shape:
+            self._moved_to = None
             return
         position = np.isfinite(m)
         position[[i for i in cfg.velocity_dims if 0 <= i < len(m)]] = False
         with np.errstate(invalid='ignore'):
             far = position & (reach > 0) & (np.abs(self._held - m) > reach * (1 + 1e-9))
-        if np.any(far):
-            self._held[position] = m[position]
-            self.hold_reanchors += 1
+            inside = np.all((m[position] >= np.asarray(cfg.value_min)[position]) &
+                            (m[position] <= np.asarray(cfg.value_max)[position]))
+        before, self._moved_to = self._moved_to, None
+        if not np.any(far) or not inside:
+            return
+        if before is not None and before[0] == self._readings:
+            self._moved_to = before   # the same reading again: wait for the next one
+            return
+        with np.errstate(invalid='ignore'):
+            agree = before is not None and bool(np.all(
+                ~(position & (reach > 0)) | (np.abs(before[1] - m) <= reach)))
+        if not agree:
+            self._moved_to = (self._readings, m.copy())   # the first reading of a move
+            return
+        self._held[position] = m[position]
+        self.hold_reanchors += 1
 
     def _note_sent(self, command: np.ndarray, now_s: float) -> None:
         previous = self.gate.last_sent
