@@ -72,7 +72,8 @@ def test_a_sim_reset_while_latched_moves_the_hold_to_the_robot_instead_of_pullin
             t0 = mon.now_s()
             runner.camera.start('frozen')
             assert wait_until(lambda: runner.wd.wd.latch.latched, 2.0), 'frozen never latched'
-            held = runner.wd.wd.hold_command(mon.now_s())[dims]
+            with runner.wd._lock:   # the watchdog's core is not thread-safe
+                held = runner.wd.wd.hold_command(mon.now_s())[dims]
             sim.start_episode()
             t_reset = mon.now_s()
             time.sleep(0.5)
@@ -84,6 +85,7 @@ def test_a_sim_reset_while_latched_moves_the_hold_to_the_robot_instead_of_pullin
             assert unsafe == [], f'trial {trial}: {len(unsafe)} unsafe, first {unsafe[:3]}'
             # Landed beyond reach: it stays there (within reach, the old hold may pull it back).
             late = [s[dims] for t, s in mon.state_window(t_reset + 0.2)]
+            assert late, f'trial {trial}: no joint_states after the reset'
             if np.abs(late[0] - held).max() > reach:
                 moved += 1
                 travel = max(np.abs(s - late[0]).max() for s in late)

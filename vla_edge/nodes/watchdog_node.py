@@ -230,8 +230,8 @@ class WatchdogNode(Node):
             i = index.get(joint)
             if i is not None and i < len(values):
                 measured[dim] = values[i] * scale
-        self._measured = measured   # one reference swap: read under the lock
-        with self._lock:
+        with self._lock:   # one reading: noted before any command passes it again
+            self._measured = measured
             self.wd.note_state(measured, self.now_s())
 
     def on_frame(self, msg: Image | CompressedImage) -> None:
@@ -362,12 +362,7 @@ class WatchdogNode(Node):
         if wd.armed and not self._armed_seen:
             self._armed_seen = True
             self._event('armed', now, ('every monitored input has arrived',))
-        if wd.hold_reanchors > self._reanchors_seen:
-            self._reanchors_seen = wd.hold_reanchors
-            why = ('the robot is beyond command.max_state_step of the held target (a reset or a '
-                   'push moved it): the hold moved to where it is')
-            self._event('hold_moved', now, (why,))
-            self.get_logger().warning(why)
+        self._report_hold_moved(now)
         tripped = wd.latch.trips > self._trips_seen
         self._trips_seen = wd.latch.trips
         if tripped:
@@ -381,11 +376,21 @@ class WatchdogNode(Node):
             self._publish_diagnostics_locked(now)
         return tripped
 
+    def _report_hold_moved(self, now: float) -> None:
+        """A hold that moved to where the robot is (the core's hold_reanchors): say so once."""
+        if self.wd.hold_reanchors > self._reanchors_seen:
+            self._reanchors_seen = self.wd.hold_reanchors
+            why = ('the robot is beyond command.max_state_step of the held target (a reset or a '
+                   'push moved it): the hold moved to where it is')
+            self._event('hold_moved', now, (why,))
+            self.get_logger().warning(why)
+
     def _send_safe(self, hold_mode: str | None = None) -> None:
         """The safe command in `hold_mode` (default: latch.hold_mode, as the supervisor holds),
         if one is known."""
         # The explicit mode (the final command) takes the newest state whatever its age.
         held = self.wd.hold_command(self.now_s() if hold_mode is None else None, hold_mode)
+        self._report_hold_moved(self.now_s())
         if held is not None:
             self.wd.gate.record_sent(held, self.now_s())
             self._send(held)

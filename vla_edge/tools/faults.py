@@ -466,13 +466,14 @@ def fault_pipeline(runtime=None, context=None, overrides: dict | None = None,
     o = {'sim_robot': {'auto_reset': True}, 'watchdog': {'event_repeat_s': 0.0}}
     for node, params in (overrides or {}).items():
         o.setdefault(node, {}).update(params)
-    pipe = build_pipeline(param_files_for(command_interface), context=context, runtime=runtime,
-                          overrides=o)
-    joints = pipe.nodes['watchdog'].get_parameter('state.joints').value   # robot-side check
-    monitor = Monitor(context, state_joints=tuple(joints) if pipe.nodes[
-        'chunk_executor'].position_dims else ())
-    spin = IsolatedExecutors([monitor.node], context)
+    pipe = monitor = spin = None
     try:
+        pipe = build_pipeline(param_files_for(command_interface), context=context,
+                              runtime=runtime, overrides=o)
+        joints = pipe.nodes['watchdog'].get_parameter('state.joints').value   # robot-side check
+        monitor = Monitor(context, state_joints=tuple(joints) if pipe.nodes[
+            'chunk_executor'].position_dims else ())
+        spin = IsolatedExecutors([monitor.node], context)
         runner = FaultRunner(pipe, monitor)
         pipe.nodes['sim_robot'].start_episode()
         pipe.start()
@@ -482,11 +483,14 @@ def fault_pipeline(runtime=None, context=None, overrides: dict | None = None,
         runner.unexpected.clear()   # start-up is not a fault
         gc.freeze()   # the harness's own garbage must not pause the pipeline's threads
         yield runner
-    finally:
+    finally:   # whatever got started, even if a later step failed
         gc.unfreeze()
-        spin.shutdown()
-        pipe.stop()
-        monitor.node.destroy_node()
+        if spin is not None:
+            spin.shutdown()
+        if pipe is not None:
+            pipe.stop()
+        if monitor is not None:
+            monitor.node.destroy_node()
         if own:
             rclpy.try_shutdown(context=context)
 

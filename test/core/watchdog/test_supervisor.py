@@ -205,59 +205,79 @@ def test_a_state_hold_reads_the_newest_state_and_starts_afresh_after_a_reset(cle
     assert wd._held is None
 
 
+def _latched_state_hold(clean_frames, **params):
+    """Latched on a NaN target, holding [0.50, 0.40] where the robot was read (the gripper at
+    its last safe -1, a velocity dim at 0); readings then go through note_state, one control
+    period apart."""
+    wd = armed(clean_frames, **{**POSITION_STATE_HOLD,
+                                'command.max_state_step': [0.15, 0.15, 0.0], **params})
+    wd.note_state([0.50, 0.40, np.nan], DT)
+    d = wd.on_command([np.nan, 0.40, 1.0], 2 * DT)
+    assert d.latched
+    expected = np.array([0.50, 0.40, -1.0])
+    expected[[i for i in wd.config.command.velocity_dims if i >= 0]] = 0.0
+    np.testing.assert_array_equal(d.command, expected)
+    clock = iter(range(3, 1000))
+
+    def hold_after(*readings):
+        for r in readings:
+            k = next(clock)
+            wd.note_state(r, k * DT)
+        return wd.hold_command(k * DT)
+    return wd, hold_after
+
+
 def test_a_state_hold_moves_to_a_robot_found_beyond_the_gates_reach_of_it(clean_frames):
-    """A sim reset (or a push) that moved the robot while latched: once two successive readings
+    """A sim reset (or a push) that moved the robot during a hold: once two successive readings
     put it beyond command.max_state_step of the held target (and within reach of each other),
     the hold moves to where it is, on every measured position dim (y, within reach, is not
     pulled back either). A robot within reach keeps the old hold (no creep); one glitched
-    sample, or readings out of bounds, move nothing; the same reading passed again with each
-    command is one reading. Without this the hold pulled the robot back across the
-    workspace."""
-    wd = armed(clean_frames, **POSITION_STATE_HOLD,
-               **{'command.max_state_step': [0.15, 0.15, 0.0]})
-    wd.on_command([0.52, 0.40, 1.0], DT, measured_state=np.array([0.50, 0.40, np.nan]))
-    d = wd.on_command([np.nan, 0.40, 1.0], 2 * DT, measured_state=np.array([0.50, 0.40, np.nan]))
-    assert d.latched
-    held = [0.50, 0.40, 1.0]
-    np.testing.assert_array_equal(d.command, held)
-    k = iter(range(3, 100))
-
-    def hold_at(state):
-        return wd.on_command([0.5, 0.4, 1.0], next(k) * DT, measured_state=np.array(state)).command
-
-    np.testing.assert_array_equal(hold_at([0.62, 0.30, np.nan]), held)   # within reach
-    np.testing.assert_array_equal(hold_at([0.0, 0.0, np.nan]), held)     # a glitch ...
-    np.testing.assert_array_equal(hold_at([0.50, 0.40, np.nan]), held)   # ... gone
-    for _ in range(5):   # one reading, passed again with each command
-        np.testing.assert_array_equal(hold_at([0.0, 0.0, np.nan]), held)
+    reading, readings out of bounds, or two that disagree move nothing. Without this the hold
+    pulled the robot back across the workspace."""
+    wd, hold_after = _latched_state_hold(clean_frames)
+    held = [0.50, 0.40, -1.0]
+    np.testing.assert_array_equal(hold_after([0.62, 0.30, np.nan]), held)   # within reach
+    np.testing.assert_array_equal(hold_after([0.0, 0.0, np.nan], [0.5, 0.4, np.nan]), held)
     for x in (1.4, 1.41, 1.42):   # far, but out of bounds (wrong, or a robot off its map)
-        np.testing.assert_array_equal(hold_at([x, 0.40, np.nan]), held)
-    np.testing.assert_array_equal(hold_at([0.0, 0.9, np.nan]), held)     # two far readings ...
-    np.testing.assert_array_equal(hold_at([0.9, 0.0, np.nan]), held)     # ... that disagree
+        np.testing.assert_array_equal(hold_after([x, 0.40, np.nan]), held)
+    np.testing.assert_array_equal(hold_after([0.0, 0.9, np.nan], [0.9, 0.0, np.nan]), held)
     assert wd.hold_reanchors == 0
-    np.testing.assert_array_equal(hold_at([0.20, 0.33, np.nan]), held)   # teleported: once ...
-    moved = hold_at([0.21, 0.33, np.nan])
-    np.testing.assert_array_equal(moved, [0.21, 0.33, 1.0])   # ... twice: where it is, x and y
+    np.testing.assert_array_equal(hold_after([0.20, 0.33, np.nan]), held)   # teleported ...
+    for _ in range(3):   # ... the same reading asked for again, or passed with a command
+        wd.on_command([0.5, 0.4, 1.0], 3.0, measured_state=np.array([0.20, 0.33, np.nan]))
+        np.testing.assert_array_equal(wd.hold_command(3.0), held)
+    wd, hold_after = _latched_state_hold(clean_frames)
+    moved = hold_after([0.20, 0.33, np.nan], [0.21, 0.33, np.nan])   # two readings agree
+    np.testing.assert_array_equal(moved, [0.21, 0.33, -1.0])   # x and y where it is
     assert wd.hold_reanchors == 1 and wd.latch.latched
-    np.testing.assert_array_equal(hold_at([0.25, 0.30, np.nan]), moved)   # held from there
+    np.testing.assert_array_equal(hold_after([0.25, 0.30, np.nan]), moved)   # held from there
     wd.note_state([0.9, 0.9, np.nan], 80 * DT)
-    wd.note_state([0.91, 0.9, np.nan], 81 * DT)
-    for t in (1.8, 1.9):   # a stale state moves nothing
+    for t in (1.8, 1.9):   # a reading gone stale before the next one is forgotten
         np.testing.assert_array_equal(wd.hold_command(t), moved)
+    wd.note_state([0.91, 0.9, np.nan], 2.0)
+    np.testing.assert_array_equal(wd.hold_command(2.0), moved)
     assert wd.hold_reanchors == 1
 
 
 def test_a_state_hold_counts_readings_as_they_arrive_not_by_their_values(clean_frames):
     """A teleported sim robot stands still for a few periods (the same values in each reading):
-    its second reading confirms the move. Readings from note_state are new ones, equal or not."""
-    wd = armed(clean_frames, **POSITION_STATE_HOLD,
-               **{'command.max_state_step': [0.15, 0.15, 0.0]})
-    wd.note_state([0.50, 0.40, np.nan], DT)
-    d = wd.on_command([np.nan, 0.40, 1.0], 2 * DT)   # the gripper holds its last safe -1
-    np.testing.assert_array_equal(d.command, [0.50, 0.40, -1.0])
-    wd.note_state([0.88, 0.10, np.nan], 3 * DT)
-    for k in (3, 4):   # one reading so far, asked twice: still the old hold
-        np.testing.assert_array_equal(wd.hold_command(k * DT), [0.50, 0.40, -1.0])
-    wd.note_state([0.88, 0.10, np.nan], 4 * DT)
-    np.testing.assert_array_equal(wd.hold_command(4 * DT), [0.88, 0.10, -1.0])
+    its second reading confirms the move. A command passing the reading again adds none."""
+    wd, hold_after = _latched_state_hold(clean_frames)
+    wd.on_command([0.5, 0.4, 1.0], 2.5 * DT, measured_state=np.array([0.88, 0.10, np.nan]))
+    np.testing.assert_array_equal(hold_after([0.88, 0.10, np.nan]), [0.50, 0.40, -1.0])
+    np.testing.assert_array_equal(hold_after([0.88, 0.10, np.nan]), [0.88, 0.10, -1.0])
+
+
+def test_a_moved_hold_leaves_velocity_dims_at_zero_and_judges_only_dims_with_a_reach(
+        clean_frames):
+    """dim 1 a velocity (held at 0, never re-anchored), dim 2 a measured position without a
+    reach: it is not judged, and moves with the others, as a hold that starts reads it."""
+    wd, hold_after = _latched_state_hold(clean_frames, **{
+        'command.velocity_dims': [1], 'command.value_min': [0.0, -1.0, -1.5],
+        'command.value_max': [1.0, 1.0, 1.5], 'command.max_velocity': [0.0, 1.0, 0.0]})
+    np.testing.assert_array_equal(hold_after([0.5, 0.9, 1.2], [0.5, -0.9, -1.2]),
+                                  [0.50, 0.0, -1.0])   # far only on unjudged dims: held
+    assert wd.hold_reanchors == 0
+    moved = hold_after([0.1, 0.5, 1.2], [0.11, -0.5, 1.0])
+    np.testing.assert_array_equal(moved, [0.11, 0.0, 1.0])
     assert wd.hold_reanchors == 1

@@ -68,8 +68,7 @@ class Watchdog:
         self.last_safe: np.ndarray | None = None
         self._held: np.ndarray | None = None   # hold_mode state: read when the hold started
         self.hold_reanchors = 0   # held targets moved to a robot found beyond reach of them
-        self._moved_to: tuple[int, np.ndarray] | None = None   # (reading, state) beyond reach
-        self._readings = 0   # state readings so far: a move is confirmed by the next one
+        self._moved_to: tuple[float, np.ndarray] | None = None   # a first reading beyond reach
         self._measured_s: float | None = None  # when _measured was taken
         self.last_gate: GateDecision | None = None
         self._measured: np.ndarray | None = None
@@ -218,12 +217,16 @@ class Watchdog:
         self._keep_state(measured_state, now_s, new_reading=True)
 
     def _keep_state(self, measured_state, now_s: float, new_reading: bool) -> None:
-        """`new_reading`: a state that arrived now. The one passed with each command is the
-        caller's latest, often the same reading again; it counts as new only if it differs."""
+        """`new_reading`: a state that arrived now (note_state); a state hold judges it
+        (`_reanchor_held`). The one passed with each command is the caller's latest, most often
+        the same reading again: it is taken (and its time) only when its value differs, so that
+        a state feed that stopped still ages while commands flow."""
         m = np.asarray(measured_state, dtype=np.float64).reshape(-1)
-        if new_reading or self._measured is None or \
-                not np.array_equal(m, self._measured, equal_nan=True):
-            self._readings += 1
+        if new_reading:
+            if self._held is not None and self.config.latch.hold_mode == 'state':
+                self._reanchor_held(m, now_s)
+        elif self._measured is not None and np.array_equal(m, self._measured, equal_nan=True):
+            return
         self._measured = m
         self._measured_s = now_s
 
@@ -233,7 +236,7 @@ class Watchdog:
         mode the measured state is read once, when the hold starts, and repeated: a target that
         followed the measurement would let an arm creep. But a held target that stays beyond the
         gate's own reach (command.max_state_step) of where the robot now is moves there
-        (`_reanchor_held`): a sim reset that teleported the robot while latched, or an arm pushed
+        (`_reanchor_held`): a sim reset that teleported the robot during a hold, or an arm pushed
         while its drives were off, would otherwise be pulled back across the workspace at full
         speed.
         A state older than STATE_MAX_AGE_PERIODS control periods (at `now_s`) is not used. An
@@ -247,7 +250,6 @@ class Watchdog:
         if fallback is None or stale:
             fallback = np.full(cfg.command.command_dim, np.nan)
         if latching and self._held is not None:
-            self._reanchor_held(fallback)
             return self._held.copy()
         held = safe_command(self.last_safe, hold_mode or cfg.latch.hold_mode,
                             cfg.command.velocity_dims, fallback)
@@ -255,37 +257,36 @@ class Watchdog:
             self._held, self._moved_to = held.copy(), None
         return held
 
-    def _reanchor_held(self, measured: np.ndarray) -> None:
-        """Hold where the robot is measured, on every position dim, once two successive
-        readings agree that it was moved: both in bounds, both farther than
-        command.max_state_step (0: never) from the held target on some dim, and within that
-        reach of each other. The dims within reach are not pulled back either. One wrong sample
-        (a glitch) or an out-of-bounds reading moves nothing; a moved robot is confirmed at its
-        next reading, one state period later. Creep stays bounded: a robot that holds within
-        that reach is never re-anchored."""
+    def _reanchor_held(self, m: np.ndarray, now_s: float) -> None:
+        """Hold where the robot is measured once two successive readings agree that it was
+        moved: both in bounds, both farther than command.max_state_step from the held target on
+        some dim with a reach (> 0), within that reach of each other there, and no more than
+        STATE_MAX_AGE_PERIODS apart. Every measured position dim then moves, as a hold that
+        starts reads them (dims within reach are not pulled back either). One wrong reading, or
+        one out of bounds, moves nothing. Two agreeing readings are followed even if wrong: a
+        driver that restarted at another zero holds where it now reports, so that is where it
+        must be held. Creep within the reach is held off; a robot that sags beyond it is
+        followed there."""
         cfg = self.config.command
         reach = np.asarray(cfg.max_state_step, dtype=np.float64)
-        m = np.asarray(measured, dtype=np.float64).reshape(-1)
+        before, self._moved_to = self._moved_to, None
         if m.shape != self._held.shape or reach.shape != m.shape:
-            self._moved_to = None
             return
         position = np.isfinite(m)
         position[[i for i in cfg.velocity_dims if 0 <= i < len(m)]] = False
+        judged = position & (reach > 0)
         with np.errstate(invalid='ignore'):
-            far = position & (reach > 0) & (np.abs(self._held - m) > reach * (1 + 1e-9))
+            far = judged & (np.abs(self._held - m) > reach * (1 + 1e-9))
             inside = np.all((m[position] >= np.asarray(cfg.value_min)[position]) &
                             (m[position] <= np.asarray(cfg.value_max)[position]))
-        before, self._moved_to = self._moved_to, None
         if not np.any(far) or not inside:
             return
-        if before is not None and before[0] == self._readings:
-            self._moved_to = before   # the same reading again: wait for the next one
-            return
         with np.errstate(invalid='ignore'):
-            agree = before is not None and bool(np.all(
-                ~(position & (reach > 0)) | (np.abs(before[1] - m) <= reach)))
+            agree = before is not None and \
+                now_s - before[0] <= STATE_MAX_AGE_PERIODS / cfg.control_rate_hz and \
+                bool(np.all(~judged | (np.abs(before[1] - m) <= reach)))
         if not agree:
-            self._moved_to = (self._readings, m.copy())   # the first reading of a move
+            self._moved_to = (now_s, m.copy())   # the first reading of a move
             return
         self._held[position] = m[position]
         self.hold_reanchors += 1
