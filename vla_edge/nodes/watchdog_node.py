@@ -232,7 +232,9 @@ class WatchdogNode(Node):
                 measured[dim] = values[i] * scale
         with self._lock:   # one reading: noted before any command passes it again
             self._measured = measured
-            self.wd.note_state(measured, self.now_s())
+            now = self.now_s()
+            self.wd.note_state(measured, now)   # where a state hold may move to the robot
+            self._report_hold_moved(now)
 
     def on_frame(self, msg: Image | CompressedImage) -> None:
         self.stale_timer.reset()
@@ -362,7 +364,6 @@ class WatchdogNode(Node):
         if wd.armed and not self._armed_seen:
             self._armed_seen = True
             self._event('armed', now, ('every monitored input has arrived',))
-        self._report_hold_moved(now)
         tripped = wd.latch.trips > self._trips_seen
         self._trips_seen = wd.latch.trips
         if tripped:
@@ -390,7 +391,6 @@ class WatchdogNode(Node):
         if one is known."""
         # The explicit mode (the final command) takes the newest state whatever its age.
         held = self.wd.hold_command(self.now_s() if hold_mode is None else None, hold_mode)
-        self._report_hold_moved(self.now_s())
         if held is not None:
             self.wd.gate.record_sent(held, self.now_s())
             self._send(held)

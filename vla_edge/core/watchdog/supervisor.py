@@ -244,13 +244,13 @@ class Watchdog:
         nothing."""
         cfg = self.config
         latching = hold_mode is None and cfg.latch.hold_mode == 'state'
+        if latching and self._held is not None:
+            return self._held.copy()
         fallback = self._measured
         stale = now_s is not None and self._measured_s is not None and \
             now_s - self._measured_s > STATE_MAX_AGE_PERIODS / cfg.command.control_rate_hz
         if fallback is None or stale:
             fallback = np.full(cfg.command.command_dim, np.nan)
-        if latching and self._held is not None:
-            return self._held.copy()
         held = safe_command(self.last_safe, hold_mode or cfg.latch.hold_mode,
                             cfg.command.velocity_dims, fallback)
         if latching and held is not None:
