@@ -80,7 +80,7 @@ def test_bringup_runs_the_pipeline_and_stops_on_sigterm_leaving_the_robot_safe(
         out, _ = proc.communicate(timeout=60)
     assert seen['chunks'] >= 2 and seen['commands'] >= 50, out[-2000:]
     assert seen['gated'] >= 50 and seen['moving'] >= 10, f'robot never moved\n{out[-2000:]}'
-    assert proc.returncode == 0, out[-2000:]
+    assert proc.returncode == 0, out[-8000:]   # a hung node prints its stack
     assert 'Traceback' not in out, out[-3000:]
     if interface == 'velocity':
         assert seen['last'][:2] == [0.0, 0.0], seen['last']   # the watchdog's last word: stop

@@ -21,7 +21,8 @@ PROBE = textwrap.dedent('''
 
         def destroy_node(self):
             print('destroyed with context ok:', self.context.ok(), flush=True)
-            time.sleep(0.5)       # a slow stop: the second signal (if any) arrives meanwhile
+            # a slow stop: the second signal (if any) arrives meanwhile
+            time.sleep(float(os.environ.get('PROBE_STOP_S', '0.5')))
             super().destroy_node()
 
     def stop_later():
@@ -57,6 +58,24 @@ def test_a_signal_ends_the_spin_with_the_context_still_up(signals, sigint_ignore
     assert 'destroyed with context ok: True' in done.stdout, done.stdout + done.stderr
     assert 'main returned' in done.stdout and done.returncode == 0, done.stderr
     assert 'Traceback' not in done.stderr, done.stderr
+    assert 'most recent call first' not in done.stderr, done.stderr   # no hang report
+
+
+def test_a_stop_that_hangs_prints_where_while_the_process_can_still_say_it(tmp_path):
+    """ros2 launch and bringup SIGKILL a node that has not stopped 5 s after SIGINT, and a
+    killed process says nothing: a stop still running after STOP_REPORT_S prints every thread's
+    stack (here: the node's destroy_node, asleep), and the stop then finishes normally."""
+    from vla_edge.nodes.spin import STOP_REPORT_S
+
+    script = tmp_path / 'probe.py'
+    script.write_text(PROBE)
+    env = {**os.environ, 'ROS_DOMAIN_ID': str(150 + os.getpid() % 50),
+           'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST', 'PROBE_STOP_S': str(STOP_REPORT_S + 1)}
+    done = subprocess.run([sys.executable, str(script), 'SIGINT'], env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert 'most recent call first' in done.stderr, done.stderr
+    assert 'in destroy_node' in done.stderr and 'in spin_nodes' in done.stderr, done.stderr
+    assert 'main returned' in done.stdout and done.returncode == 0, done.stderr
 
 
 def test_the_runtimes_python_log_lines_reach_the_ros_log(tmp_path):

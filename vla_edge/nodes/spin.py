@@ -1,6 +1,7 @@
 """The one `main()` body every node executable shares (Humble/Jazzy/Kilted-safe shutdown)."""
 from __future__ import annotations
 
+import faulthandler
 import signal
 import sys
 from collections.abc import Callable
@@ -15,6 +16,8 @@ from rclpy.signals import SignalHandlerOptions
 from vla_edge.core.errors import VlaEdgeError, one_line
 from vla_edge.nodes.isolated_executors import make_executor, say_executor, shared_executor_kind
 from vla_edge.nodes.python_logging import forward_python_logging
+
+STOP_REPORT_S = 3.0   # under the 5 s after which ros2 launch and bringup SIGKILL a node
 
 
 def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
@@ -36,7 +39,7 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
     forward_python_logging()   # the runtime's notes, in the ROS log format
     nodes: list[Node] = []
     failed = False
-    stop = StopSignals()
+    stop = StopSignals(on_stop=report_if_stop_hangs)
     try:
         try:
             nodes = make_nodes()
@@ -63,11 +66,21 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
             raise
     finally:
         stop.defer()   # kept until the process exits: nothing follows this in a node executable
+        if not stop.requested:   # a signal armed it already, when the stop began
+            report_if_stop_hangs()
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()
         if failed:
             raise SystemExit(1)
+
+
+def report_if_stop_hangs(after_s: float = STOP_REPORT_S) -> None:
+    """If this process is still alive `after_s` after its stop began, print every thread's
+    stack to stderr. `ros2 launch` and bringup SIGKILL a node that takes 5 s to stop, and a
+    SIGKILLed process says nothing; this says where it hung (our code, rclpy or the DDS
+    library). Not cancelled: a hang at interpreter exit, after this function's caller, counts."""
+    faulthandler.dump_traceback_later(after_s, exit=False, file=sys.stderr)
 
 
 def _fatal(exc: BaseException) -> None:
@@ -88,14 +101,18 @@ class StopSignals:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self) -> None:
+    def __init__(self, on_stop: Callable[[], None] | None = None) -> None:
+        """`on_stop` runs in the handler of the first signal (keep it short and signal-safe)."""
         self.requested = False
+        self._on_stop = on_stop
         self._previous = {sig: signal.signal(sig, self._first) for sig in self.SIGNALS}
         self._noted = False
 
     def _first(self, signum, frame) -> None:
         self.requested = True
         self.defer()
+        if self._on_stop is not None:
+            self._on_stop()
 
     def _later(self, signum, frame) -> None:
         if not self._noted:

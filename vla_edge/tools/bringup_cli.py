@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+STOP_WAIT_S = 5.0   # per node after SIGINT, then SIGKILL (ros2 launch's sigterm_timeout)
+
 
 def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
     """['chunk_executor.mode=sync', ...] -> {'chunk_executor': {'mode': 'sync'}}."""
@@ -125,6 +127,31 @@ def node_commands(config_files: list[Path], with_sim: bool, with_watchdog: bool 
     return executables, commands
 
 
+# The order bringup --processes stops its nodes in, as in-process bringup destroys them: the
+# robot-facing nodes first, so the robot gets its last command at once (vla_node's stop may wait
+# for a plan in progress), and the sim robot last, so it hears those commands.
+STOP_ORDER = ('watchdog_node', 'chunk_executor', 'vla_node', 'sim')
+
+
+def stop_in_order(executables: list[str], procs: list[subprocess.Popen]) -> None:
+    """SIGINT the nodes one at a time in STOP_ORDER, each once the one before has exited. One at a
+    time also means no node deletes its DDS entities while its peers leave: Fast DDS has open
+    shutdown deadlocks of that shape (e.g. eProsima/Fast-DDS#6502), and once in CI the executor
+    did not stop within 5 s of a SIGINT sent to all four at once. A node still running
+    STOP_WAIT_S after its SIGINT is killed, and said so."""
+    rank = {exe: i for i, exe in enumerate(STOP_ORDER)}
+    for exe, p in sorted(zip(executables, procs), key=lambda ep: rank.get(ep[0], len(rank))):
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)   # each node sends the robot its last command
+        try:
+            p.wait(timeout=STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            print(f'bringup: {exe} (pid {p.pid}) did not stop within {STOP_WAIT_S:g} s of SIGINT: '
+                  'killing it (where it hung is printed above)', file=sys.stderr, flush=True)
+            p.kill()
+            p.wait()
+
+
 def run_processes(config_files: list[Path], with_sim: bool, duration_s: float | None,
                   overrides: dict[str, dict[str, object]], with_watchdog: bool = True,
                   namespace: str = '', remap: dict[str, str] | None = None) -> int:
@@ -154,15 +181,7 @@ def run_processes(config_files: list[Path], with_sim: bool, duration_s: float | 
             time.sleep(0.1)
     finally:
         stop.defer()
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)   # each node sends the robot its last command
-        for p in procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_in_order(executables, procs)
         stop.restore()
         shutil.rmtree(workdir, ignore_errors=True)
     failed = [(exe, p.returncode) for exe, p in zip(executables, procs)
