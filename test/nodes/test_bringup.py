@@ -16,7 +16,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from vla_edge.nodes.bringup import build_pipeline, param_files_for
 from vla_edge.nodes.params import ParameterError
-from vla_edge.tools.bringup_cli import parse_overrides
+from vla_edge.tools.bringup_cli import STOP_WAIT_S, parse_overrides
 
 CLI = str(Path(sys.executable).parent / 'vla-edge')
 
@@ -66,7 +66,7 @@ def test_bringup_runs_the_pipeline_and_stops_on_sigterm_leaving_the_robot_safe(
                                           or seen['gated'] < 50 or seen['moving'] < 10):
             executor.spin_once(timeout_sec=0.1)
         proc.send_signal(signal.SIGTERM)
-        end = time.monotonic() + 20
+        end = time.monotonic() + 4 * STOP_WAIT_S + 10   # each node in turn, and a kill
         while time.monotonic() < end and proc.poll() is None:
             executor.spin_once(timeout_sec=0.05)
         for _ in range(10):      # whatever was still on its way

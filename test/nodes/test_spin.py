@@ -17,7 +17,12 @@ PROBE = textwrap.dedent('''
     class Probe(Node):
         def __init__(self):
             super().__init__('spin_probe')
-            self.create_timer(0.05, lambda: None)
+            self.create_timer(0.05, self.tick)
+            self.started = time.monotonic()
+
+        def tick(self):
+            if os.environ.get('PROBE_FAIL') and time.monotonic() - self.started > 0.5:
+                raise RuntimeError('a callback failed')
 
         def destroy_node(self):
             print('destroyed with context ok:', self.context.ok(), flush=True)
@@ -76,6 +81,22 @@ def test_a_stop_that_hangs_prints_where_while_the_process_can_still_say_it(tmp_p
     assert 'most recent call first' in done.stderr, done.stderr
     assert 'in destroy_node' in done.stderr and 'in spin_nodes' in done.stderr, done.stderr
     assert 'main returned' in done.stdout and done.returncode == 0, done.stderr
+
+
+def test_a_stop_after_a_failed_callback_that_hangs_prints_where_too(tmp_path):
+    """No signal: the spin ends on a callback's exception, and the nodes' destruction (their
+    last commands) still runs, under the same report."""
+    from vla_edge.nodes.spin import STOP_REPORT_S
+
+    script = tmp_path / 'probe.py'
+    script.write_text(PROBE)
+    env = {**os.environ, 'ROS_DOMAIN_ID': str(150 + os.getpid() % 50), 'PROBE_FAIL': '1',
+           'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST', 'PROBE_STOP_S': str(STOP_REPORT_S + 1)}
+    done = subprocess.run([sys.executable, str(script)], env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert 'destroyed with context ok: True' in done.stdout, done.stdout + done.stderr
+    assert 'most recent call first' in done.stderr and 'in destroy_node' in done.stderr
+    assert 'RuntimeError: a callback failed' in done.stderr and done.returncode == 1
 
 
 def test_the_runtimes_python_log_lines_reach_the_ros_log(tmp_path):

@@ -17,7 +17,7 @@ from vla_edge.core.errors import VlaEdgeError, one_line
 from vla_edge.nodes.isolated_executors import make_executor, say_executor, shared_executor_kind
 from vla_edge.nodes.python_logging import forward_python_logging
 
-STOP_REPORT_S = 3.0   # under the 5 s after which ros2 launch and bringup SIGKILL a node
+STOP_REPORT_S = 3.0   # under the 5 s after which bringup kills a node (ros2 launch: SIGTERM)
 
 
 def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
@@ -76,11 +76,19 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args=None) -> None:
 
 
 def report_if_stop_hangs(after_s: float = STOP_REPORT_S) -> None:
-    """If this process is still alive `after_s` after its stop began, print every thread's
-    stack to stderr. `ros2 launch` and bringup SIGKILL a node that takes 5 s to stop, and a
-    SIGKILLed process says nothing; this says where it hung (our code, rclpy or the DDS
-    library). Not cancelled: a hang at interpreter exit, after this function's caller, counts."""
-    faulthandler.dump_traceback_later(after_s, exit=False, file=sys.stderr)
+    """If this process is still alive `after_s` after its stop began, print the stack of every
+    Python thread to stderr (faulthandler's "Timeout (0:00:03)!" and the stacks; a slow stop,
+    not an error, unless the process is then killed). bringup kills a node 5 s after its SIGINT
+    (ros2 launch: SIGTERM at 5 s, SIGKILL at 10 s), and a killed process says nothing; this
+    names the Python call it is stuck in (a destroy in rclpy, a thread join), not the native lock
+    cycle below it. Not cancelled: a hang at interpreter exit, after the caller, counts too.
+    Never raises: a stderr without a file descriptor (captured, or none) means no report."""
+    for stream in (sys.stderr, sys.__stderr__):
+        try:
+            faulthandler.dump_traceback_later(after_s, exit=False, file=stream)
+            return
+        except (AttributeError, OSError, RuntimeError, ValueError):
+            continue   # io.UnsupportedOperation is an OSError and a ValueError
 
 
 def _fatal(exc: BaseException) -> None:

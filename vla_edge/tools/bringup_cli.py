@@ -8,6 +8,7 @@ In-process (default): the nodes composed in one process, one executor thread per
 """
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-STOP_WAIT_S = 5.0   # per node after SIGINT, then SIGKILL (ros2 launch's sigterm_timeout)
+STOP_WAIT_S = 5.0   # per node after its SIGINT, then SIGKILL (ros2 launch: SIGTERM at 5 s)
 
 
 def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
@@ -133,6 +134,27 @@ def node_commands(config_files: list[Path], with_sim: bool, with_watchdog: bool 
 STOP_ORDER = ('watchdog_node', 'chunk_executor', 'vla_node', 'sim')
 
 
+def start_node_process(cmd: list[str]) -> subprocess.Popen:
+    """A node process in its own session, so that Ctrl-C in the terminal (SIGINT to the whole
+    foreground process group) reaches bringup alone, which then stops the nodes in STOP_ORDER;
+    on Linux it is sent SIGTERM (a stop, for our nodes) if bringup itself dies without stopping
+    it. systemd: KillMode=mixed, or its default control-group stops all at once."""
+    return subprocess.Popen(cmd, start_new_session=True,
+                            preexec_fn=_stop_with_parent(os.getpid()))
+
+
+def _stop_with_parent(parent_pid: int):
+    """For preexec_fn: prctl(PR_SET_PDEATHSIG, SIGTERM) where Linux has it; if the parent
+    died between the fork and here, the node is never started."""
+    def arm() -> None:
+        if sys.platform.startswith('linux'):
+            import ctypes
+            ctypes.CDLL(None).prctl(1, int(signal.SIGTERM), 0, 0, 0)   # 1: PR_SET_PDEATHSIG
+            if os.getppid() != parent_pid:
+                os._exit(1)
+    return arm
+
+
 def stop_in_order(executables: list[str], procs: list[subprocess.Popen]) -> None:
     """SIGINT the nodes one at a time in STOP_ORDER, each once the one before has exited. One at a
     time also means no node deletes its DDS entities while its peers leave: Fast DDS has open
@@ -174,7 +196,7 @@ def run_processes(config_files: list[Path], with_sim: bool, duration_s: float | 
     procs = []
     try:
         for cmd in commands:
-            procs.append(subprocess.Popen(cmd))
+            procs.append(start_node_process(cmd))
         end = None if duration_s is None else time.monotonic() + duration_s
         while (end is None or time.monotonic() < end) and \
                 all(p.poll() is None for p in procs) and not stop.requested:
