@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 STOP_WAIT_S = 5.0   # per node after its SIGINT, then SIGKILL (ros2 launch: SIGTERM at 5 s)
@@ -143,7 +144,7 @@ def start_node_process(cmd: list[str]) -> subprocess.Popen:
                             preexec_fn=_stop_with_parent(os.getpid()))
 
 
-def _stop_with_parent(parent_pid: int):
+def _stop_with_parent(parent_pid: int) -> Callable[[], None]:
     """For preexec_fn: prctl(PR_SET_PDEATHSIG, SIGTERM) where Linux has it; if the parent
     died between the fork and here, the node is never started."""
     def arm() -> None:
@@ -169,7 +170,8 @@ def stop_in_order(executables: list[str], procs: list[subprocess.Popen]) -> None
             p.wait(timeout=STOP_WAIT_S)
         except subprocess.TimeoutExpired:
             print(f'bringup: {exe} (pid {p.pid}) did not stop within {STOP_WAIT_S:g} s of SIGINT: '
-                  'killing it (where it hung is printed above)', file=sys.stderr, flush=True)
+                  'killing it (a stop that hung printed its Python stacks above)',
+                  file=sys.stderr, flush=True)
             p.kill()
             p.wait()
 
