@@ -107,8 +107,7 @@ def main() -> int:
           f'({chunks} chunks or more over the run; {latest["chunks_resampled"]} sampled at '
           f'{args.rate_hz:g} Hz from the model\'s rate), SCHED_FIFO priority '
           f'{latest.get("realtime_priority", "?")} (asked {args.realtime_priority}): '
-          f'stalled ticks {stalled} or more over the run: holds after the robot lost track of '
-          f'its targets ({latest["lost_track"]} times; a sim reset teleports it)')
+          f'stalled ticks {stalled} or more over the run; lost_track {latest["lost_track"]}')
     print(f'control-period jitter p99: {float(latest["jitter_p99_ms"]):.3f} ms')
     return 0
 

@@ -129,3 +129,19 @@ def test_the_runtimes_python_log_lines_reach_the_ros_log(tmp_path):
     assert '[WARN]' in out and '[vla_edge.runtime]: provider missing' in out, out
     assert out.count('provider missing') == 1, out    # not also through Python's last resort
     assert 'not shown at INFO' not in out
+
+
+def test_stop_signals_take_the_signals_they_are_given():
+    """bringup --processes stops on SIGHUP (a closed terminal) too: its nodes, in their own
+    session, would otherwise be stopped all at once by their death signal."""
+    from vla_edge.nodes.spin import StopSignals
+
+    stop = StopSignals(signals=(signal.SIGHUP,))
+    try:
+        assert not stop.requested
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert stop.requested
+        os.kill(os.getpid(), signal.SIGHUP)   # a second one is noted, not acted on
+    finally:
+        stop.restore()
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL

@@ -1,6 +1,7 @@
 """How `vla-edge bringup --processes` stops its node processes (real processes, real signals)."""
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -108,10 +109,13 @@ def test_a_node_process_is_out_of_the_terminals_reach_and_stops_when_bringup_die
     ''')], stdout=subprocess.PIPE, text=True)
     child_pid = None
     try:
+        ready, _, _ = select.select([parent.stdout], [], [], 30)
+        assert ready, 'the parent never started its node'
         child_pid = int(parent.stdout.readline())
         end = time.monotonic() + 20
         while time.monotonic() < end and not (log.exists() and ' up' in log.read_text()):
             time.sleep(0.05)
+        assert log.exists() and ' up' in log.read_text(), 'the node never came up'
         assert os.getsid(child_pid) == child_pid != os.getsid(0)
         assert os.getpgid(child_pid) != os.getpgid(0)
         parent.kill()

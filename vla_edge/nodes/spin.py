@@ -109,11 +109,14 @@ class StopSignals:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, on_stop: Callable[[], None] | None = None) -> None:
-        """`on_stop` runs in the handler of the first signal (keep it short and signal-safe)."""
+    def __init__(self, on_stop: Callable[[], None] | None = None,
+                 signals: tuple[signal.Signals, ...] = SIGNALS) -> None:
+        """`on_stop` runs in the handler of the first signal (keep it short and signal-safe).
+        `signals`: the ones that stop (bringup --processes adds SIGHUP)."""
         self.requested = False
         self._on_stop = on_stop
-        self._previous = {sig: signal.signal(sig, self._first) for sig in self.SIGNALS}
+        self.signals = signals
+        self._previous = {sig: signal.signal(sig, self._first) for sig in self.signals}
         self._noted = False
 
     def _first(self, signum, frame) -> None:
@@ -130,7 +133,7 @@ class StopSignals:
 
     def defer(self) -> None:
         """From now on a signal is noted, not raised (call before stopping the nodes)."""
-        for sig in self.SIGNALS:
+        for sig in self.signals:
             signal.signal(sig, self._later)
 
     def restore(self) -> None:

@@ -144,15 +144,20 @@ def start_node_process(cmd: list[str]) -> subprocess.Popen:
                             preexec_fn=_stop_with_parent(os.getpid()))
 
 
-def _stop_with_parent(parent_pid: int) -> Callable[[], None]:
-    """For preexec_fn: prctl(PR_SET_PDEATHSIG, SIGTERM) where Linux has it; if the parent
-    died between the fork and here, the node is never started."""
+def _stop_with_parent(parent_pid: int) -> Callable[[], None] | None:
+    """For preexec_fn, where Linux has prctl: PR_SET_PDEATHSIG = SIGTERM, and if the parent
+    died between the fork and here, the node is never started. The function is looked up here,
+    in the parent: the forked child only calls it (no dlopen or import between fork and exec)."""
+    if not sys.platform.startswith('linux'):
+        return None
+    import ctypes
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pdeathsig, sigterm = ctypes.c_int(1), ctypes.c_ulong(int(signal.SIGTERM))
+
     def arm() -> None:
-        if sys.platform.startswith('linux'):
-            import ctypes
-            ctypes.CDLL(None).prctl(1, int(signal.SIGTERM), 0, 0, 0)   # 1: PR_SET_PDEATHSIG
-            if os.getppid() != parent_pid:
-                os._exit(1)
+        prctl(pdeathsig, sigterm)
+        if os.getppid() != parent_pid:
+            os._exit(1)
     return arm
 
 
@@ -194,7 +199,10 @@ def run_processes(config_files: list[Path], with_sim: bool, duration_s: float | 
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
-    stop = StopSignals()   # SIGTERM to this process alone (systemd, docker) stops the nodes too
+    # SIGTERM to this process alone (systemd, docker) stops the nodes too, in order; so does a
+    # closed terminal (SIGHUP): the nodes, in their own session, would otherwise get SIGTERM all
+    # at once from their death signal
+    stop = StopSignals(signals=(signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
     procs = []
     try:
         for cmd in commands:
