@@ -333,3 +333,12 @@ def test_processes_get_the_namespace_the_robot_topics_and_the_overrides(
     exes, cmds = node_commands(files, True, False, '', {'joint_states': 'js'})
     sim = ' '.join(cmds[exes.index('sim')])
     assert '-r command:=command_raw' in sim and '__ns' not in sim and '-r joint_states:=js' in sim
+
+
+def test_the_pipeline_stops_robot_facing_nodes_first_and_the_sim_last():
+    """One order for both bringups (in-process destroys by it, --processes signals by it)."""
+    from vla_edge.nodes.bringup import stop_rank
+
+    started = ['vla_node', 'chunk_executor', 'watchdog', 'sim_robot', 'sim_camera']
+    assert sorted(started, key=stop_rank) == ['watchdog', 'chunk_executor', 'vla_node',
+                                              'sim_robot', 'sim_camera']

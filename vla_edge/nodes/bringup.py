@@ -250,6 +250,17 @@ def node_args(param_files: list[Path], overrides: dict[str, object] | None = Non
             'context': context}
 
 
+def stop_rank(node_name: str) -> int:
+    """Where a node comes in the pipeline's stop, in one process or in several
+    (`bringup_cli.stop_in_order`): the ones that command the robot first, so their last, safe
+    command does not wait behind vla_node finishing a plan (up to seconds on a slow board); the
+    sim last, so it takes it."""
+    first = ('watchdog', 'chunk_executor')
+    if node_name in first:
+        return first.index(node_name)
+    return len(first) + node_name.startswith('sim_')
+
+
 @dataclass
 class Pipeline:
     """The running nodes of one bringup, and the executors spinning them."""
@@ -267,16 +278,11 @@ class Pipeline:
         return self.executors.alive()
 
     def stop(self) -> None:
-        """Stop spinning first, then destroy the nodes (never under a running callback): the
-        ones that command the robot first, so their last, safe command does not wait behind
-        vla_node finishing a plan (up to seconds on a slow board); the sim last, so it takes it."""
+        """Stop spinning first, then destroy the nodes (never under a running callback), in
+        `stop_rank` order."""
         self.executors.shutdown()
-        order = ['watchdog', 'chunk_executor']
-        order += [n for n in self.nodes if n not in order and not n.startswith('sim_')]
-        order += [n for n in self.nodes if n.startswith('sim_')]
-        for name in order:
-            if name in self.nodes:
-                self.nodes[name].destroy_node()
+        for name in sorted(self.nodes, key=stop_rank):
+            self.nodes[name].destroy_node()
 
 
 def build_pipeline(param_files: list[Path] | None = None, with_sim: bool = True,

@@ -129,15 +129,14 @@ def node_commands(config_files: list[Path], with_sim: bool, with_watchdog: bool 
     return executables, commands
 
 
-# The order bringup --processes stops its nodes in, as in-process bringup destroys them: the
-# robot-facing nodes first, so the robot gets its last command at once (vla_node's stop may wait
-# for a plan in progress), and the sim robot last, so it hears those commands.
-STOP_ORDER = ('watchdog_node', 'chunk_executor', 'vla_node', 'sim')
+# The node each executable runs, for the stop order (`bringup.stop_rank`, the in-process one);
+# the others are named as their node.
+EXECUTABLE_NODE = {'watchdog_node': 'watchdog', 'sim': 'sim_robot'}
 
 
 def start_node_process(cmd: list[str]) -> subprocess.Popen:
     """A node process in its own session, so that Ctrl-C in the terminal (SIGINT to the whole
-    foreground process group) reaches bringup alone, which then stops the nodes in STOP_ORDER;
+    foreground process group) reaches bringup alone, which then stops the nodes in order;
     on Linux it is sent SIGTERM (a stop, for our nodes) if bringup itself dies without stopping
     it. systemd: KillMode=mixed, or its default control-group stops all at once."""
     return subprocess.Popen(cmd, start_new_session=True,
@@ -162,13 +161,18 @@ def _stop_with_parent(parent_pid: int) -> Callable[[], None] | None:
 
 
 def stop_in_order(executables: list[str], procs: list[subprocess.Popen]) -> None:
-    """SIGINT the nodes one at a time in STOP_ORDER, each once the one before has exited. One at a
-    time also means no node deletes its DDS entities while its peers leave: Fast DDS has open
-    shutdown deadlocks of that shape (e.g. eProsima/Fast-DDS#6502), and once in CI the executor
-    did not stop within 5 s of a SIGINT sent to all four at once. A node still running
+    """SIGINT the nodes one at a time in the in-process stop order (`bringup.stop_rank`:
+    watchdog, executor, vla_node, sim), each once the one before has exited. One at a time also
+    narrows the overlap of a node deleting its DDS entities with its peers leaving: Fast DDS has
+    open shutdown deadlocks of that shape (e.g. eProsima/Fast-DDS#6502), and once in CI the
+    executor did not stop within 5 s of a SIGINT sent to all four at once. A node still running
     STOP_WAIT_S after its SIGINT is killed, and said so."""
-    rank = {exe: i for i, exe in enumerate(STOP_ORDER)}
-    for exe, p in sorted(zip(executables, procs), key=lambda ep: rank.get(ep[0], len(rank))):
+    from vla_edge.nodes.bringup import stop_rank
+
+    def rank(exe_and_proc: tuple[str, subprocess.Popen]) -> int:
+        return stop_rank(EXECUTABLE_NODE.get(exe_and_proc[0], exe_and_proc[0]))
+
+    for exe, p in sorted(zip(executables, procs), key=rank):
         if p.poll() is None:
             p.send_signal(signal.SIGINT)   # each node sends the robot its last command
         try:
